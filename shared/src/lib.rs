@@ -1,0 +1,12 @@
+//! DodoLens shared crate: the protocol and every decision that can be made without I/O.
+//!
+//! The edge (wasm32) and the origin (native) are thin: they read requests, call into this crate
+//! and perform the effects it returns. Keeping the rules here means they are tested natively with
+//! `cargo test -p dodolens-shared`, and both sides agree by construction.
+
+pub mod catalogue;
+pub mod fusion;
+pub mod lifecycle;
+pub mod protocol;
+pub mod signing;
+pub mod tus;

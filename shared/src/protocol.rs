@@ -1,0 +1,386 @@
+//! The wire contract between browser, edge and origin.
+//!
+//! Every message that crosses a process boundary is defined here once, so the wasm edge, the
+//! native origin and the TypeScript client (generated from these types) cannot drift apart.
+//! Field names are `snake_case` JSON; enums are internally tagged with `"type"` so a client can
+//! switch on one field. `docs/PROTOCOL.md` shows one JSON example of each message.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch. Every time in the protocol uses this unit, so the edge
+/// (which only has `Date.now()`) and the origin agree without conversions.
+pub type Millis = u64;
+
+/// Where a session is in its life. The transitions live in [`crate::lifecycle`].
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Created,
+    Uploading,
+    Uploaded,
+    Forwarding,
+    Processing,
+    Completed,
+    Failed,
+    Purged,
+}
+
+impl Status {
+    /// Completed, failed and purged sessions do no more work.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Completed | Status::Failed | Status::Purged)
+    }
+}
+
+/// The origin's pipeline stages, in the order they happen.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Received,
+    Probing,
+    Extracting,
+    Transcribing,
+    Analysing,
+    Fusing,
+    Delivering,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::Received,
+        Stage::Probing,
+        Stage::Extracting,
+        Stage::Transcribing,
+        Stage::Analysing,
+        Stage::Fusing,
+        Stage::Delivering,
+    ];
+}
+
+/// Machine-readable failure reasons. The message beside them is for humans.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The file is not a video we can read (audio only, unknown container, playlist…).
+    UnsupportedMedia,
+    /// The container is recognised but broken (truncated, no decodable frame).
+    InvalidMedia,
+    /// More bytes than the configured maximum.
+    TooLarge,
+    /// Extraction or analysis exceeded its deadline.
+    Timeout,
+    /// The model provider kept failing (5xx, 429, network) after retries.
+    ModelUnavailable,
+    /// The model answered something that does not match the schema.
+    ModelInvalidResponse,
+    /// The edge could not reach the origin, or the origin went silent, after retries.
+    OriginUnavailable,
+    /// The upload sat idle past its expiry.
+    Expired,
+    /// The user cancelled (tus DELETE).
+    Cancelled,
+    Internal,
+}
+
+/// A failure as the user sees it. `retryable` failures keep the uploaded video until the
+/// retention ends, so "Réessayer" can run processing again without a new upload.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub code: ErrorCode,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// What the uploader declared in tus `Upload-Metadata`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct UploadMeta {
+    pub filename: Option<String>,
+    /// Always `video/*`; checked at creation.
+    pub filetype: String,
+    /// BCP 47 language of the narration, e.g. `fr`; used for transcription and labels.
+    pub locale: String,
+}
+
+/// Bytes received so far and bytes announced.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct UploadProgress {
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// The full state of a session, sent first on every (re)connect and by the JSON endpoint.
+/// It contains no video, frame, audio or transcript.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub session_id: String,
+    pub status: Status,
+    /// The `seq` of the last event folded into this snapshot; events after it follow.
+    pub seq: u64,
+    pub upload: UploadProgress,
+    pub meta: UploadMeta,
+    pub stage: Option<Stage>,
+    /// Progress of the current stage, 0.0–1.0.
+    pub progress: Option<f32>,
+    pub result: Option<AnalysisResult>,
+    pub error: Option<Failure>,
+    /// When the session will be purged if nothing else happens.
+    pub expires_at: Option<Millis>,
+}
+
+/// Something that happened to a session, as broadcast to browsers with its `seq`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SessionEvent {
+    Status { status: Status },
+    Upload { offset: u64, length: u64 },
+    Stage { stage: Stage },
+    Progress { stage: Stage, fraction: f32 },
+    Completed { result: Box<AnalysisResult> },
+    Failed { error: Failure },
+}
+
+/// Messages the edge sends on the WebSocket (and, for long-poll, in a JSON array).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Snapshot { snapshot: Box<Snapshot> },
+    Event { seq: u64, event: SessionEvent },
+}
+
+/// Messages a browser may send on the WebSocket. A bare text `ping` is answered `pong` by the
+/// runtime without waking the object, so it is not listed here.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Run processing again after a retryable failure, from the stored upload.
+    Retry,
+}
+
+/// Events the origin posts to the edge (signed), in the order they happen for one job.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OriginEvent {
+    Stage { stage: Stage },
+    Progress { stage: Stage, fraction: f32 },
+    Completed { result: Box<AnalysisResult> },
+    Failed { error: Failure },
+}
+
+/// Sent by the edge with a forwarded job (in the signed `x-dodolens-metadata` header), so the
+/// origin knows where to report and how to interpret the video.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct JobMeta {
+    pub session_id: String,
+    /// Absolute URL of `POST /internal/sessions/{id}/events` on the edge.
+    pub callback_url: String,
+    pub meta: UploadMeta,
+    /// 1 for the first forward; re-forwards (watchdog, retry) count up.
+    pub attempt: u32,
+}
+
+/// What the vision model saw, in the shape its strict JSON schema imposes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct VisionResult {
+    pub rooms: Vec<VisionRoom>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct VisionRoom {
+    /// Free text as the model names it ("salon", "chambre 1").
+    pub name: String,
+    pub items: Vec<VisionItem>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct VisionItem {
+    /// A catalogue key, or `other` for something the catalogue lacks.
+    pub key: String,
+    /// What the model calls it; shown for `other` items.
+    pub label: String,
+    /// Counted once across frames: the same sofa seen in five frames is one sofa.
+    pub quantity: u32,
+    /// The model's estimate, used only for `other` items (catalogue volumes win otherwise).
+    pub estimated_volume_m3: Option<f64>,
+    /// 0.0–1.0.
+    pub confidence: f64,
+    /// Indexes of the frames the item is visible in.
+    pub frames: Vec<u32>,
+}
+
+/// What the narration asks for, extracted from the transcript with a strict schema.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct VoiceDirectives {
+    pub directives: Vec<Directive>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectiveAction {
+    /// "le frigo reste": remove the item from the move.
+    Exclude,
+    /// "quinze cartons de livres dans le placard": add items the camera did not see.
+    Add,
+    /// A remark about a room, kept as text in the inventory.
+    Note,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Directive {
+    pub action: DirectiveAction,
+    /// Catalogue key or `other`; empty for notes.
+    pub key: String,
+    pub label: String,
+    /// How many to add or exclude; `None` with exclude means all of them.
+    pub quantity: Option<u32>,
+    pub room: Option<String>,
+    pub estimated_volume_m3: Option<f64>,
+    pub note: Option<String>,
+}
+
+/// Why a line is in the inventory.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemSource {
+    /// Seen on the video.
+    Seen,
+    /// Added by the narration.
+    Said,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct InventoryLine {
+    pub key: String,
+    pub label: String,
+    pub quantity: u32,
+    pub unit_volume_m3: f64,
+    pub volume_m3: f64,
+    pub source: ItemSource,
+    pub confidence: Option<f64>,
+    pub frames: Vec<u32>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RoomInventory {
+    pub room: String,
+    pub lines: Vec<InventoryLine>,
+    pub subtotal_m3: f64,
+    pub notes: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningCode {
+    TooShort,
+    TooDark,
+    Blurry,
+    NoAudio,
+    NoNarration,
+    FewFrames,
+    UnknownItem,
+    Clamped,
+    SinkFailed,
+    Simulated,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Warning {
+    pub code: WarningCode,
+    pub message: String,
+}
+
+/// The inventory a mover quotes from. Volumes are in m³, rounded to 0.01 for display only by
+/// clients; the numbers here are exact sums.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Inventory {
+    pub rooms: Vec<RoomInventory>,
+    /// Sum of every line.
+    pub subtotal_m3: f64,
+    /// Loading margin ratio applied, e.g. 0.1 for 10 %.
+    pub margin_ratio: f64,
+    pub margin_m3: f64,
+    /// `subtotal_m3 + margin_m3`.
+    pub total_m3: f64,
+    pub item_count: u32,
+    pub warnings: Vec<Warning>,
+}
+
+/// Facts ffmpeg found about the video.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct MediaFacts {
+    pub duration_s: f64,
+    pub width: u32,
+    pub height: u32,
+    pub rotation: i32,
+    pub has_audio: bool,
+    pub frames_analysed: u32,
+}
+
+/// Estimated cost of the model calls for one analysis.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Cost {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub audio_seconds: f64,
+    pub eur: f64,
+}
+
+/// The final result of one analysis.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct AnalysisResult {
+    pub inventory: Inventory,
+    pub media: MediaFacts,
+    pub cost: Cost,
+    pub vision_model: String,
+    pub transcription_model: String,
+    /// True when the answers came from the OpenAI simulator, not a real model.
+    pub simulated: bool,
+    pub processing_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_tagged_snake_case() {
+        let e = ServerMessage::Event {
+            seq: 7,
+            event: SessionEvent::Progress { stage: Stage::Extracting, fraction: 0.5 },
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "event");
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["event"]["type"], "progress");
+        assert_eq!(v["event"]["stage"], "extracting");
+    }
+
+    #[test]
+    fn origin_event_round_trips() {
+        let e = OriginEvent::Failed {
+            error: Failure {
+                code: ErrorCode::UnsupportedMedia,
+                message: "audio only".into(),
+                retryable: false,
+            },
+        };
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.contains(r#""code":"unsupported_media""#), "{text}");
+        assert_eq!(serde_json::from_str::<OriginEvent>(&text).unwrap(), e);
+    }
+
+    #[test]
+    fn client_retry_message_parses() {
+        assert_eq!(
+            serde_json::from_str::<ClientMessage>(r#"{"type":"retry"}"#).unwrap(),
+            ClientMessage::Retry
+        );
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"rm -rf"}"#).is_err());
+    }
+
+    #[test]
+    fn final_statuses() {
+        assert!(Status::Completed.is_final());
+        assert!(Status::Purged.is_final());
+        assert!(!Status::Processing.is_final());
+    }
+}

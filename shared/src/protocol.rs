@@ -13,6 +13,8 @@ pub type Millis = u64;
 
 /// Where a session is in its life. The transitions live in [`crate::lifecycle`].
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Created,
@@ -34,6 +36,8 @@ impl Status {
 
 /// The origin's pipeline stages, in the order they happen.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Received,
@@ -59,6 +63,8 @@ impl Stage {
 
 /// Machine-readable failure reasons. The message beside them is for humans.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The file is not a video we can read (audio only, unknown container, playlist…).
@@ -85,6 +91,8 @@ pub enum ErrorCode {
 /// A failure as the user sees it. `retryable` failures keep the uploaded video until the
 /// retention ends, so "Réessayer" can run processing again without a new upload.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct Failure {
     pub code: ErrorCode,
     pub message: String,
@@ -93,6 +101,8 @@ pub struct Failure {
 
 /// What the uploader declared in tus `Upload-Metadata`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct UploadMeta {
     pub filename: Option<String>,
     /// Always `video/*`; checked at creation.
@@ -103,18 +113,25 @@ pub struct UploadMeta {
 
 /// Bytes received so far and bytes announced.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct UploadProgress {
+    #[cfg_attr(test, ts(type = "number"))]
     pub offset: u64,
+    #[cfg_attr(test, ts(type = "number"))]
     pub length: u64,
 }
 
 /// The full state of a session, sent first on every (re)connect and by the JSON endpoint.
 /// It contains no video, frame, audio or transcript.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct Snapshot {
     pub session_id: String,
     pub status: Status,
     /// The `seq` of the last event folded into this snapshot; events after it follow.
+    #[cfg_attr(test, ts(type = "number"))]
     pub seq: u64,
     pub upload: UploadProgress,
     pub meta: UploadMeta,
@@ -124,15 +141,23 @@ pub struct Snapshot {
     pub result: Option<AnalysisResult>,
     pub error: Option<Failure>,
     /// When the session will be purged if nothing else happens.
+    #[cfg_attr(test, ts(type = "number | null"))]
     pub expires_at: Option<Millis>,
 }
 
 /// Something that happened to a session, as broadcast to browsers with its `seq`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SessionEvent {
     Status { status: Status },
-    Upload { offset: u64, length: u64 },
+    Upload {
+        #[cfg_attr(test, ts(type = "number"))]
+        offset: u64,
+        #[cfg_attr(test, ts(type = "number"))]
+        length: u64,
+    },
     Stage { stage: Stage },
     Progress { stage: Stage, fraction: f32 },
     Completed { result: Box<AnalysisResult> },
@@ -141,15 +166,23 @@ pub enum SessionEvent {
 
 /// Messages the edge sends on the WebSocket (and, for long-poll, in a JSON array).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     Snapshot { snapshot: Box<Snapshot> },
-    Event { seq: u64, event: SessionEvent },
+    Event {
+        #[cfg_attr(test, ts(type = "number"))]
+        seq: u64,
+        event: SessionEvent,
+    },
 }
 
 /// Messages a browser may send on the WebSocket. A bare text `ping` is answered `pong` by the
 /// runtime without waking the object, so it is not listed here.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// Run processing again after a retryable failure, from the stored upload.
@@ -158,6 +191,8 @@ pub enum ClientMessage {
 
 /// Events the origin posts to the edge (signed), in the order they happen for one job.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OriginEvent {
     Stage { stage: Stage },
@@ -169,6 +204,8 @@ pub enum OriginEvent {
 /// Sent by the edge with a forwarded job (in the signed `x-dodolens-metadata` header), so the
 /// origin knows where to report and how to interpret the video.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct JobMeta {
     pub session_id: String,
     /// Absolute URL of `POST /internal/sessions/{id}/events` on the edge.
@@ -180,11 +217,15 @@ pub struct JobMeta {
 
 /// What the vision model saw, in the shape its strict JSON schema imposes.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct VisionResult {
     pub rooms: Vec<VisionRoom>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct VisionRoom {
     /// Free text as the model names it ("salon", "chambre 1").
     pub name: String,
@@ -192,6 +233,8 @@ pub struct VisionRoom {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct VisionItem {
     /// A catalogue key, or `other` for something the catalogue lacks.
     pub key: String,
@@ -209,11 +252,15 @@ pub struct VisionItem {
 
 /// What the narration asks for, extracted from the transcript with a strict schema.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct VoiceDirectives {
     pub directives: Vec<Directive>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(rename_all = "snake_case")]
 pub enum DirectiveAction {
     /// "le frigo reste": remove the item from the move.
@@ -225,6 +272,8 @@ pub enum DirectiveAction {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct Directive {
     pub action: DirectiveAction,
     /// Catalogue key or `other`; empty for notes.
@@ -239,6 +288,8 @@ pub struct Directive {
 
 /// Why a line is in the inventory.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(rename_all = "snake_case")]
 pub enum ItemSource {
     /// Seen on the video.
@@ -248,6 +299,8 @@ pub enum ItemSource {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct InventoryLine {
     pub key: String,
     pub label: String,
@@ -260,6 +313,8 @@ pub struct InventoryLine {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct RoomInventory {
     pub room: String,
     pub lines: Vec<InventoryLine>,
@@ -268,6 +323,8 @@ pub struct RoomInventory {
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(rename_all = "snake_case")]
 pub enum WarningCode {
     TooShort,
@@ -283,6 +340,8 @@ pub enum WarningCode {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct Warning {
     pub code: WarningCode,
     pub message: String,
@@ -291,6 +350,8 @@ pub struct Warning {
 /// The inventory a mover quotes from. Volumes are in m³, rounded to 0.01 for display only by
 /// clients; the numbers here are exact sums.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct Inventory {
     pub rooms: Vec<RoomInventory>,
     /// Sum of every line.
@@ -306,6 +367,8 @@ pub struct Inventory {
 
 /// Facts ffmpeg found about the video.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct MediaFacts {
     pub duration_s: f64,
     pub width: u32,
@@ -317,8 +380,12 @@ pub struct MediaFacts {
 
 /// Estimated cost of the model calls for one analysis.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct Cost {
+    #[cfg_attr(test, ts(type = "number"))]
     pub input_tokens: u64,
+    #[cfg_attr(test, ts(type = "number"))]
     pub output_tokens: u64,
     pub audio_seconds: f64,
     pub eur: f64,
@@ -326,6 +393,8 @@ pub struct Cost {
 
 /// The final result of one analysis.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct AnalysisResult {
     pub inventory: Inventory,
     pub media: MediaFacts,
@@ -334,6 +403,7 @@ pub struct AnalysisResult {
     pub transcription_model: String,
     /// True when the answers came from the OpenAI simulator, not a real model.
     pub simulated: bool,
+    #[cfg_attr(test, ts(type = "number"))]
     pub processing_ms: u64,
 }
 

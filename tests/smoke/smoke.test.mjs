@@ -33,7 +33,7 @@ test('edge answers /api/dodo-lens/health under wrangler dev and stops cleanly', 
     'wrangler dev',
     'npx',
     ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector), '--persist-to', path.join(root, 'target/smoke-state')],
-    { cwd: root, ready: /Ready on (http:\/\/\S+)/ },
+    { cwd: root, env: { DODOLENS_EDGE_PREBUILT: '1' }, ready: /Ready on (http:\/\/\S+)/ },
   );
   try {
     const res = await fetch(`http://127.0.0.1:${port}/api/dodo-lens/health`);

@@ -1,0 +1,578 @@
+/**
+ * The DodoLens page: DOM glue over DodoLensClient and the pure view modules.
+ *
+ * What the page remembers across a reload (localStorage, no secret): the language choice, the
+ * session it is following, and tus-js-client's resumable upload URLs. Everything shown is derived
+ * from the session snapshot, so a reload or a reconnect renders the same page.
+ */
+import { DodoLensClient, type Snapshot, type UploadHandle, type UploadProgressInfo } from "./client.js";
+import type { SessionSubscription, ConnectionMode } from "./subscription.js";
+import type { AnalysisResult } from "./generated/protocol.js";
+import { errorText, pickLocale, t, warningText, type Locale, type MessageKey } from "./i18n.js";
+import { formatBytes, formatClock, formatDuration, formatPercent, formatRate, formatVolume } from "./format.js";
+import { timeline, type Step } from "./timeline.js";
+import { groupRooms, roomBars } from "./inventory.js";
+import { pickRecordingType, recordingFilename } from "./recording.js";
+
+type Phase = "idle" | "recording" | "uploading" | "processing" | "failed" | "completed" | "gone";
+
+const LOCALE_KEY = "dodolens.locale";
+const ACTIVE_KEY = "dodolens.active";
+
+interface ActiveSession {
+  sessionId: string;
+  filename: string;
+}
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+const client = new DodoLensClient();
+let locale: Locale = pickLocale(localStorage.getItem(LOCALE_KEY));
+let active: ActiveSession | null = readActive();
+let upload: UploadHandle | null = null;
+let uploadDone = false;
+let progress: UploadProgressInfo | null = null;
+let resumedAt: number | null = null;
+let subscription: SessionSubscription | null = null;
+let snapshot: Snapshot | null = null;
+let connection: ConnectionMode = "connecting";
+let lastAnnouncedStep: Step | null = null;
+let lastAnnouncedQuarter = -1;
+let startMessage: { key: MessageKey; params?: Record<string, string> } | null = null;
+
+function readActive(): ActiveSession | null {
+  try {
+    const value = JSON.parse(localStorage.getItem(ACTIVE_KEY) ?? "null") as ActiveSession | null;
+    return value && typeof value.sessionId === "string" ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+function setActive(value: ActiveSession | null): void {
+  active = value;
+  if (value) localStorage.setItem(ACTIVE_KEY, JSON.stringify(value));
+  else localStorage.removeItem(ACTIVE_KEY);
+}
+
+function setPhase(phase: Phase): void {
+  $("main").dataset.phase = phase;
+  $("start").hidden = !(phase === "idle" || phase === "recording" || phase === "gone");
+  $("work").hidden = !(phase === "uploading" || phase === "processing" || phase === "failed");
+  $("result").hidden = phase !== "completed";
+}
+
+function phase(): Phase {
+  return $("main").dataset.phase as Phase;
+}
+
+function announce(text: string): void {
+  $("announcer").textContent = text;
+}
+
+// ---- Language ----
+
+function applyLocale(): void {
+  document.documentElement.lang = locale;
+  for (const element of document.querySelectorAll<HTMLElement>("[data-i18n]")) {
+    element.textContent = t(locale, element.dataset.i18n as MessageKey);
+  }
+  const other: Locale = locale === "fr" ? "en" : "fr";
+  const button = $("lang");
+  button.textContent = t(locale, "lang.switch");
+  button.lang = other;
+  button.setAttribute("aria-label", t(locale, "lang.switchLabel"));
+  renderStartMessage();
+  renderProgress();
+  if (snapshot) renderSnapshot(snapshot);
+  void renderResumeNotice();
+}
+
+$("lang").addEventListener("click", () => {
+  locale = locale === "fr" ? "en" : "fr";
+  localStorage.setItem(LOCALE_KEY, locale);
+  applyLocale();
+});
+
+// ---- Start: pick or record ----
+
+function renderStartMessage(): void {
+  const element = $("start-error");
+  element.hidden = !startMessage;
+  element.textContent = startMessage ? t(locale, startMessage.key, startMessage.params) : "";
+}
+
+function showStart(message: typeof startMessage = null): void {
+  startMessage = message;
+  renderStartMessage();
+  setPhase("idle");
+  void renderResumeNotice();
+}
+
+async function renderResumeNotice(): Promise<void> {
+  const notice = $("resume");
+  const pending = (await client.pendingUploads())[0];
+  if (!pending) {
+    notice.hidden = true;
+    return;
+  }
+  let fraction = 0;
+  try {
+    const current = await client.snapshot(pending.sessionId);
+    fraction = current.upload.length > 0 ? current.upload.offset / current.upload.length : 0;
+  } catch {
+    // The session is gone: nothing to resume.
+    await client.forgetPendingUpload(pending.storageKey);
+    notice.hidden = true;
+    return;
+  }
+  $("resume-text").textContent = t(locale, "resume.notice", {
+    name: pending.filename,
+    percent: formatPercent(locale, fraction),
+  });
+  notice.dataset.session = pending.sessionId;
+  notice.dataset.storageKey = pending.storageKey;
+  notice.hidden = false;
+}
+
+$("resume-forget").addEventListener("click", async () => {
+  const notice = $("resume");
+  const { session, storageKey } = notice.dataset;
+  notice.hidden = true;
+  if (storageKey) await client.forgetPendingUpload(storageKey);
+  if (session) await client.cancel(session).catch(() => undefined);
+  void renderResumeNotice();
+});
+
+$<HTMLInputElement>("file").addEventListener("change", (event) => {
+  const input = event.target as HTMLInputElement;
+  const file = input.files?.[0];
+  input.value = "";
+  if (file) startUpload(file);
+});
+
+let recorder: MediaRecorder | null = null;
+let recordTimer: ReturnType<typeof setInterval> | undefined;
+let keepRecording = false;
+
+$("record").addEventListener("click", async () => {
+  startMessage = null;
+  renderStartMessage();
+  let stream: MediaStream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: "environment", width: { ideal: 1280 }, height: { ideal: 720 } },
+      audio: true,
+    });
+  } catch (error) {
+    showStart({ key: "record.unavailable", params: { reason: (error as Error).message || String(error) } });
+    return;
+  }
+  const mimeType = pickRecordingType((type) => MediaRecorder.isTypeSupported(type));
+  const parts: Blob[] = [];
+  recorder = new MediaRecorder(stream, mimeType ? { mimeType } : undefined);
+  recorder.ondataavailable = (event) => {
+    if (event.data.size > 0) parts.push(event.data);
+  };
+  recorder.onstop = () => {
+    clearInterval(recordTimer);
+    for (const track of stream.getTracks()) track.stop();
+    $<HTMLVideoElement>("preview").srcObject = null;
+    $("recorder").hidden = true;
+    $("record").hidden = false;
+    const type = (recorder?.mimeType || mimeType || "video/webm").split(";")[0];
+    recorder = null;
+    if (!keepRecording) return setPhase("idle");
+    const file = new File(parts, recordingFilename(new Date(), type), { type, lastModified: Date.now() });
+    startUpload(file);
+  };
+  $<HTMLVideoElement>("preview").srcObject = stream;
+  $("recorder").hidden = false;
+  $("record").hidden = true;
+  setPhase("recording");
+  const started = performance.now();
+  const tick = () => {
+    $("rec-time").textContent = t(locale, "record.recording", { time: formatClock((performance.now() - started) / 1000) });
+  };
+  tick();
+  recordTimer = setInterval(tick, 500);
+  recorder.start(1000);
+  $("rec-stop").focus();
+});
+
+function stopRecording(keep: boolean): void {
+  keepRecording = keep;
+  if (recorder && recorder.state !== "inactive") recorder.stop();
+}
+$("rec-stop").addEventListener("click", () => stopRecording(true));
+$("rec-abort").addEventListener("click", () => stopRecording(false));
+
+// ---- Upload ----
+
+function startUpload(file: File): void {
+  closeSubscription();
+  snapshot = null;
+  progress = null;
+  resumedAt = null;
+  uploadDone = false;
+  lastAnnouncedStep = null;
+  lastAnnouncedQuarter = -1;
+  startMessage = null;
+  $("filename").textContent = file.name;
+  $("failure").hidden = true;
+  $("retry").hidden = true;
+  $("restart").hidden = true;
+  $("cancel").hidden = false;
+  setPhase("uploading");
+  renderProgress();
+  renderTimeline(null);
+  const handle = client.upload(file, {
+    locale,
+    onSession: (sessionId) => {
+      setActive({ sessionId, filename: file.name });
+      follow(sessionId);
+    },
+    onResume: (offset) => {
+      resumedAt = offset;
+      renderProgress();
+    },
+    onProgress: (info) => {
+      progress = info;
+      renderProgress();
+    },
+  });
+  upload = handle;
+  handle.done.then(
+    () => {
+      if (upload !== handle) return;
+      uploadDone = true;
+      renderProgress();
+    },
+    (error: Error) => {
+      if (upload !== handle) return;
+      upload = null;
+      closeSubscription();
+      showStart({ key: "error.upload", params: { reason: error.message.split("\n")[0] } });
+    },
+  );
+  $("main").focus();
+}
+
+function renderProgress(): void {
+  const fromServer = snapshot?.upload;
+  const sent = progress?.bytesSent ?? fromServer?.offset ?? 0;
+  const total = progress?.bytesTotal ?? fromServer?.length ?? 0;
+  const fraction = uploadDone ? 1 : total > 0 ? sent / total : 0;
+  $("upload-fill").style.width = `${(fraction * 100).toFixed(1)}%`;
+  const bar = $("upload-bar");
+  bar.setAttribute("aria-valuenow", String(Math.floor(fraction * 100)));
+  bar.setAttribute("aria-valuetext", formatPercent(locale, fraction));
+  const stats = total
+    ? t(locale, "upload.stats", {
+        percent: formatPercent(locale, fraction),
+        sent: formatBytes(locale, uploadDone ? total : sent),
+        total: formatBytes(locale, total),
+      })
+    : "";
+  $("upload-stats").textContent = uploadDone || fraction >= 1 ? `${t(locale, "upload.done")} · ${stats}` : stats;
+  const extra: string[] = [];
+  if (!uploadDone && progress?.bytesPerSecond) extra.push(formatRate(locale, progress.bytesPerSecond));
+  if (!uploadDone && progress?.etaSeconds != null && fraction < 1) {
+    extra.push(t(locale, "upload.eta", { eta: formatDuration(progress.etaSeconds) }));
+  }
+  if (resumedAt !== null && resumedAt > 0) extra.push(t(locale, "upload.resumed", { offset: formatBytes(locale, resumedAt) }));
+  $("upload-extra").textContent = extra.join(" · ");
+  const quarter = Math.floor(fraction * 4);
+  if (phase() === "uploading" && quarter > lastAnnouncedQuarter) {
+    lastAnnouncedQuarter = quarter;
+    announce(`${t(locale, "upload.title")} ${formatPercent(locale, fraction)}`);
+  }
+}
+
+// ---- Session ----
+
+function follow(sessionId: string): void {
+  closeSubscription();
+  subscription = client.subscribe(sessionId, {
+    onUpdate: (next) => {
+      snapshot = next;
+      renderSnapshot(next);
+    },
+    onConnection: (mode) => {
+      connection = mode;
+      renderConnection();
+    },
+    onGone: () => {
+      if (phase() === "completed") return;
+      setActive(null);
+      showStart({ key: "error.gone" });
+      setPhase("gone");
+    },
+  });
+}
+
+function closeSubscription(): void {
+  subscription?.close();
+  subscription = null;
+}
+
+function renderConnection(): void {
+  const element = $("connection");
+  const key: MessageKey | null =
+    connection === "polling" ? "connection.polling" : connection === "reconnecting" ? "connection.reconnecting" : null;
+  element.hidden = !key;
+  element.textContent = key ? t(locale, key) : "";
+  element.dataset.mode = connection;
+}
+
+function renderTimeline(current: Snapshot | null): void {
+  const entries = current
+    ? timeline(current)
+    : timeline({
+        session_id: "",
+        status: "created",
+        seq: 0,
+        upload: { offset: 0, length: 0 },
+        meta: { filename: null, filetype: "", locale },
+        stage: null,
+        progress: null,
+        result: null,
+        error: null,
+        expires_at: null,
+      });
+  const list = $("timeline");
+  list.replaceChildren(
+    ...entries.map((entry) => {
+      const item = document.createElement("li");
+      item.dataset.step = entry.step;
+      item.dataset.state = entry.state;
+      if (entry.state === "active") item.setAttribute("aria-current", "step");
+      const dot = document.createElement("span");
+      dot.className = "dot";
+      dot.setAttribute("aria-hidden", "true");
+      const label = document.createElement("span");
+      label.textContent = t(locale, `stage.${entry.step}`);
+      const state = document.createElement("span");
+      state.className = "state";
+      state.textContent =
+        entry.state === "active" && entry.progress !== null
+          ? formatPercent(locale, entry.progress)
+          : t(locale, `state.${entry.state}`);
+      item.append(dot, label, state);
+      return item;
+    }),
+  );
+  const activeEntry = entries.find((e) => e.state === "active");
+  if (activeEntry && activeEntry.step !== lastAnnouncedStep && activeEntry.step !== "upload") {
+    lastAnnouncedStep = activeEntry.step;
+    announce(t(locale, "live.stage", { stage: t(locale, `stage.${activeEntry.step}`) }));
+  }
+}
+
+function renderSnapshot(current: Snapshot): void {
+  if (!upload) $("filename").textContent = current.meta.filename ?? active?.filename ?? "";
+  if (current.status !== "created" && current.status !== "uploading") uploadDone = true;
+  renderTimeline(current);
+  renderProgress();
+  const failure = current.status === "failed" ? current.error : null;
+  $("failure").hidden = !failure;
+  $("failure-text").textContent = failure ? errorText(locale, failure.code) : "";
+  $("failure-hint").hidden = !failure?.retryable;
+  $("retry").hidden = !failure?.retryable;
+  $<HTMLButtonElement>("retry").disabled = false;
+  $("restart").hidden = !failure || failure.retryable;
+  $("cancel").hidden = current.status === "completed";
+  switch (current.status) {
+    case "completed":
+      if (current.result) renderResult(current.result);
+      break;
+    case "failed":
+      if (phase() !== "failed") announce(t(locale, "live.failed"));
+      setPhase("failed");
+      break;
+    case "purged":
+      setActive(null);
+      showStart({ key: "error.gone" });
+      setPhase("gone");
+      break;
+    case "created":
+    case "uploading":
+      setPhase("uploading");
+      break;
+    default:
+      setPhase("processing");
+  }
+}
+
+$("retry").addEventListener("click", async () => {
+  const sessionId = active?.sessionId ?? snapshot?.session_id;
+  if (!sessionId) return;
+  const button = $<HTMLButtonElement>("retry");
+  button.disabled = true;
+  try {
+    await client.retry(sessionId);
+    $("failure").hidden = true;
+    button.hidden = true;
+    setPhase("processing");
+    if (!subscription) follow(sessionId);
+  } catch (error) {
+    button.disabled = false;
+    $("failure-text").textContent = (error as Error).message;
+  }
+});
+
+$("cancel").addEventListener("click", async () => {
+  const sessionId = active?.sessionId ?? snapshot?.session_id;
+  const handle = upload;
+  upload = null;
+  closeSubscription();
+  setActive(null);
+  snapshot = null;
+  if (handle && !uploadDone) await handle.cancel().catch(() => undefined);
+  else if (sessionId) await client.cancel(sessionId).catch(() => undefined);
+  showStart({ key: "cancelled" });
+  $("file-label").focus();
+});
+
+function newVideo(): void {
+  closeSubscription();
+  upload = null;
+  snapshot = null;
+  setActive(null);
+  showStart();
+  $("file-label").focus();
+}
+$("restart").addEventListener("click", newVideo);
+$("new").addEventListener("click", newVideo);
+
+// ---- Result ----
+
+function renderResult(result: AnalysisResult): void {
+  const wasShown = phase() === "completed";
+  const inventory = result.inventory;
+  $("total").textContent = formatVolume(locale, inventory.total_m3);
+  $("subtotal").textContent = formatVolume(locale, inventory.subtotal_m3);
+  $("margin-label").textContent = t(locale, "result.margin", { percent: formatPercent(locale, inventory.margin_ratio) });
+  $("margin").textContent = formatVolume(locale, inventory.margin_m3);
+  $("item-count").textContent = t(locale, "result.items", { count: inventory.item_count });
+
+  $("chart").replaceChildren(
+    ...roomBars(inventory).map((bar) => {
+      const item = document.createElement("li");
+      const room = document.createElement("span");
+      room.className = "room";
+      room.textContent = bar.room;
+      const track = document.createElement("span");
+      track.className = "track";
+      track.setAttribute("aria-hidden", "true");
+      const fill = document.createElement("span");
+      fill.className = "barfill";
+      fill.style.display = "block";
+      fill.style.width = `${(bar.scale * 100).toFixed(1)}%`;
+      track.append(fill);
+      const value = document.createElement("span");
+      value.className = "value";
+      value.textContent = formatVolume(locale, bar.volumeM3);
+      item.append(room, track, value);
+      return item;
+    }),
+  );
+
+  const warnings = inventory.warnings;
+  $("warnings").hidden = warnings.length === 0;
+  $("warning-list").replaceChildren(
+    ...warnings.map((warning) => {
+      const item = document.createElement("li");
+      item.dataset.code = warning.code;
+      item.textContent = warningText(locale, warning.code, warning.message);
+      return item;
+    }),
+  );
+
+  $("rooms").replaceChildren(...groupRooms(inventory.rooms).map((group) => roomBlock(group)));
+  $("simulated").hidden = !result.simulated;
+  setPhase("completed");
+  if (!wasShown) {
+    announce(t(locale, "live.completed", { total: formatVolume(locale, inventory.total_m3) }));
+    $("result").focus();
+  }
+}
+
+function roomBlock(group: ReturnType<typeof groupRooms>[number]): HTMLElement {
+  const block = document.createElement("section");
+  block.className = "room-block";
+  block.dataset.room = group.room;
+  const heading = document.createElement("h3");
+  const name = document.createElement("span");
+  name.textContent = group.room;
+  const subtotal = document.createElement("span");
+  subtotal.textContent = formatVolume(locale, group.subtotalM3);
+  heading.append(name, subtotal);
+  const table = document.createElement("table");
+  const caption = document.createElement("caption");
+  caption.className = "visually-hidden";
+  caption.textContent = `${group.room} — ${formatVolume(locale, group.subtotalM3)}`;
+  const head = document.createElement("thead");
+  const headRow = document.createElement("tr");
+  for (const key of ["col.item", "col.qty", "col.unit", "col.volume", "col.source"] as const) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = t(locale, key);
+    headRow.append(th);
+  }
+  head.append(headRow);
+  const body = document.createElement("tbody");
+  for (const line of group.lines) {
+    const row = document.createElement("tr");
+    row.dataset.key = line.key;
+    const cells = [
+      line.label,
+      String(line.quantity),
+      formatVolume(locale, line.unit_volume_m3).replace(/\u00a0m³$/, ""),
+      formatVolume(locale, line.volume_m3).replace(/\u00a0m³$/, ""),
+    ];
+    cells.forEach((text, i) => {
+      const cell = document.createElement(i === 0 ? "th" : "td");
+      if (i === 0) {
+        (cell as HTMLTableCellElement).scope = "row";
+        cell.className = "item";
+      }
+      cell.textContent = text;
+      row.append(cell);
+    });
+    const source = document.createElement("td");
+    const badge = document.createElement("span");
+    badge.className = `source ${line.source}`;
+    badge.textContent = t(locale, line.source === "seen" ? "source.seen" : "source.said");
+    badge.title = t(locale, line.source === "seen" ? "source.seenLong" : "source.saidLong");
+    source.append(badge);
+    row.append(source);
+    body.append(row);
+  }
+  table.append(caption, head, body);
+  block.append(heading, table);
+  if (group.notes.length) {
+    const notes = document.createElement("ul");
+    notes.className = "notes";
+    notes.setAttribute("aria-label", t(locale, "result.notes"));
+    for (const note of group.notes) {
+      const item = document.createElement("li");
+      item.textContent = note;
+      notes.append(item);
+    }
+    block.append(notes);
+  }
+  return block;
+}
+
+// ---- Boot ----
+
+applyLocale();
+if (active) {
+  $("filename").textContent = active.filename;
+  setPhase("processing");
+  renderTimeline(null);
+  follow(active.sessionId);
+} else {
+  showStart();
+}

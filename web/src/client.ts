@@ -1,0 +1,130 @@
+/**
+ * DodoLensClient: everything a front end needs to talk to a DodoLens edge, without any UI.
+ *
+ * Usable from this page or any other front end (a React hook would wrap `upload` and
+ * `subscribe`). It only ever talks to the edge's public routes, relative to the page by default:
+ * no key, no origin address. The upload URL returned by the edge is the capability for the
+ * session; nothing else identifies it.
+ */
+import type { Snapshot } from "./generated/protocol.js";
+import { DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
+import { SessionSubscription, type LiveConfig, type SubscriptionListener } from "./subscription.js";
+import {
+  UploadHandle,
+  forgetPendingUpload,
+  pendingUploads,
+  terminate,
+  type PendingUpload,
+  type UploadOptions,
+} from "./upload.js";
+
+export type * from "./generated/protocol.js";
+export type { ConnectionMode, SubscriptionListener } from "./subscription.js";
+export type { PendingUpload, UploadCallbacks, UploadOptions, UploadProgressInfo } from "./upload.js";
+export { SessionSubscription, UploadHandle };
+
+export interface DodoLensClientOptions {
+  /** Where the edge is; defaults to the page's own origin. */
+  baseUrl?: string;
+  /** Bytes per PATCH. The edge accepts up to its MAX_REQUEST_BYTES (64 MiB by default). */
+  chunkSize?: number;
+  /** tus retry delays for a failed request, in ms. */
+  retryDelays?: number[];
+  backoff?: BackoffOptions;
+  socketFailuresBeforePolling?: number;
+  socketOpenTimeoutMs?: number;
+  keepaliveMs?: number;
+}
+
+/** The HTTP status and the edge's message when a call is refused. */
+export class DodoLensError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "DodoLensError";
+  }
+}
+
+export class DodoLensClient {
+  readonly apiBase: string;
+  private readonly chunkSize: number;
+  private readonly retryDelays: number[];
+  private readonly live: LiveConfig;
+
+  constructor(options: DodoLensClientOptions = {}) {
+    const base = options.baseUrl ?? globalThis.location?.origin ?? "";
+    this.apiBase = `${base.replace(/\/+$/, "")}/api/dodo-lens`;
+    this.chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
+    this.retryDelays = options.retryDelays ?? [0, 1000, 3000, 5000, 10000];
+    this.live = {
+      apiBase: this.apiBase,
+      backoff: options.backoff ?? DEFAULT_BACKOFF,
+      socketFailuresBeforePolling: options.socketFailuresBeforePolling ?? 2,
+      socketOpenTimeoutMs: options.socketOpenTimeoutMs ?? 10_000,
+      keepaliveMs: options.keepaliveMs ?? 25_000,
+    };
+  }
+
+  /**
+   * Starts (or resumes, if this browser sent part of the same file before) an upload. The
+   * returned handle's `done` resolves with the session id once the server has every byte;
+   * `onSession` fires as soon as the session exists, so a caller can subscribe while uploading.
+   */
+  upload(file: File | Blob, options: UploadOptions): UploadHandle {
+    const handle = new UploadHandle(
+      file,
+      { endpoint: `${this.apiBase}/uploads`, chunkSize: this.chunkSize, retryDelays: this.retryDelays },
+      options,
+    );
+    void handle.start();
+    return handle;
+  }
+
+  /** Follows a session live until it completes, is purged, or `close()` is called. */
+  subscribe(sessionId: string, listener: SubscriptionListener): SessionSubscription {
+    return new SessionSubscription(sessionId, this.live, listener);
+  }
+
+  /** The session's current snapshot, once. */
+  async snapshot(sessionId: string): Promise<Snapshot> {
+    const response = await fetch(this.sessionUrl(sessionId), { cache: "no-store" });
+    await ensureOk(response);
+    return (await response.json()) as Snapshot;
+  }
+
+  /** Runs processing again after a retryable failure, from the video the edge still holds. */
+  async retry(sessionId: string): Promise<void> {
+    const response = await fetch(`${this.sessionUrl(sessionId)}/retry`, { method: "POST" });
+    await ensureOk(response);
+  }
+
+  /** Deletes a session and its video (tus termination), e.g. "Annuler" after the upload ended. */
+  async cancel(sessionId: string): Promise<void> {
+    await terminate(this.uploadUrl(sessionId));
+  }
+
+  uploadUrl(sessionId: string): string {
+    return `${this.apiBase}/uploads/${encodeURIComponent(sessionId)}`;
+  }
+
+  /** Uploads this browser started and did not finish; pick the same file again to resume. */
+  pendingUploads(): Promise<PendingUpload[]> {
+    return pendingUploads();
+  }
+
+  forgetPendingUpload(storageKey: string): Promise<void> {
+    return forgetPendingUpload(storageKey);
+  }
+
+  private sessionUrl(sessionId: string): string {
+    return `${this.apiBase}/sessions/${encodeURIComponent(sessionId)}`;
+  }
+}
+
+async function ensureOk(response: Response): Promise<void> {
+  if (response.ok) return;
+  const text = await response.text().catch(() => "");
+  throw new DodoLensError(response.status, text.slice(0, 200) || `HTTP ${response.status}`);
+}

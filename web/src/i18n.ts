@@ -1,0 +1,220 @@
+/**
+ * The page's words, French first. Kept as plain dictionaries (no library): the page is small and
+ * every string must exist in both languages, which the type checker enforces.
+ */
+import type { ErrorCode, WarningCode } from "./generated/protocol.js";
+
+export type Locale = "fr" | "en";
+export const LOCALES: readonly Locale[] = ["fr", "en"];
+export const DEFAULT_LOCALE: Locale = "fr";
+
+const fr = {
+  "app.skip": "Aller au contenu",
+  "app.tagline": "Filmez votre logement pièce par pièce en parlant : l'inventaire et le volume arrivent en quelques secondes.",
+  "lang.switch": "English",
+  "lang.switchLabel": "Switch to English",
+  "start.title": "Votre vidéo",
+  "start.hint": "Nommez chaque pièce et dites ce qui ne part pas (« le frigo reste »). La vidéo n'est jamais conservée.",
+  "start.pick": "Choisir une vidéo",
+  "start.record": "Filmer avec la caméra",
+  "record.stop": "Arrêter et envoyer",
+  "record.abort": "Annuler l'enregistrement",
+  "record.recording": "Enregistrement {time}",
+  "record.unavailable": "Caméra ou micro indisponible : {reason}",
+  "resume.notice": "Un envoi de « {name} » a été interrompu à {percent}. Choisissez à nouveau ce fichier pour reprendre là où il s'est arrêté.",
+  "resume.discard": "Oublier",
+  "upload.title": "Envoi",
+  "upload.stats": "{percent} · {sent} sur {total}",
+  "upload.speed": "{rate}",
+  "upload.eta": "reste {eta}",
+  "upload.resumed": "Reprise à {offset}",
+  "upload.done": "Vidéo reçue",
+  "stages.title": "Étapes",
+  "stage.upload": "Envoi",
+  "stage.extraction": "Extraction",
+  "stage.transcription": "Transcription",
+  "stage.analysis": "Analyse",
+  "stage.result": "Résultat",
+  "state.pending": "à venir",
+  "state.active": "en cours",
+  "state.done": "terminé",
+  "state.failed": "échec",
+  "connection.polling": "Connexion temps réel indisponible : mise à jour par interrogation.",
+  "connection.reconnecting": "Connexion perdue, reconnexion…",
+  "action.cancel": "Annuler",
+  "action.retry": "Réessayer",
+  "action.new": "Nouvelle vidéo",
+  "cancelled": "Envoi annulé. La vidéo a été supprimée.",
+  "error.title": "L'analyse a échoué",
+  "error.retryable": "Vous pouvez réessayer sans renvoyer la vidéo.",
+  "error.upload": "L'envoi a échoué : {reason}",
+  "error.gone": "Cette session a expiré et ses données ont été supprimées.",
+  "result.title": "Inventaire",
+  "result.total": "Volume total",
+  "result.subtotal": "Sous-total",
+  "result.margin": "Marge de chargement ({percent})",
+  "result.items": "{count} objets",
+  "result.chart": "Volume par pièce",
+  "result.warnings": "À vérifier",
+  "result.simulated": "Résultat simulé (aucun modèle réel n'a été appelé).",
+  "result.notes": "Remarques",
+  "col.item": "Objet",
+  "col.qty": "Qté",
+  "col.unit": "m³ unité",
+  "col.volume": "m³",
+  "col.source": "Source",
+  "source.seen": "vu",
+  "source.said": "dit",
+  "source.seenLong": "vu sur la vidéo",
+  "source.saidLong": "ajouté à la voix",
+  "live.stage": "Étape : {stage}",
+  "live.completed": "Analyse terminée : {total} au total.",
+  "live.failed": "Échec de l'analyse.",
+} as const;
+
+export type MessageKey = keyof typeof fr;
+type Dictionary = Record<MessageKey, string>;
+
+const en: Dictionary = {
+  "app.skip": "Skip to content",
+  "app.tagline": "Film your home room by room while talking: the inventory and its volume arrive within seconds.",
+  "lang.switch": "Français",
+  "lang.switchLabel": "Passer en français",
+  "start.title": "Your video",
+  "start.hint": "Name each room and say what stays behind (\"the fridge stays\"). The video is never kept.",
+  "start.pick": "Choose a video",
+  "start.record": "Record with the camera",
+  "record.stop": "Stop and send",
+  "record.abort": "Discard the recording",
+  "record.recording": "Recording {time}",
+  "record.unavailable": "Camera or microphone unavailable: {reason}",
+  "resume.notice": "An upload of \"{name}\" stopped at {percent}. Choose the same file again to resume where it stopped.",
+  "resume.discard": "Forget it",
+  "upload.title": "Upload",
+  "upload.stats": "{percent} · {sent} of {total}",
+  "upload.speed": "{rate}",
+  "upload.eta": "{eta} left",
+  "upload.resumed": "Resumed at {offset}",
+  "upload.done": "Video received",
+  "stages.title": "Steps",
+  "stage.upload": "Upload",
+  "stage.extraction": "Extraction",
+  "stage.transcription": "Transcription",
+  "stage.analysis": "Analysis",
+  "stage.result": "Result",
+  "state.pending": "pending",
+  "state.active": "in progress",
+  "state.done": "done",
+  "state.failed": "failed",
+  "connection.polling": "Live connection unavailable: updating by polling.",
+  "connection.reconnecting": "Connection lost, reconnecting…",
+  "action.cancel": "Cancel",
+  "action.retry": "Retry",
+  "action.new": "New video",
+  "cancelled": "Upload cancelled. The video was deleted.",
+  "error.title": "The analysis failed",
+  "error.retryable": "You can retry without sending the video again.",
+  "error.upload": "The upload failed: {reason}",
+  "error.gone": "This session expired and its data was deleted.",
+  "result.title": "Inventory",
+  "result.total": "Total volume",
+  "result.subtotal": "Subtotal",
+  "result.margin": "Loading margin ({percent})",
+  "result.items": "{count} items",
+  "result.chart": "Volume per room",
+  "result.warnings": "To check",
+  "result.simulated": "Simulated result (no real model was called).",
+  "result.notes": "Notes",
+  "col.item": "Item",
+  "col.qty": "Qty",
+  "col.unit": "Unit m³",
+  "col.volume": "m³",
+  "col.source": "Source",
+  "source.seen": "seen",
+  "source.said": "said",
+  "source.seenLong": "seen on the video",
+  "source.saidLong": "added by voice",
+  "live.stage": "Step: {stage}",
+  "live.completed": "Analysis done: {total} in total.",
+  "live.failed": "The analysis failed.",
+};
+
+const dictionaries: Record<Locale, Dictionary> = { fr, en };
+
+/** Looks a message up and fills `{name}` placeholders. */
+export function t(locale: Locale, key: MessageKey, params: Record<string, string | number> = {}): string {
+  return dictionaries[locale][key].replace(/\{(\w+)\}/g, (whole, name: string) =>
+    name in params ? String(params[name]) : whole,
+  );
+}
+
+/** The saved choice if valid, otherwise French: the product speaks French first. */
+export function pickLocale(saved: string | null | undefined): Locale {
+  return LOCALES.includes(saved as Locale) ? (saved as Locale) : DEFAULT_LOCALE;
+}
+
+const errorTexts: Record<Locale, Record<ErrorCode, string>> = {
+  fr: {
+    unsupported_media: "Ce fichier n'est pas une vidéo lisible.",
+    invalid_media: "La vidéo est endommagée ou incomplète.",
+    too_large: "La vidéo est trop lourde.",
+    timeout: "L'analyse a pris trop de temps.",
+    model_unavailable: "Le service d'analyse est momentanément indisponible.",
+    model_invalid_response: "Le service d'analyse a répondu de façon inattendue.",
+    origin_unavailable: "Le serveur d'analyse est injoignable.",
+    expired: "L'envoi est resté inactif trop longtemps.",
+    cancelled: "L'envoi a été annulé.",
+    internal: "Erreur interne.",
+  },
+  en: {
+    unsupported_media: "This file is not a readable video.",
+    invalid_media: "The video is damaged or incomplete.",
+    too_large: "The video is too large.",
+    timeout: "The analysis took too long.",
+    model_unavailable: "The analysis service is temporarily unavailable.",
+    model_invalid_response: "The analysis service answered unexpectedly.",
+    origin_unavailable: "The analysis server cannot be reached.",
+    expired: "The upload sat idle for too long.",
+    cancelled: "The upload was cancelled.",
+    internal: "Internal error.",
+  },
+};
+
+export function errorText(locale: Locale, code: ErrorCode): string {
+  return errorTexts[locale][code];
+}
+
+const warningTexts: Record<Locale, Partial<Record<WarningCode, string>>> = {
+  fr: {
+    too_short: "Vidéo très courte : des pièces ont pu être oubliées.",
+    too_dark: "Vidéo sombre : certains objets ont pu échapper à l'analyse.",
+    blurry: "Vidéo floue : filmez plus lentement.",
+    no_audio: "Pas de son : les consignes dites à voix haute n'ont pas été prises en compte.",
+    no_narration: "Aucune parole détectée : rien n'a été ajouté ou retiré à la voix.",
+    few_frames: "Peu d'images exploitables.",
+    unknown_item: "Objet hors catalogue : volume estimé.",
+    clamped: "Quantité ou volume inhabituel, ramené à une valeur plausible.",
+    sink_failed: "L'envoi du résultat vers un service externe a échoué.",
+    simulated: "Résultat simulé.",
+  },
+  en: {
+    too_short: "Very short video: some rooms may be missing.",
+    too_dark: "Dark video: some items may have been missed.",
+    blurry: "Blurry video: film more slowly.",
+    no_audio: "No sound: spoken instructions were not taken into account.",
+    no_narration: "No speech detected: nothing was added or removed by voice.",
+    few_frames: "Few usable frames.",
+    unknown_item: "Item not in the catalogue: volume estimated.",
+    clamped: "Unusual quantity or volume, brought back to a plausible value.",
+    sink_failed: "Sending the result to an external service failed.",
+    simulated: "Simulated result.",
+  },
+};
+
+/** The localised text of a warning; the server's own message when the code is unusual. */
+export function warningText(locale: Locale, code: WarningCode, serverMessage: string): string {
+  const known = warningTexts[locale][code];
+  // Unknown items carry the item's name in the server message, which is the useful part.
+  if (code === "unknown_item" && serverMessage) return `${known} (${serverMessage})`;
+  return known ?? serverMessage;
+}

@@ -1,0 +1,172 @@
+/**
+ * A resumable upload over tus, with the numbers a person wants to see (bytes, speed, time left).
+ *
+ * tus-js-client does the protocol. What this adds: a fingerprint under our own prefix, so a page
+ * reloaded mid-upload can list what it may resume and pick the same file up at the server's
+ * offset; the session id (the last segment of the upload URL, which is the capability); and
+ * cancellation that deletes the upload on the server (tus termination) instead of leaving chunks
+ * behind until they expire.
+ */
+import * as tus from "tus-js-client";
+import { RateMeter } from "./rate.js";
+
+/** Prefix of our entries in tus-js-client's URL storage (localStorage in browsers). */
+export const FINGERPRINT_PREFIX = "dodolens-v1";
+
+export interface UploadProgressInfo {
+  bytesSent: number;
+  bytesTotal: number;
+  /** 0–1. */
+  fraction: number;
+  /** Null until two measurements are apart in time. */
+  bytesPerSecond: number | null;
+  /** Seconds left at the current speed; null when unknown or stalled. */
+  etaSeconds: number | null;
+}
+
+export interface UploadCallbacks {
+  /** The server created (or the client resumed) the session; fired once per upload. */
+  onSession?(sessionId: string, uploadUrl: string): void;
+  /** A previous upload of the same file was found; the server already holds `offset` bytes. */
+  onResume?(offset: number): void;
+  onProgress?(progress: UploadProgressInfo): void;
+}
+
+export interface UploadOptions extends UploadCallbacks {
+  /** Language of the narration, sent as tus metadata (`fr`, `en`). */
+  locale: string;
+}
+
+export interface PendingUpload {
+  sessionId: string;
+  uploadUrl: string;
+  filename: string;
+  size: number;
+  /** Key in tus storage, to forget it. */
+  storageKey: string;
+  createdAt: string;
+}
+
+export interface UploaderConfig {
+  endpoint: string;
+  chunkSize: number;
+  retryDelays: number[];
+}
+
+/** The session id is the last path segment of the upload URL. */
+export function sessionIdFromUrl(uploadUrl: string): string {
+  const path = new URL(uploadUrl, "http://x").pathname.replace(/\/+$/, "");
+  return decodeURIComponent(path.slice(path.lastIndexOf("/") + 1));
+}
+
+/** Identifies a file across page loads: same name, size, type and modification time. */
+export function fingerprintOf(file: Blob, endpoint: string): string {
+  const named = file as Partial<File>;
+  return [FINGERPRINT_PREFIX, named.name ?? "blob", file.type, file.size, named.lastModified ?? 0, endpoint].join("|");
+}
+
+export class UploadHandle {
+  /** Resolves with the session id once the whole file is on the server. */
+  readonly done: Promise<string>;
+  private upload: tus.Upload;
+  private cancelled = false;
+  private fail!: (error: Error) => void;
+
+  constructor(file: File | Blob, config: UploaderConfig, options: UploadOptions) {
+    const meter = new RateMeter();
+    let announced = false;
+    let resolve!: (id: string) => void;
+    let reject!: (error: Error) => void;
+    this.done = new Promise<string>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.fail = reject;
+    const announce = () => {
+      if (announced || !this.upload.url) return;
+      announced = true;
+      options.onSession?.(sessionIdFromUrl(this.upload.url), this.upload.url);
+    };
+    const filename = (file as Partial<File>).name ?? "video";
+    this.upload = new tus.Upload(file, {
+      endpoint: config.endpoint,
+      chunkSize: config.chunkSize,
+      retryDelays: config.retryDelays,
+      metadata: { filename, filetype: file.type || "video/mp4", locale: options.locale },
+      fingerprint: async () => fingerprintOf(file, config.endpoint),
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: true,
+      onUploadUrlAvailable: announce,
+      onAfterResponse: (req, res) => {
+        // A HEAD is how tus resumes: the server says how much it already holds.
+        if (req.getMethod() === "HEAD" && res.getStatus() === 200) {
+          const offset = Number(res.getHeader("Upload-Offset"));
+          if (Number.isFinite(offset)) options.onResume?.(offset);
+        }
+      },
+      onProgress: (bytesSent, bytesTotal) => {
+        meter.record(bytesSent, performance.now());
+        options.onProgress?.({
+          bytesSent,
+          bytesTotal,
+          fraction: bytesTotal > 0 ? bytesSent / bytesTotal : 0,
+          bytesPerSecond: meter.bytesPerSecond(),
+          etaSeconds: meter.etaSeconds(bytesTotal),
+        });
+      },
+      onSuccess: () => {
+        announce();
+        resolve(sessionIdFromUrl(this.upload.url ?? ""));
+      },
+      onError: (error) => reject(error),
+    });
+  }
+
+  /** Starts, resuming the newest earlier upload of the same file if the browser remembers one. */
+  async start(): Promise<void> {
+    try {
+      const previous = await this.upload.findPreviousUploads();
+      const newest = previous.sort((a, b) => b.creationTime.localeCompare(a.creationTime))[0];
+      if (newest) this.upload.resumeFromPreviousUpload(newest);
+      if (!this.cancelled) this.upload.start();
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  get uploadUrl(): string | null {
+    return this.upload.url;
+  }
+
+  /** Stops sending and deletes what the server holds (tus termination). */
+  async cancel(): Promise<void> {
+    this.cancelled = true;
+    await this.upload.abort(true);
+  }
+}
+
+/** Uploads this browser started but did not finish, newest first. */
+export async function pendingUploads(): Promise<PendingUpload[]> {
+  if (!tus.canStoreURLs) return [];
+  const all = await tus.defaultOptions.urlStorage.findAllUploads();
+  return all
+    .filter((u) => u.urlStorageKey.startsWith(`tus::${FINGERPRINT_PREFIX}`) && u.uploadUrl)
+    .map((u) => ({
+      sessionId: sessionIdFromUrl(u.uploadUrl!),
+      uploadUrl: u.uploadUrl!,
+      filename: u.metadata.filename ?? "video",
+      size: u.size ?? 0,
+      storageKey: u.urlStorageKey,
+      createdAt: u.creationTime,
+    }))
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+}
+
+export async function forgetPendingUpload(storageKey: string): Promise<void> {
+  await tus.defaultOptions.urlStorage.removeUpload(storageKey);
+}
+
+/** Deletes an upload by URL (tus termination), e.g. after the page that started it reloaded. */
+export async function terminate(uploadUrl: string): Promise<void> {
+  await tus.Upload.terminate(uploadUrl, { retryDelays: [0, 1000] });
+}

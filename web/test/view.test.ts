@@ -1,0 +1,130 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { backoffDelay } from "../src/backoff.js";
+import { RateMeter } from "../src/rate.js";
+import { formatBytes, formatClock, formatDuration, formatPercent, formatRate, formatVolume } from "../src/format.js";
+import { timeline, currentStep } from "../src/timeline.js";
+import { groupRooms, roomBars } from "../src/inventory.js";
+import { errorText, pickLocale, t, warningText } from "../src/i18n.js";
+import { pickRecordingType, recordingFilename } from "../src/recording.js";
+import { parsePoll } from "../src/subscription.js";
+import { fingerprintOf, sessionIdFromUrl } from "../src/upload.js";
+import { result, snapshot } from "./fixtures.js";
+
+const nbsp = (s: string) => s.replace(/[\u00a0\u202f]/g, " ");
+
+test("backoff grows, is capped and never zero", () => {
+  const options = { baseMs: 500, maxMs: 8000 };
+  assert.equal(backoffDelay(0, options, 0), 250);
+  assert.equal(backoffDelay(0, options, 0.5), 375);
+  assert.equal(backoffDelay(3, options, 0.5), 3000);
+  assert.equal(backoffDelay(20, options, 0.5), 6000);
+  assert.ok(backoffDelay(20, options, 0.9999) <= 8000);
+  assert.equal(backoffDelay(20, options, 0), 4000);
+});
+
+test("rate over a sliding window, ETA from it, reset on restart", () => {
+  const meter = new RateMeter(2000);
+  assert.equal(meter.bytesPerSecond(), null);
+  meter.record(0, 0);
+  meter.record(1_000_000, 1000);
+  assert.equal(meter.bytesPerSecond(), 1_000_000);
+  assert.equal(meter.etaSeconds(5_000_000), 4);
+  meter.record(1_000_000, 5000); // stalled for 4 s: old samples leave the window
+  assert.equal(meter.bytesPerSecond(), 0);
+  assert.equal(meter.etaSeconds(5_000_000), null);
+  meter.record(200, 5100); // a new upload from a lower offset
+  assert.equal(meter.bytesPerSecond(), null);
+  meter.record(1_000_000, 6000);
+  assert.equal(meter.etaSeconds(1_000_000), 0);
+});
+
+test("formatting in French and English", () => {
+  assert.equal(nbsp(formatBytes("fr", 12_345_678)), "12,3 Mo");
+  assert.equal(nbsp(formatBytes("en", 12_345_678)), "12.3 MB");
+  assert.equal(nbsp(formatBytes("fr", 999)), "999 o");
+  assert.equal(nbsp(formatRate("en", 4_200_000)), "4.2 MB/s");
+  assert.equal(nbsp(formatVolume("fr", 4.015)), "4,02 m³");
+  assert.equal(nbsp(formatVolume("en", 0.06)), "0.06 m³");
+  assert.equal(nbsp(formatDuration(0.2)), "1 s");
+  assert.equal(nbsp(formatDuration(125)), "2 min 05 s");
+  assert.equal(nbsp(formatDuration(3720)), "1 h 02 min");
+  assert.equal(nbsp(formatPercent("fr", 0.426)), "42 %");
+  assert.equal(formatPercent("en", 0.999), "99%", "never 100 % before the end");
+  assert.equal(formatPercent("en", 1.5), "100%");
+  assert.equal(formatClock(65.9), "1:05");
+});
+
+test("timeline follows status and stages", () => {
+  const states = (s: ReturnType<typeof snapshot>) => timeline(s).map((e) => e.state).join(",");
+  assert.equal(states(snapshot({ status: "uploading", upload: { offset: 250, length: 1000 } })), "active,pending,pending,pending,pending");
+  assert.equal(timeline(snapshot({ status: "uploading", upload: { offset: 250, length: 1000 } }))[0].progress, 0.25);
+  assert.equal(states(snapshot({ status: "forwarding" })), "done,active,pending,pending,pending");
+  assert.equal(states(snapshot({ status: "processing", stage: "transcribing" })), "done,done,active,pending,pending");
+  assert.equal(states(snapshot({ status: "processing", stage: "fusing", progress: 0.5 })), "done,done,done,active,pending");
+  assert.equal(timeline(snapshot({ status: "processing", stage: "fusing", progress: 0.5 }))[3].progress, 0.5);
+  assert.equal(states(snapshot({ status: "processing", stage: "delivering" })), "done,done,done,done,active");
+  assert.equal(states(snapshot({ status: "completed" })), "done,done,done,done,done");
+  assert.equal(
+    states(snapshot({ status: "failed", stage: "analysing", upload: { offset: 1000, length: 1000 } })),
+    "done,done,done,failed,pending",
+  );
+  assert.equal(currentStep(snapshot({ status: "failed", stage: null, upload: { offset: 1000, length: 1000 } })), "extraction");
+  assert.equal(currentStep(snapshot({ status: "failed", stage: null, upload: { offset: 10, length: 1000 } })), "upload");
+});
+
+test("rooms merge by name, lines largest first, bars scale to the largest room", () => {
+  const inventory = result().inventory;
+  const groups = groupRooms(inventory.rooms);
+  assert.deepEqual(groups.map((g) => g.room), ["Salon", "Chambre"]);
+  assert.deepEqual(groups[0].lines.map((l) => l.key), ["canape_3_places", "fauteuil", "table_basse"]);
+  assert.ok(Math.abs(groups[0].subtotalM3 - 3.2) < 1e-9);
+  assert.deepEqual(groups[0].notes, ["fenêtre étroite"]);
+  const bars = roomBars(inventory);
+  assert.equal(bars[0].scale, 1);
+  assert.ok(Math.abs(bars[1].scale - 0.45 / 3.2) < 1e-9);
+  assert.ok(Math.abs(bars[0].share + bars[1].share - 1) < 1e-9);
+  assert.deepEqual(roomBars({ ...inventory, rooms: [] }), []);
+});
+
+test("messages: French by default, placeholders filled, warnings and errors localised", () => {
+  assert.equal(pickLocale(null), "fr");
+  assert.equal(pickLocale("de"), "fr");
+  assert.equal(pickLocale("en"), "en");
+  assert.equal(t("fr", "action.retry"), "Réessayer");
+  assert.equal(t("en", "upload.eta", { eta: "5 s" }), "5 s left");
+  assert.equal(t("fr", "result.items", {}), "{count} objets");
+  assert.match(errorText("fr", "model_unavailable"), /indisponible/);
+  assert.match(warningText("en", "too_dark", "dark"), /Dark video/);
+  assert.match(warningText("fr", "unknown_item", "piano"), /\(piano\)$/);
+});
+
+test("recording picks a container the origin reads", () => {
+  assert.equal(pickRecordingType((type) => type === "video/webm"), "video/webm");
+  assert.equal(pickRecordingType(() => false), null);
+  assert.equal(recordingFilename(new Date(2026, 10, 26, 7, 5, 9), "video/mp4"), "dodolens-2026-11-26-070509.mp4");
+});
+
+test("long-poll answers: bare snapshot or snapshot with events", () => {
+  const bare = parsePoll(snapshot({ seq: 3 }));
+  assert.equal(bare.length, 1);
+  assert.equal(bare[0].type, "snapshot");
+  const wrapped = parsePoll({
+    snapshot: snapshot({ seq: 5 }),
+    events: [{ type: "event", seq: 5, event: { type: "stage", stage: "probing" } }],
+  });
+  assert.deepEqual(wrapped.map((m) => m.type), ["snapshot", "event"]);
+  assert.deepEqual(parsePoll(null), []);
+});
+
+test("session id and fingerprint", () => {
+  const id = "f".repeat(64);
+  assert.equal(sessionIdFromUrl(`http://127.0.0.1:8787/api/dodo-lens/uploads/${id}`), id);
+  assert.equal(sessionIdFromUrl(`/api/dodo-lens/uploads/${id}/`), id);
+  const file = new File([new Uint8Array(10)], "a.mp4", { type: "video/mp4", lastModified: 5 });
+  const same = new File([new Uint8Array(10)], "a.mp4", { type: "video/mp4", lastModified: 5 });
+  const bigger = new File([new Uint8Array(11)], "a.mp4", { type: "video/mp4", lastModified: 5 });
+  assert.equal(fingerprintOf(file, "/e"), fingerprintOf(same, "/e"));
+  assert.notEqual(fingerprintOf(file, "/e"), fingerprintOf(bigger, "/e"));
+  assert.ok(fingerprintOf(file, "/e").startsWith("dodolens-v1|"));
+});

@@ -1,0 +1,328 @@
+// The DodoLens page in real Chromium against the real local stack (wrangler dev serving the edge
+// and the page, the origin with ffmpeg, the OpenAI simulator). Each scenario ends on a final
+// state, saves a screenshot under artifacts/web/, and checks that the session left no chunk behind.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { launch } from './support/browser.mjs';
+import { makeVideo } from './support/video.mjs';
+import { startStack } from './support/stack.mjs';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const artifacts = path.join(root, 'artifacts/web');
+const MiB = 1024 * 1024;
+/** Generous: the first analysis warms ffmpeg and the simulator up on a shared 2-core machine. */
+const RESULT_TIMEOUT = 120_000;
+
+let stack;
+
+before(async () => {
+  await mkdir(artifacts, { recursive: true });
+  stack = await startStack();
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+/** Records every request the page makes, and the phases and active steps it goes through. */
+async function instrument(page) {
+  const requests = [];
+  page.on('request', (request) => {
+    requests.push({ method: request.method(), url: request.url(), headers: request.headers() });
+  });
+  await page.addInitScript(() => {
+    window.__trace = [];
+    const record = () => {
+      const main = document.querySelector('main');
+      if (!main) return;
+      const steps = [...document.querySelectorAll('#timeline li[data-state="active"]')].map((li) => li.dataset.step);
+      const entry = `${main.dataset.phase}:${steps.join(',')}`;
+      if (window.__trace[window.__trace.length - 1] !== entry) window.__trace.push(entry);
+    };
+    new MutationObserver(record).observe(document, { subtree: true, attributes: true, childList: true });
+  });
+  return requests;
+}
+
+function uploadsOf(requests) {
+  return requests.filter((r) => r.url.includes('/api/dodo-lens/uploads'));
+}
+
+function sessionIdOf(requests) {
+  const patch = requests.find((r) => r.method === 'PATCH' || r.method === 'HEAD');
+  return patch && new URL(patch.url).pathname.split('/').pop();
+}
+
+/** Every request went to the edge (the page's own origin): no origin address, no third party. */
+function assertOnlyEdge(requests) {
+  const edge = new URL(stack.edgeUrl);
+  for (const r of requests) {
+    const url = new URL(r.url);
+    assert.equal(url.host, edge.host, `request to ${r.url} leaves the edge`);
+  }
+}
+
+async function waitForResult(page) {
+  await page.waitForSelector('main[data-phase="completed"]', { timeout: RESULT_TIMEOUT });
+}
+
+/** The rendered inventory matches the session's result, as the edge reports it. */
+async function assertInventoryRendered(page, sessionId) {
+  const snapshot = await stack.snapshot(sessionId);
+  assert.equal(snapshot.status, 'completed');
+  const inventory = snapshot.result.inventory;
+  const fr = (n) => new Intl.NumberFormat('fr', { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(n);
+  const text = (s) => s.replace(/[\u00a0\u202f]/g, ' ').trim();
+  assert.equal(text(await page.textContent('#total')), `${fr(inventory.total_m3)} m³`);
+  assert.equal(text(await page.textContent('#subtotal')), `${fr(inventory.subtotal_m3)} m³`);
+  assert.equal(text(await page.textContent('#margin')), `${fr(inventory.margin_m3)} m³`);
+  const lines = inventory.rooms.flatMap((room) => room.lines);
+  assert.ok(lines.length > 0, 'the scripted inventory has lines');
+  assert.equal(await page.locator('#rooms tbody tr').count(), lines.length);
+  for (const line of lines) {
+    const row = page.locator(`#rooms tr[data-key="${line.key}"]`).first();
+    assert.equal(text(await row.locator('th').textContent()), line.label);
+  }
+  const rooms = await page.locator('#rooms .room-block').evaluateAll((blocks) => blocks.map((b) => b.dataset.room));
+  const expectedRooms = [...new Set(inventory.rooms.map((r) => r.room.trim()))];
+  assert.deepEqual(rooms.map((r) => r.toLowerCase()).sort(), expectedRooms.map((r) => r.toLowerCase()).sort());
+  assert.equal(await page.locator('#chart li').count(), rooms.length);
+  return snapshot;
+}
+
+async function screenshot(page, name) {
+  const file = path.join(artifacts, name);
+  await page.screenshot({ path: file, fullPage: true });
+  assert.ok((await stat(file)).size > 0);
+}
+
+test('the shipped page holds no secret and no origin address', async () => {
+  const dist = path.join(root, 'web/dist');
+  const files = await readdir(dist);
+  assert.ok(files.includes('index.html') && files.includes('app.js'));
+  for (const file of files) {
+    const body = await readFile(path.join(dist, file), 'utf8');
+    for (const needle of ['8788', 'ORIGIN_URL', 'SIGNING_SECRET', 'OPENAI', 'sk-', '/v1/jobs', '/internal/']) {
+      assert.ok(!body.includes(needle), `${file} contains ${needle}`);
+    }
+  }
+  const index = await fetch(stack.edgeUrl);
+  assert.equal(index.status, 200);
+  assert.match(await index.text(), /<main id="main"/);
+});
+
+test('a picked video uploads, goes through the stages and shows the inventory (360 px)', async () => {
+  const video = await makeVideo('salon.mp4', { seconds: 8, mbit: 8 });
+  const browser = await launch({ viewport: { width: 360, height: 740 } });
+  try {
+    const { page } = browser;
+    const requests = await instrument(page);
+    await page.goto(stack.edgeUrl);
+    assert.equal(await page.getAttribute('html', 'lang'), 'fr');
+    assert.equal((await page.textContent('label[for="file"]')).trim(), 'Choisir une vidéo');
+    await page.setInputFiles('#file', video);
+    await waitForResult(page);
+
+    const trace = await page.evaluate(() => window.__trace);
+    assert.ok(trace.some((e) => e.startsWith('uploading:upload')), `upload shown: ${trace}`);
+    const reached = new Set(trace.flatMap((e) => e.split(':')[1].split(',')));
+    assert.ok(['extraction', 'analysis'].every((s) => reached.has(s)), `stages shown: ${trace}`);
+    assert.equal(await page.locator('#timeline li[data-state="done"]').count(), 5);
+    assert.equal(await page.getAttribute('#upload-bar', 'aria-valuenow'), '100');
+
+    const sessionId = sessionIdOf(requests);
+    await assertInventoryRendered(page, sessionId);
+    assertOnlyEdge(requests);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `no horizontal scroll at 360 px (scrollWidth ${width})`);
+    await screenshot(page, 'result-360.png');
+
+    await page.click('#lang');
+    assert.equal(await page.getAttribute('html', 'lang'), 'en');
+    assert.equal((await page.textContent('#result-title')).trim(), 'Inventory');
+    await screenshot(page, 'result-360-en.png');
+    await stack.assertNoChunks(sessionId);
+    assert.deepEqual(browser.errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a 5 s recording with the fake camera and microphone is analysed', async () => {
+  const browser = await launch({ fakeMedia: true, viewport: { width: 412, height: 860 } });
+  try {
+    const { page } = browser;
+    const requests = await instrument(page);
+    await page.goto(stack.edgeUrl);
+    await page.click('#record');
+    await page.waitForSelector('#recorder:not([hidden])');
+    // The recording clock is the page's own: stop once it shows five seconds.
+    await page.waitForFunction(() => /0:0[5-9]/.test(document.querySelector('#rec-time').textContent), null, {
+      timeout: 20_000,
+    });
+    await page.click('#rec-stop');
+    await waitForResult(page);
+    const creation = uploadsOf(requests).find((r) => r.method === 'POST');
+    const metadata = Object.fromEntries(
+      creation.headers['upload-metadata'].split(',').map((pair) => {
+        const [key, value] = pair.split(' ');
+        return [key, Buffer.from(value ?? '', 'base64').toString()];
+      }),
+    );
+    assert.match(metadata.filetype, /^video\/(webm|mp4)/);
+    assert.match(metadata.filename, /^dodolens-.*\.(webm|mp4)$/);
+    assert.equal(metadata.locale, 'fr');
+    const sessionId = sessionIdOf(requests);
+    const snapshot = await assertInventoryRendered(page, sessionId);
+    assert.ok(snapshot.upload.length > 10_000, `a real recording was sent (${snapshot.upload.length} bytes)`);
+    await screenshot(page, 'recording-result.png');
+    await stack.assertNoChunks(sessionId);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a reload in the middle of an upload resumes from the server offset', async () => {
+  const video = await makeVideo('cuisine.mp4', { seconds: 12, mbit: 8 });
+  const size = (await stat(video)).size;
+  assert.ok(size > 8 * MiB, `three 4 MiB chunks at least (${size} bytes)`);
+  const browser = await launch();
+  try {
+    const { page } = browser;
+    const requests = await instrument(page);
+    // Let the first chunk through, then hold every later PATCH: the reload interrupts them.
+    let patches = 0;
+    let hold = true;
+    await page.route('**/api/dodo-lens/uploads/*', async (route) => {
+      if (hold && route.request().method() === 'PATCH' && ++patches > 1) return; // dropped by the reload
+      await route.continue();
+    });
+    await page.goto(stack.edgeUrl);
+    await page.setInputFiles('#file', video);
+    await page.waitForFunction(() => Boolean(localStorage.getItem('dodolens.active')));
+    const { sessionId } = JSON.parse(await page.evaluate(() => localStorage.getItem('dodolens.active')));
+    const before = await stack.waitFor(async () => {
+      const s = await stack.snapshot(sessionId);
+      return s.upload.offset > 0 && patches > 1 ? s : null;
+    }, 30_000);
+    assert.ok(before.upload.offset < size);
+
+    const beforeReload = requests.length;
+    await page.reload();
+    hold = false;
+    await page.waitForSelector('#resume:not([hidden])');
+    assert.match(await page.textContent('#resume-text'), /cuisine\.mp4/);
+    await page.setInputFiles('#file', video);
+    await waitForResult(page);
+
+    const afterReload = uploadsOf(requests.slice(beforeReload));
+    assert.equal(afterReload.filter((r) => r.method === 'POST').length, 0, 'no new upload was created');
+    assert.ok(afterReload.some((r) => r.method === 'HEAD'), 'tus asked the server for its offset');
+    const firstPatch = afterReload.find((r) => r.method === 'PATCH');
+    assert.equal(Number(firstPatch.headers['upload-offset']), before.upload.offset);
+    assert.equal(new URL(firstPatch.url).pathname.split('/').pop(), sessionId);
+    assert.match(await page.textContent('#upload-extra'), /Reprise/);
+    await assertInventoryRendered(page, sessionId);
+    await screenshot(page, 'resumed-result.png');
+    await stack.assertNoChunks(sessionId);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('with WebSockets blocked the long-poll still delivers the result', async () => {
+  const video = await makeVideo('chambre.mp4', { seconds: 6, mbit: 2 });
+  const browser = await launch();
+  try {
+    const { page } = browser;
+    const requests = await instrument(page);
+    let sockets = 0;
+    await page.routeWebSocket(/\/ws$/, (ws) => {
+      sockets += 1;
+      ws.close({ code: 1011, reason: 'blocked by the test' });
+    });
+    await page.goto(stack.edgeUrl);
+    await page.setInputFiles('#file', video);
+    await page.waitForSelector('#connection[data-mode="polling"]', { timeout: 30_000 });
+    await waitForResult(page);
+    assert.ok(sockets >= 2, `the client tried WebSockets first (${sockets})`);
+    const polls = requests.filter((r) => r.method === 'GET' && /\/sessions\/[0-9a-f]{64}(\?|$)/.test(r.url));
+    assert.ok(polls.some((r) => r.url.includes('after=')), 'long-polled with ?after=SEQ');
+    const sessionId = sessionIdOf(requests);
+    await assertInventoryRendered(page, sessionId);
+    await screenshot(page, 'longpoll-result.png');
+    await stack.assertNoChunks(sessionId);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a retryable failure offers "Réessayer", which finishes without a second upload', async () => {
+  const video = await makeVideo('bureau.mp4', { seconds: 6, mbit: 2 });
+  const size = (await stat(video)).size;
+  const browser = await launch({ viewport: { width: 360, height: 740 } });
+  try {
+    const { page } = browser;
+    const requests = await instrument(page);
+    await stack.simulatorFault('server_error');
+    await page.goto(stack.edgeUrl);
+    await page.setInputFiles('#file', video);
+    await page.waitForSelector('main[data-phase="failed"]', { timeout: RESULT_TIMEOUT });
+    assert.equal(await page.isVisible('#retry'), true);
+    assert.equal((await page.textContent('#retry')).trim(), 'Réessayer');
+    assert.equal(await page.locator('#timeline li[data-state="failed"]').count(), 1);
+    await screenshot(page, 'retryable-failure-360.png');
+
+    const sessionId = sessionIdOf(requests);
+    const failed = await stack.snapshot(sessionId);
+    assert.equal(failed.error.retryable, true);
+    assert.equal(failed.upload.offset, size);
+    const held = await stack.introspect(sessionId);
+    assert.equal(held.chunk_bytes, size, 'the edge kept the whole video for the retry');
+    const uploadsBefore = uploadsOf(requests).length;
+
+    await stack.simulatorFault('none');
+    await page.click('#retry');
+    await waitForResult(page);
+    assert.equal(uploadsOf(requests).length, uploadsBefore, 'no upload request after the retry');
+    const done = await stack.snapshot(sessionId);
+    assert.equal(done.upload.offset, size, 'the edge received no new bytes');
+    await assertInventoryRendered(page, sessionId);
+    await screenshot(page, 'retried-result-360.png');
+    await stack.assertNoChunks(sessionId);
+  } finally {
+    await stack.simulatorFault('none');
+    await browser.close();
+  }
+});
+
+test('"Annuler" during the upload deletes the session on the server', async () => {
+  const video = await makeVideo('garage.mp4', { seconds: 12, mbit: 8 });
+  const browser = await launch();
+  try {
+    const { page } = browser;
+    const requests = await instrument(page);
+    let patches = 0;
+    await page.route('**/api/dodo-lens/uploads/*', async (route) => {
+      if (route.request().method() === 'PATCH' && ++patches > 1) return; // stalls the upload
+      await route.continue();
+    });
+    await page.goto(stack.edgeUrl);
+    await page.setInputFiles('#file', video);
+    await page.waitForFunction(() => Boolean(localStorage.getItem('dodolens.active')));
+    const { sessionId } = JSON.parse(await page.evaluate(() => localStorage.getItem('dodolens.active')));
+    await stack.waitFor(async () => (await stack.snapshot(sessionId)).upload.offset > 0 || null, 30_000);
+    await page.click('#cancel');
+    await page.waitForSelector('main[data-phase="idle"]');
+    assert.match(await page.textContent('#start-error'), /annulé/);
+    assert.ok(uploadsOf(requests).some((r) => r.method === 'DELETE'), 'tus termination sent');
+    const gone = await fetch(`${stack.edgeUrl}/api/dodo-lens/sessions/${sessionId}`);
+    assert.ok([404, 410].includes(gone.status), `session gone after cancel (${gone.status})`);
+    assert.equal(await page.evaluate(() => localStorage.getItem('dodolens.active')), null);
+    await screenshot(page, 'cancelled.png');
+  } finally {
+    await browser.close();
+  }
+});

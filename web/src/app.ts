@@ -567,12 +567,19 @@ function roomBlock(group: ReturnType<typeof groupRooms>[number]): HTMLElement {
 
 // ---- Boot ----
 
-applyLocale();
-if (active) {
-  $("filename").textContent = active.filename;
-  setPhase("processing");
-  renderTimeline(null);
-  follow(active.sessionId);
-} else {
-  showStart();
+async function boot(): Promise<void> {
+  applyLocale();
+  // An upload cut short by a reload waits for its file to be picked again (the browser cannot
+  // reopen it by itself); a finished upload is followed where it stands.
+  const pending = await client.pendingUploads();
+  if (active && !pending.some((p) => p.sessionId === active?.sessionId)) {
+    $("filename").textContent = active.filename;
+    setPhase("processing");
+    renderTimeline(null);
+    follow(active.sessionId);
+  } else {
+    showStart();
+  }
 }
+
+void boot();

@@ -105,6 +105,7 @@ export class UploadHandle {
         }
       },
       onProgress: (bytesSent, bytesTotal) => {
+        announce();
         meter.record(bytesSent, performance.now());
         options.onProgress?.({
           bytesSent,

@@ -490,7 +490,7 @@ function renderResult(result: AnalysisResult): void {
   );
 
   $("rooms").replaceChildren(...groupRooms(inventory.rooms).map((group) => roomBlock(group)));
-  $("simulated").hidden = !result.simulated;
+  $("simulated").hidden = !result.simulated || warnings.some((w) => w.code === "simulated");
   setPhase("completed");
   if (!wasShown) {
     announce(t(locale, "live.completed", { total: formatVolume(locale, inventory.total_m3) }));
@@ -512,6 +512,12 @@ function roomBlock(group: ReturnType<typeof groupRooms>[number]): HTMLElement {
   const caption = document.createElement("caption");
   caption.className = "visually-hidden";
   caption.textContent = `${group.room} — ${formatVolume(locale, group.subtotalM3)}`;
+  const columns = document.createElement("colgroup");
+  for (const name of ["item", "qty", "unit", "volume", "source"]) {
+    const col = document.createElement("col");
+    col.className = `c-${name}`;
+    columns.append(col);
+  }
   const head = document.createElement("thead");
   const headRow = document.createElement("tr");
   for (const key of ["col.item", "col.qty", "col.unit", "col.volume", "col.source"] as const) {
@@ -549,7 +555,7 @@ function roomBlock(group: ReturnType<typeof groupRooms>[number]): HTMLElement {
     row.append(source);
     body.append(row);
   }
-  table.append(caption, head, body);
+  table.append(caption, columns, head, body);
   block.append(heading, table);
   if (group.notes.length) {
     const notes = document.createElement("ul");

@@ -64,7 +64,11 @@ pub fn items() -> &'static [CatalogueItem] {
 
 /// Every key, plus `other`, for the vision schema's enum.
 pub fn schema_keys() -> Vec<&'static str> {
-    ITEMS.iter().map(|item| item.key).chain([OTHER_KEY]).collect()
+    ITEMS
+        .iter()
+        .map(|item| item.key)
+        .chain([OTHER_KEY])
+        .collect()
 }
 
 /// By key or alias (French or English), ignoring case, accents and surrounding spaces.
@@ -76,21 +80,31 @@ pub fn lookup(name: &str) -> Option<&'static CatalogueItem> {
     if wanted.is_empty() {
         return None;
     }
-    ITEMS.iter().find(|item| names(item).any(|candidate| normalise(candidate) == wanted))
+    ITEMS
+        .iter()
+        .find(|item| names(item).any(|candidate| normalise(candidate) == wanted))
 }
 
 /// Position of an item in [`items`]; fusion orders lines by it so an inventory reads like the
 /// table (living room furniture first, boxes and garden last).
 pub(crate) fn position(item: &CatalogueItem) -> usize {
-    ITEMS.iter().position(|candidate| candidate.key == item.key).unwrap_or(usize::MAX)
+    ITEMS
+        .iter()
+        .position(|candidate| candidate.key == item.key)
+        .unwrap_or(usize::MAX)
 }
 
 pub(crate) fn is_english(locale: &str) -> bool {
-    locale.trim().get(..2).is_some_and(|lang| lang.eq_ignore_ascii_case("en"))
+    locale
+        .trim()
+        .get(..2)
+        .is_some_and(|lang| lang.eq_ignore_ascii_case("en"))
 }
 
 fn names(item: &CatalogueItem) -> impl Iterator<Item = &'static str> {
-    [item.key, item.label_fr, item.label_en].into_iter().chain(item.aliases.iter().copied())
+    [item.key, item.label_fr, item.label_en]
+        .into_iter()
+        .chain(item.aliases.iter().copied())
 }
 
 /// The comparison form of a name: lowercase, accents folded, punctuation (`_`, `-`, `'`) as
@@ -127,16 +141,17 @@ const ARTICLES: &[&str] = &[
 /// (tableaux, bureaux). Both sides
 /// of a comparison go through it, so words whose singular ends in `s` (tapis, matelas) still match.
 fn singular(word: &str) -> &str {
-    let long_enough = word.chars().count() > 3;
-    if long_enough && word.ends_with("xes") {
-        &word[..word.len() - 2]
-    } else if long_enough && word.ends_with('s') {
-        &word[..word.len() - 1]
-    } else if long_enough && (word.ends_with("aux") || word.ends_with("eux")) {
-        &word[..word.len() - 1]
-    } else {
-        word
+    if word.chars().count() <= 3 {
+        return word;
     }
+    let suffix = if word.ends_with("xes") {
+        2
+    } else if word.ends_with('s') || word.ends_with("aux") || word.ends_with("eux") {
+        1
+    } else {
+        0
+    };
+    &word[..word.len() - suffix]
 }
 
 fn fold_accent(c: char) -> Option<&'static str> {
@@ -177,7 +192,16 @@ const fn item(
     usual_room: &'static str,
     source: &'static str,
 ) -> CatalogueItem {
-    CatalogueItem { key, label_fr, label_en, aliases, volume_m3, category, usual_room, source }
+    CatalogueItem {
+        key,
+        label_fr,
+        label_en,
+        aliases,
+        volume_m3,
+        category,
+        usual_room,
+        source,
+    }
 }
 
 use Category::{Appliance, Decor, Electronics, Furniture, Other, Outdoor};
@@ -492,7 +516,9 @@ mod tests {
             assert!(seen.insert(item.key), "duplicate key {}", item.key);
             assert_ne!(item.key, OTHER_KEY);
             assert!(
-                item.key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                item.key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                 "{} is not snake_case",
                 item.key
             );
@@ -503,7 +529,11 @@ mod tests {
     fn every_name_resolves_to_its_own_item() {
         for item in items() {
             for name in names(item) {
-                assert_eq!(lookup(name).map(|found| found.key), Some(item.key), "{name:?}");
+                assert_eq!(
+                    lookup(name).map(|found| found.key),
+                    Some(item.key),
+                    "{name:?}"
+                );
             }
         }
     }
@@ -523,9 +553,21 @@ mod tests {
     #[test]
     fn volumes_are_positive_and_plausible_and_sourced() {
         for item in items() {
-            assert!(item.volume_m3 > 0.0 && item.volume_m3 <= 3.0, "{}", item.key);
-            assert!(!item.source.is_empty() && !item.usual_room.is_empty(), "{}", item.key);
-            assert!(!item.label_fr.is_empty() && !item.label_en.is_empty(), "{}", item.key);
+            assert!(
+                item.volume_m3 > 0.0 && item.volume_m3 <= 3.0,
+                "{}",
+                item.key
+            );
+            assert!(
+                !item.source.is_empty() && !item.usual_room.is_empty(),
+                "{}",
+                item.key
+            );
+            assert!(
+                !item.label_fr.is_empty() && !item.label_en.is_empty(),
+                "{}",
+                item.key
+            );
         }
     }
 
@@ -563,9 +605,7 @@ mod tests {
         assert_eq!(lookup("frigo américain").unwrap().key, "fridge_american");
         assert_eq!(lookup("petit frigo").unwrap().key, "fridge_small");
         assert!(lookup("fridge_small").unwrap().volume_m3 < lookup("fridge").unwrap().volume_m3);
-        assert!(
-            lookup("fridge").unwrap().volume_m3 < lookup("fridge_american").unwrap().volume_m3
-        );
+        assert!(lookup("fridge").unwrap().volume_m3 < lookup("fridge_american").unwrap().volume_m3);
     }
 
     #[test]

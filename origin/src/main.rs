@@ -1,9 +1,33 @@
-use std::net::SocketAddr;
+//! `dodolens-origin`: reads its configuration from the environment, serves until SIGINT or
+//! SIGTERM, then shuts down gracefully (see `Origin::shutdown`).
+
+use anyhow::Context;
+use dodolens_origin::config::{Config, LogFormat};
+use tracing_subscriber::{filter::Targets, prelude::*};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8788);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-    axum::serve(listener, dodolens_origin::router()).await?;
+    let config = Config::from_env().context("configuration")?;
+    let filter: Targets = config.log_filter.parse().context("DODOLENS_LOG")?;
+    let registry = tracing_subscriber::registry().with(filter);
+    match config.log_format {
+        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json()).init(),
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
+    }
+    let origin = dodolens_origin::start(config).await?;
+    println!("listening on {}", origin.addr);
+    tracing::info!(addr = %origin.addr, "origin ready");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    origin.shutdown().await;
     Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

@@ -1,0 +1,30 @@
+# DodoLens origin image: dodolens-origin (and the simulator, for offline demos) on Debian slim
+# with ffmpeg. Build from the repository root: docker build -t dodolens-origin .
+# Runs as an unprivileged user and writes nothing: it works with `--read-only` (videos live in
+# memfds, never on a filesystem), so no tmpfs is needed.
+
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+# Only the native crates; the edge (wasm) is not part of this image.
+COPY Cargo.toml Cargo.lock ./
+COPY shared shared
+COPY origin origin
+COPY edge edge
+RUN cargo build --release --locked -p dodolens-origin --bins \
+ && strip target/release/dodolens-origin target/release/dodolens-openai-sim
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin dodolens
+COPY --from=build /src/target/release/dodolens-origin /src/target/release/dodolens-openai-sim /usr/local/bin/
+USER 10001:10001
+WORKDIR /
+ENV DODOLENS_BIND=0.0.0.0:8788 \
+    DODOLENS_LOG_FORMAT=json
+EXPOSE 8788
+HEALTHCHECK --interval=15s --timeout=3s --start-period=5s --retries=3 \
+  CMD curl -fsS http://127.0.0.1:8788/healthz || exit 1
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/dodolens-origin"]

@@ -1,0 +1,256 @@
+//! The origin's configuration: one typed struct, read once from the environment at startup.
+//!
+//! Every knob is here so the rest of the crate never touches `std::env`; tests build a `Config`
+//! from a map with [`Config::from_vars`]. `origin/README.md` documents each variable.
+
+use std::{net::SocketAddr, time::Duration};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// How the vision model should look at frames (OpenAI `detail`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageDetail {
+    Auto,
+    Low,
+    High,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Prices used to turn model usage into an estimated cost.
+#[derive(Clone, Copy, Debug)]
+pub struct Prices {
+    pub input_eur_per_mtok: f64,
+    pub output_eur_per_mtok: f64,
+    pub audio_eur_per_min: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct FfmpegConfig {
+    pub ffmpeg_bin: String,
+    pub ffprobe_bin: String,
+    pub timeout: Duration,
+    pub max_memory_bytes: u64,
+    pub threads: u32,
+    pub frame_count: u32,
+    pub long_side: u32,
+    /// ffmpeg `-q:v` for JPEG, 2 (best) to 31.
+    pub jpeg_quality: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    pub api_key: String,
+    pub base_url: String,
+    pub vision_model: String,
+    pub transcription_model: String,
+    pub directives_model: String,
+    pub detail: ImageDetail,
+    pub timeout: Duration,
+    /// Extra attempts after a timeout (429/5xx/connect errors are retried by the client itself,
+    /// honouring Retry-After).
+    pub timeout_retries: u32,
+    pub prices: Prices,
+}
+
+#[derive(Clone, Debug)]
+pub struct AirtableConfig {
+    pub api_url: String,
+    pub token: String,
+    pub base: String,
+    pub table: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct SinkConfig {
+    pub airtable: Option<AirtableConfig>,
+    pub webhook_url: Option<String>,
+    pub attempts: u32,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub signing_secret: String,
+    pub max_video_bytes: u64,
+    pub max_concurrent_jobs: u32,
+    pub retry_after: Duration,
+    pub job_timeout: Duration,
+    pub ffmpeg: FfmpegConfig,
+    pub model: ModelConfig,
+    pub margin_ratio: f64,
+    pub redis_url: Option<String>,
+    pub key_prefix: String,
+    pub instance_id: String,
+    /// How long a finished job id is remembered, so a late re-forward does not run it again.
+    pub done_ttl: Duration,
+    /// How long an undelivered final event is retried before it is dropped.
+    pub outbox_ttl: Duration,
+    pub callback_timeout: Duration,
+    pub callback_backoff: Duration,
+    pub callback_backoff_max: Duration,
+    pub sinks: SinkConfig,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the config from any variable source; empty values count as unset.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&get);
+        let base_url = vars.opt("OPENAI_BASE_URL");
+        let api_key = match (vars.opt("OPENAI_API_KEY"), &base_url) {
+            (Some(key), _) => key,
+            // OpenAI-compatible servers (Ollama, vLLM, the simulator) often need no key.
+            (None, Some(_)) => "unused".to_string(),
+            (None, None) => return Err(ConfigError::Missing("OPENAI_API_KEY (or OPENAI_BASE_URL)")),
+        };
+        let airtable = match vars.opt("DODOLENS_AIRTABLE_TOKEN") {
+            Some(token) => Some(AirtableConfig {
+                api_url: vars.string("DODOLENS_AIRTABLE_URL", "https://api.airtable.com/v0"),
+                token,
+                base: vars.required("DODOLENS_AIRTABLE_BASE")?,
+                table: vars.required("DODOLENS_AIRTABLE_TABLE")?,
+            }),
+            None => None,
+        };
+        let signing_secret = vars.required("DODOLENS_SIGNING_SECRET")?;
+        let config = Config {
+            bind: vars.parse("DODOLENS_BIND", "127.0.0.1:8788")?,
+            signing_secret,
+            max_video_bytes: vars.parse("DODOLENS_MAX_VIDEO_BYTES", "209715200")?,
+            max_concurrent_jobs: vars.parse("DODOLENS_MAX_CONCURRENT_JOBS", "2")?,
+            retry_after: vars.secs("DODOLENS_RETRY_AFTER_S", "5")?,
+            job_timeout: vars.secs("DODOLENS_JOB_TIMEOUT_S", "300")?,
+            ffmpeg: FfmpegConfig {
+                ffmpeg_bin: vars.string("DODOLENS_FFMPEG_BIN", "ffmpeg"),
+                ffprobe_bin: vars.string("DODOLENS_FFPROBE_BIN", "ffprobe"),
+                timeout: vars.secs("DODOLENS_FFMPEG_TIMEOUT_S", "60")?,
+                max_memory_bytes: vars.parse::<u64>("DODOLENS_FFMPEG_MAX_MEMORY_MB", "1536")?
+                    * 1024
+                    * 1024,
+                threads: vars.parse("DODOLENS_FFMPEG_THREADS", "2")?,
+                frame_count: vars.parse("DODOLENS_FRAME_COUNT", "12")?,
+                long_side: vars.parse("DODOLENS_FRAME_LONG_SIDE", "768")?,
+                jpeg_quality: vars.parse("DODOLENS_JPEG_QUALITY", "4")?,
+            },
+            model: ModelConfig {
+                api_key,
+                base_url: base_url.unwrap_or_else(|| "https://api.openai.com/v1".to_string()),
+                vision_model: vars.string("DODOLENS_VISION_MODEL", "gpt-4.1-mini"),
+                transcription_model: vars
+                    .string("DODOLENS_TRANSCRIPTION_MODEL", "gpt-4o-mini-transcribe"),
+                directives_model: vars.string("DODOLENS_DIRECTIVES_MODEL", "gpt-4.1-mini"),
+                detail: match vars.string("DODOLENS_IMAGE_DETAIL", "auto").as_str() {
+                    "auto" => ImageDetail::Auto,
+                    "low" => ImageDetail::Low,
+                    "high" => ImageDetail::High,
+                    other => return Err(invalid("DODOLENS_IMAGE_DETAIL", other)),
+                },
+                timeout: vars.secs("DODOLENS_MODEL_TIMEOUT_S", "90")?,
+                timeout_retries: vars.parse("DODOLENS_MODEL_TIMEOUT_RETRIES", "1")?,
+                prices: Prices {
+                    input_eur_per_mtok: vars.parse("DODOLENS_PRICE_INPUT_EUR_PER_MTOK", "0.37")?,
+                    output_eur_per_mtok: vars
+                        .parse("DODOLENS_PRICE_OUTPUT_EUR_PER_MTOK", "1.47")?,
+                    audio_eur_per_min: vars.parse("DODOLENS_PRICE_AUDIO_EUR_PER_MIN", "0.0028")?,
+                },
+            },
+            margin_ratio: vars.parse("DODOLENS_MARGIN_RATIO", "0.10")?,
+            redis_url: vars.opt("REDIS_URL"),
+            key_prefix: vars.string("DODOLENS_KEY_PREFIX", "dodolens"),
+            instance_id: vars.opt("DODOLENS_INSTANCE_ID").unwrap_or_else(default_instance_id),
+            done_ttl: vars.secs("DODOLENS_DONE_TTL_S", "900")?,
+            outbox_ttl: vars.secs("DODOLENS_OUTBOX_TTL_S", "3600")?,
+            callback_timeout: vars.secs("DODOLENS_CALLBACK_TIMEOUT_S", "10")?,
+            callback_backoff: Duration::from_millis(
+                vars.parse("DODOLENS_CALLBACK_BACKOFF_MS", "500")?,
+            ),
+            callback_backoff_max: vars.secs("DODOLENS_CALLBACK_BACKOFF_MAX_S", "30")?,
+            sinks: SinkConfig {
+                airtable,
+                webhook_url: vars.opt("DODOLENS_WEBHOOK_URL"),
+                attempts: vars.parse("DODOLENS_SINK_ATTEMPTS", "3")?,
+                timeout: vars.secs("DODOLENS_SINK_TIMEOUT_S", "10")?,
+            },
+            log_format: match vars.string("DODOLENS_LOG_FORMAT", "text").as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => return Err(invalid("DODOLENS_LOG_FORMAT", other)),
+            },
+            log_filter: vars.string("DODOLENS_LOG", "info"),
+            shutdown_grace: vars.secs("DODOLENS_SHUTDOWN_GRACE_S", "25")?,
+        };
+        if config.ffmpeg.frame_count == 0 || config.ffmpeg.frame_count > 64 {
+            return Err(invalid("DODOLENS_FRAME_COUNT", "must be 1–64"));
+        }
+        if config.max_concurrent_jobs == 0 {
+            return Err(invalid("DODOLENS_MAX_CONCURRENT_JOBS", "must be at least 1"));
+        }
+        Ok(config)
+    }
+
+    /// The job-level TTL of state keys: a job can never legitimately live longer.
+    pub fn job_ttl(&self) -> Duration {
+        self.job_timeout + self.shutdown_grace + Duration::from_secs(60)
+    }
+}
+
+fn invalid(name: &'static str, reason: impl ToString) -> ConfigError {
+    ConfigError::Invalid { name, reason: reason.to_string() }
+}
+
+fn default_instance_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("origin-{}-{nanos:08x}", std::process::id())
+}
+
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn opt(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.opt(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn string(&self, name: &str, default: &str) -> String {
+        self.opt(name).unwrap_or_else(|| default.to_string())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &'static str, default: &str) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let raw = self.string(name, default);
+        raw.trim().parse().map_err(|e: T::Err| invalid(name, format!("{raw:?}: {e}")))
+    }
+
+    fn secs(&self, name: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        let secs: f64 = self.parse(name, default)?;
+        Duration::try_from_secs_f64(secs).map_err(|e| invalid(name, e))
+    }
+}

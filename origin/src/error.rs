@@ -1,0 +1,114 @@
+//! Typed errors, and the one place where they become HTTP answers or protocol failures.
+//!
+//! Intake errors are answered to the edge synchronously; job errors happen after the 202 and
+//! travel as a `failed` event, so each maps to an [`ErrorCode`] and a `retryable` flag there.
+
+use std::time::Duration;
+
+use axum::{
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use dodolens_shared::protocol::{ErrorCode, Failure};
+use thiserror::Error;
+
+use crate::store::StoreError;
+
+/// Why a `POST /v1/jobs/{id}` was refused.
+#[derive(Debug, Error)]
+pub enum IntakeError {
+    #[error("unauthorised: {0}")]
+    Unauthorised(#[from] dodolens_shared::signing::SignatureError),
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("body of {0} bytes exceeds the maximum")]
+    TooLarge(u64),
+    #[error("at capacity")]
+    AtCapacity { retry_after: Duration },
+    #[error("body ended after {received} of {expected} bytes")]
+    Incomplete { received: u64, expected: u64 },
+    #[error("in-memory buffer: {0}")]
+    Buffer(#[from] std::io::Error),
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+impl IntoResponse for IntakeError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            IntakeError::Unauthorised(_) => StatusCode::UNAUTHORIZED,
+            IntakeError::BadRequest(_) | IntakeError::Incomplete { .. } => StatusCode::BAD_REQUEST,
+            IntakeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            IntakeError::AtCapacity { .. } | IntakeError::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            IntakeError::Buffer(_) | IntakeError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let retry_after = match &self {
+            IntakeError::AtCapacity { retry_after } => Some(retry_after.as_secs().max(1)),
+            IntakeError::ShuttingDown | IntakeError::Store(_) => Some(5),
+            _ => None,
+        };
+        let body = Json(serde_json::json!({ "error": self.to_string() }));
+        match retry_after {
+            Some(secs) => (status, [(header::RETRY_AFTER, secs.to_string())], body).into_response(),
+            None => (status, body).into_response(),
+        }
+    }
+}
+
+/// Why a job that was accepted did not produce an inventory.
+#[derive(Debug, Error)]
+pub enum JobError {
+    #[error("unsupported media: {0}")]
+    UnsupportedMedia(String),
+    #[error("invalid media: {0}")]
+    InvalidMedia(String),
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+    #[error("model unavailable: {0}")]
+    ModelUnavailable(String),
+    #[error("model answered outside the schema: {0}")]
+    ModelInvalidResponse(String),
+    #[error("origin shutting down")]
+    ShuttingDown,
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl JobError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            JobError::UnsupportedMedia(_) => ErrorCode::UnsupportedMedia,
+            JobError::InvalidMedia(_) => ErrorCode::InvalidMedia,
+            JobError::Timeout(_) => ErrorCode::Timeout,
+            JobError::ModelUnavailable(_) => ErrorCode::ModelUnavailable,
+            JobError::ModelInvalidResponse(_) => ErrorCode::ModelInvalidResponse,
+            JobError::ShuttingDown => ErrorCode::OriginUnavailable,
+            JobError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// Whether running the same video again may succeed: a broken file stays broken, a busy
+    /// model or a restarting origin does not.
+    pub fn retryable(&self) -> bool {
+        !matches!(self, JobError::UnsupportedMedia(_) | JobError::InvalidMedia(_))
+    }
+
+    /// The failure as the user sees it; messages name the problem, never the content.
+    pub fn failure(&self) -> Failure {
+        let message = match self {
+            JobError::UnsupportedMedia(_) => "Ce fichier n'est pas une vidéo lisible.",
+            JobError::InvalidMedia(_) => "La vidéo est endommagée ou incomplète.",
+            JobError::Timeout(_) => "L'analyse a pris trop de temps.",
+            JobError::ModelUnavailable(_) => "Le service d'analyse est indisponible.",
+            JobError::ModelInvalidResponse(_) => "Le service d'analyse a répondu de façon invalide.",
+            JobError::ShuttingDown => "Le serveur d'analyse redémarre.",
+            JobError::Internal(_) => "Erreur interne.",
+        };
+        Failure { code: self.code(), message: message.to_string(), retryable: self.retryable() }
+    }
+}

@@ -1,0 +1,378 @@
+//! Probe and extraction with ffmpeg, reading the video straight from its memfd.
+//!
+//! Why it looks like this (numbers in ARCHITECTURE.md §7): phones write the MP4 index at the
+//! end, so ffmpeg must be able to seek — it opens `/dev/fd/3`, a fresh description of the memfd.
+//! Frames must cover the whole video, and decoding every frame of a 1080p video is 10× slower
+//! than decoding keyframes only, so one process decodes keyframes, keeps the first one in each
+//! of N equal time buckets, downscales them to JPEG on stdout and encodes the audio track to a
+//! second memfd at the same time. When keyframes are too sparse to fill the buckets (WebM from
+//! MediaRecorder, screen recordings), a second pass decodes every frame with the same buckets
+//! (one decoder; input seeks measured 6× the memory).
+//!
+//! Every child runs with a demuxer and protocol whitelist (a playlist or concat file disguised
+//! as `.mp4` is refused and cannot make ffmpeg open another file or URL), an address-space
+//! limit, a wall-clock timeout and `kill_on_drop`, and in `/` so a relative path can never
+//! write into the service's directory.
+
+use std::{os::fd::RawFd, process::Stdio, time::Duration};
+
+use serde_json::Value;
+use tokio::{io::AsyncReadExt, process::Command};
+use zeroize::Zeroizing;
+
+use crate::{config::FfmpegConfig, error::JobError, video::MemFile};
+
+pub const FORMAT_WHITELIST: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm";
+pub const PROTOCOL_WHITELIST: &str = "file,pipe";
+
+const VIDEO_FD: RawFd = 3;
+const AUDIO_FD: RawFd = 4;
+/// More JPEG bytes than this on stdout means something is wrong; stop reading.
+const MAX_FRAME_BYTES: u64 = 64 * 1024 * 1024;
+const MAX_STDERR_BYTES: u64 = 256 * 1024;
+
+/// What ffprobe found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    pub duration_s: Option<f64>,
+    /// Displayed size, rotation applied.
+    pub width: u32,
+    pub height: u32,
+    /// Clockwise degrees, 0/90/180/270.
+    pub rotation: i32,
+    pub has_audio: bool,
+}
+
+pub struct Frame {
+    pub jpeg: Zeroizing<Vec<u8>>,
+    pub pts_s: f64,
+}
+
+pub struct Extraction {
+    pub frames: Vec<Frame>,
+    /// Mono 16 kHz Opus in Ogg, when the video has sound.
+    pub audio: Option<Zeroizing<Vec<u8>>>,
+    pub decoded_all: bool,
+}
+
+pub async fn probe(cfg: &FfmpegConfig, video: &MemFile) -> Result<Probe, JobError> {
+    let mut cmd = child(&cfg.ffprobe_bin, cfg, video.raw_fd(), None);
+    cmd.args(["-v", "error"]).args(input_guard()).args([
+        "-show_entries",
+        "format=duration:stream=codec_type,width,height,duration:stream_side_data=rotation:\
+         stream_tags=rotate:stream_disposition=attached_pic",
+        "-of",
+        "json",
+        &format!("/dev/fd/{VIDEO_FD}"),
+    ]);
+    let out = run(cmd, cfg.timeout, "probe").await?;
+    if !out.status_ok {
+        return Err(media_error(&out.stderr));
+    }
+    let json: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| JobError::InvalidMedia(format!("ffprobe output: {e}")))?;
+    let streams = json["streams"].as_array().cloned().unwrap_or_default();
+    let video = streams.iter().find(|s| {
+        s["codec_type"] == "video" && s["disposition"]["attached_pic"].as_i64() != Some(1)
+    });
+    let Some(video) = video else {
+        return Err(JobError::UnsupportedMedia("no video stream".into()));
+    };
+    let rotation = video["side_data_list"]
+        .as_array()
+        .and_then(|list| list.iter().find_map(|d| d["rotation"].as_f64()))
+        .or_else(|| video["tags"]["rotate"].as_str().and_then(|r| r.parse().ok()))
+        .map(|r| ((r.round() as i32 % 360) + 360) % 360)
+        .unwrap_or(0);
+    let (w, h) = (video["width"].as_u64().unwrap_or(0), video["height"].as_u64().unwrap_or(0));
+    let (width, height) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
+    let duration_s = [&json["format"]["duration"], &video["duration"]]
+        .iter()
+        .find_map(|v| v.as_str().and_then(|d| d.parse::<f64>().ok()))
+        .filter(|d| d.is_finite() && *d > 0.0);
+    Ok(Probe {
+        duration_s,
+        width: width as u32,
+        height: height as u32,
+        rotation,
+        has_audio: streams.iter().any(|s| s["codec_type"] == "audio"),
+    })
+}
+
+/// Duration by demuxing the video track without decoding, for containers that do not declare
+/// it (MediaRecorder WebM).
+pub async fn measure_duration(cfg: &FfmpegConfig, video: &MemFile) -> Result<f64, JobError> {
+    let mut cmd = child(&cfg.ffmpeg_bin, cfg, video.raw_fd(), None);
+    cmd.args(["-nostdin", "-hide_banner", "-nostats", "-v", "error"])
+        .args(input_guard())
+        .args(["-i", &format!("/dev/fd/{VIDEO_FD}")])
+        .args(["-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-"]);
+    let out = run(cmd, cfg.timeout, "probe").await?;
+    if !out.status_ok {
+        return Err(media_error(&out.stderr));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("out_time_us="))
+        .filter_map(|us| us.trim().parse::<f64>().ok())
+        .last()
+        .map(|us| us / 1e6)
+        .filter(|d| *d > 0.0)
+        .ok_or_else(|| JobError::InvalidMedia("no decodable video".into()))
+}
+
+/// Frames across the whole duration and, when `with_audio`, the audio track.
+pub async fn extract(
+    cfg: &FfmpegConfig,
+    video: &MemFile,
+    job_id: &str,
+    duration_s: f64,
+    with_audio: bool,
+) -> Result<Extraction, JobError> {
+    let audio_file = if with_audio {
+        Some(MemFile::create(&format!("dodolens-audio-{job_id}")).map_err(internal)?)
+    } else {
+        None
+    };
+    let first = frames_pass(cfg, video, audio_file.as_ref(), duration_s, true).await?;
+    let audio = match &audio_file {
+        Some(file) => Some(file.read_all().map_err(internal)?).filter(|a| !a.is_empty()),
+        None => None,
+    };
+    drop(audio_file);
+    if first.len() >= cfg.frame_count as usize {
+        return Ok(Extraction { frames: first, audio, decoded_all: false });
+    }
+    // Too few keyframes for the buckets: decode everything, same buckets, no audio again.
+    let all = frames_pass(cfg, video, None, duration_s, false).await?;
+    let frames = if all.len() > first.len() { all } else { first };
+    if frames.is_empty() {
+        return Err(JobError::InvalidMedia("no decodable frame".into()));
+    }
+    Ok(Extraction { frames, audio, decoded_all: true })
+}
+
+async fn frames_pass(
+    cfg: &FfmpegConfig,
+    video: &MemFile,
+    audio: Option<&MemFile>,
+    duration_s: f64,
+    keyframes_only: bool,
+) -> Result<Vec<Frame>, JobError> {
+    let bucket = bucket_seconds(cfg, duration_s);
+    let mut cmd = child(&cfg.ffmpeg_bin, cfg, video.raw_fd(), audio.map(MemFile::raw_fd));
+    cmd.args(extraction_args(cfg, duration_s, keyframes_only, audio.is_some()));
+    let out = run(cmd, cfg.timeout, "extraction").await?;
+    if !out.status_ok {
+        return Err(media_error(&out.stderr));
+    }
+    let times = showinfo_times(&out.stderr);
+    let frames = split_jpegs(&out.stdout)
+        .into_iter()
+        .enumerate()
+        .map(|(i, jpeg)| Frame { jpeg, pts_s: times.get(i).copied().unwrap_or(i as f64 * bucket) })
+        .collect();
+    Ok(frames)
+}
+
+fn bucket_seconds(cfg: &FfmpegConfig, duration_s: f64) -> f64 {
+    (duration_s / cfg.frame_count as f64).max(0.001)
+}
+
+/// The extraction argv after the program name: input `/dev/fd/3`, JPEG frames on stdout and,
+/// with `audio`, Ogg/Opus to `/dev/fd/4`. Public so the benchmark can run bare ffmpeg with it.
+pub fn extraction_args(
+    cfg: &FfmpegConfig,
+    duration_s: f64,
+    keyframes_only: bool,
+    audio: bool,
+) -> Vec<String> {
+    let bucket = bucket_seconds(cfg, duration_s);
+    let side = cfg.long_side;
+    let filter = format!(
+        "select='isnan(prev_selected_t)+gte(floor(t/{bucket})-floor(prev_selected_t/{bucket}),1)',\
+         scale='if(gte(iw,ih),min({side},iw),-2)':'if(gte(iw,ih),-2,min({side},ih))',showinfo"
+    );
+    let mut args: Vec<String> = ["-y", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info"]
+        .map(String::from)
+        .into();
+    args.extend(["-threads".into(), cfg.threads.to_string()]);
+    if keyframes_only {
+        args.extend(["-skip_frame".into(), "nokey".into()]);
+    }
+    args.extend(input_guard().map(String::from));
+    args.extend(["-i".into(), format!("/dev/fd/{VIDEO_FD}")]);
+    args.extend(["-map", "0:v:0", "-vf"].map(String::from));
+    args.push(filter);
+    args.extend(["-fps_mode", "passthrough", "-frames:v"].map(String::from));
+    args.push(cfg.frame_count.to_string());
+    args.extend(["-pix_fmt", "yuvj420p", "-q:v"].map(String::from));
+    args.push(cfg.jpeg_quality.to_string());
+    args.extend(["-c:v", "mjpeg", "-f", "image2pipe", "pipe:1"].map(String::from));
+    if audio {
+        args.extend(
+            ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", "-c:a", "libopus", "-b:a", "24k"]
+                .map(String::from),
+        );
+        args.extend(["-application", "voip", "-f", "ogg"].map(String::from));
+        args.push(format!("/dev/fd/{AUDIO_FD}"));
+    }
+    args
+}
+
+/// Options that bound what an input may be: no playlists, no concat, no network, no devices.
+fn input_guard() -> [&'static str; 4] {
+    ["-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", PROTOCOL_WHITELIST]
+}
+
+fn child(bin: &str, cfg: &FfmpegConfig, video_fd: RawFd, audio_fd: Option<RawFd>) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let limit = cfg.max_memory_bytes as libc::rlim_t;
+    // SAFETY: between fork and exec only async-signal-safe calls (fcntl, dup2, close,
+    // setrlimit) run, on descriptors the parent keeps open for the child's whole life.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Move both to high numbers first so placing one cannot clobber the other.
+            let video = check(libc::fcntl(video_fd, libc::F_DUPFD, 10))?;
+            let audio = match audio_fd {
+                Some(fd) => Some(check(libc::fcntl(fd, libc::F_DUPFD, 10))?),
+                None => None,
+            };
+            check(libc::dup2(video, VIDEO_FD))?;
+            libc::close(video);
+            if let Some(audio) = audio {
+                check(libc::dup2(audio, AUDIO_FD))?;
+                libc::close(audio);
+            }
+            let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            check(libc::setrlimit(libc::RLIMIT_AS, &rlimit))?;
+            Ok(())
+        });
+    }
+    cmd
+}
+
+fn check(ret: libc::c_int) -> std::io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+struct Output {
+    status_ok: bool,
+    stdout: Zeroizing<Vec<u8>>,
+    stderr: String,
+}
+
+async fn run(mut cmd: Command, timeout: Duration, what: &'static str) -> Result<Output, JobError> {
+    let mut child = cmd.spawn().map_err(|e| JobError::Internal(format!("spawn {what}: {e}")))?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let work = async {
+        let mut out = Zeroizing::new(Vec::new());
+        let mut err = Vec::new();
+        let mut stdout = (&mut stdout).take(MAX_FRAME_BYTES);
+        let mut stderr = (&mut stderr).take(MAX_STDERR_BYTES);
+        let (o, e) = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+        o.and(e).map_err(internal)?;
+        let status = child.wait().await.map_err(internal)?;
+        Ok::<_, JobError>(Output {
+            status_ok: status.success(),
+            stdout: out,
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+        })
+    };
+    // On timeout the future (and the child with it) is dropped: kill_on_drop ends ffmpeg.
+    tokio::time::timeout(timeout, work).await.map_err(|_| JobError::Timeout(what))?
+}
+
+/// Classifies an ffmpeg failure from its diagnostics (which never reach the logs whole).
+fn media_error(stderr: &str) -> JobError {
+    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let last: String = last.chars().take(160).collect();
+    if stderr.contains("moov atom not found") || stderr.contains("partial file") {
+        JobError::InvalidMedia(last)
+    } else if stderr.contains("not on whitelist")
+        || stderr.contains("Invalid data found when processing input")
+    {
+        JobError::UnsupportedMedia(last)
+    } else if stderr.contains("Cannot allocate memory") {
+        JobError::Internal(format!("ffmpeg memory limit: {last}"))
+    } else {
+        JobError::InvalidMedia(last)
+    }
+}
+
+fn showinfo_times(stderr: &str) -> Vec<f64> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("Parsed_showinfo"))
+        .filter_map(|l| l.split("pts_time:").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter_map(|t| t.parse().ok())
+        .collect()
+}
+
+/// Splits ffmpeg's concatenated MJPEG output at each end-of-image marker (0xFFD9 cannot occur
+/// inside entropy-coded data, where 0xFF is always followed by 0x00 or a restart marker).
+fn split_jpegs(stream: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut frames = Vec::new();
+    let mut start = None;
+    let mut i = 0;
+    while i + 1 < stream.len() {
+        match (stream[i], stream[i + 1], start) {
+            (0xFF, 0xD8, None) => {
+                start = Some(i);
+                i += 2;
+            }
+            (0xFF, 0xD9, Some(s)) => {
+                frames.push(Zeroizing::new(stream[s..i + 2].to_vec()));
+                start = None;
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    frames
+}
+
+fn internal(e: impl std::fmt::Display) -> JobError {
+    JobError::Internal(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_concatenated_jpegs() {
+        let stream = [0xFF, 0xD8, 1, 2, 0xFF, 0x00, 0xFF, 0xD9, 0xFF, 0xD8, 3, 0xFF, 0xD9, 9];
+        let frames = split_jpegs(&stream);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(&frames[1][..], &[0xFF, 0xD8, 3, 0xFF, 0xD9]);
+    }
+
+    #[test]
+    fn parses_showinfo_times() {
+        let log = "[Parsed_showinfo_2 @ 0x1] n:   0 pts:      0 pts_time:0       pos: 1\n\
+                   [Parsed_showinfo_2 @ 0x1] n:   1 pts:  12800 pts_time:10.5    pos: 2\n\
+                   [Parsed_showinfo_2 @ 0x1] config in time_base: 1/12800";
+        assert_eq!(showinfo_times(log), vec![0.0, 10.5]);
+    }
+
+    #[test]
+    fn classifies_failures() {
+        assert!(matches!(
+            media_error("[hls @ 0x1] Format not on whitelist 'mov'\n/dev/fd/3: Invalid argument"),
+            JobError::UnsupportedMedia(_)
+        ));
+        assert!(matches!(media_error("moov atom not found"), JobError::InvalidMedia(_)));
+    }
+}

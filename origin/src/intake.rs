@@ -1,0 +1,213 @@
+//! `POST /v1/jobs/{id}`: the edge forwards one uploaded video.
+//!
+//! Everything that can be refused is refused from the headers, before a byte of body is read:
+//! signature (401), size (413), duplicate (202 after draining), capacity (503). The body then
+//! streams chunk by chunk into a memfd — the only copy of the video in the origin — and the 202
+//! goes out once all of it has arrived, so the edge can release its side knowing the origin
+//! holds the whole file.
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    body::Body,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use base64::Engine;
+use dodolens_shared::{
+    protocol::JobMeta,
+    signing::{self, SignatureError, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
+};
+use futures_util::StreamExt;
+
+use crate::{error::IntakeError, metrics::label, pipeline, video::MemFile, AppState};
+
+pub async fn post_job(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IntakeError> {
+    let result = accept(&state, &id, &headers, body).await;
+    if let Err(e) = &result {
+        let reason = match e {
+            IntakeError::Unauthorised(_) => "unauthorised",
+            IntakeError::BadRequest(_) | IntakeError::Incomplete { .. } => "bad_request",
+            IntakeError::TooLarge(_) => "too_large",
+            IntakeError::AtCapacity { .. } => "at_capacity",
+            IntakeError::ShuttingDown => "shutting_down",
+            IntakeError::Buffer(_) | IntakeError::Store(_) => "internal",
+        };
+        state.metrics.intake_rejections.get_or_create(&label("reason", reason)).inc();
+        tracing::info!(job = %short(&id), reason, "forward refused");
+    }
+    result
+}
+
+async fn accept(
+    state: &Arc<AppState>,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, IntakeError> {
+    if state.shutdown.is_cancelled() {
+        return Err(IntakeError::ShuttingDown);
+    }
+    let length = header(headers, "content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or(IntakeError::BadRequest("a fixed Content-Length is required"))?;
+    let meta = verify(state, id, headers, length)?;
+    if length > state.cfg.max_video_bytes {
+        return Err(IntakeError::TooLarge(length));
+    }
+    if length == 0 {
+        return Err(IntakeError::BadRequest("empty video"));
+    }
+    if !is_session_id(id) || meta.session_id != id {
+        return Err(IntakeError::BadRequest("job id and metadata disagree"));
+    }
+    url_ok(&meta.callback_url)?;
+
+    if !state.store.claim_job(id, meta.attempt, state.cfg.job_ttl()).await? {
+        // Running or finished here or on another replica: acknowledge without running twice.
+        drain(body, length).await?;
+        tracing::info!(job = %short(id), attempt = meta.attempt, "duplicate forward acknowledged");
+        return Ok(accepted(id, true));
+    }
+    let holder = format!("{}:{id}", state.cfg.instance_id);
+    let slot = state
+        .store
+        .acquire_slot(&holder, state.cfg.max_concurrent_jobs, state.cfg.job_ttl())
+        .await;
+    match slot {
+        Ok(true) => {}
+        Ok(false) => {
+            state.store.release_job(id).await?;
+            return Err(IntakeError::AtCapacity { retry_after: state.cfg.retry_after });
+        }
+        Err(e) => {
+            let _ = state.store.release_job(id).await;
+            return Err(e.into());
+        }
+    }
+
+    let started = Instant::now();
+    let video = match receive(state, id, body, length).await {
+        Ok(video) => video,
+        Err(e) => {
+            let _ = state.store.release_slot(&holder).await;
+            let _ = state.store.release_job(id).await;
+            return Err(e);
+        }
+    };
+    tracing::info!(
+        job = %short(id),
+        bytes = length,
+        attempt = meta.attempt,
+        ms = started.elapsed().as_millis() as u64,
+        "video received"
+    );
+    let job = pipeline::Job {
+        id: id.to_string(),
+        meta,
+        video,
+        slot_holder: holder,
+        received_at: Instant::now(),
+    };
+    state.tracker.spawn(pipeline::run(Arc::clone(state), job));
+    Ok(accepted(id, false))
+}
+
+fn verify(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    length: u64,
+) -> Result<JobMeta, IntakeError> {
+    let timestamp = signing::parse_timestamp(header(headers, HEADER_TIMESTAMP))?;
+    let metadata = header(headers, HEADER_METADATA).ok_or(SignatureError::Missing)?;
+    let signature = header(headers, HEADER_SIGNATURE).ok_or(SignatureError::Missing)?;
+    let path = format!("/v1/jobs/{id}");
+    let parts = SignedParts { method: "POST", path: &path, timestamp, content_length: length, metadata };
+    signing::verify(state.cfg.signing_secret.as_bytes(), &parts, signature, now_secs())?;
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(metadata)
+        .map_err(|_| IntakeError::BadRequest("metadata is not base64"))?;
+    serde_json::from_slice(&json).map_err(|_| IntakeError::BadRequest("metadata is not a JobMeta"))
+}
+
+async fn receive(
+    state: &AppState,
+    id: &str,
+    body: Body,
+    length: u64,
+) -> Result<MemFile, IntakeError> {
+    let mut video = MemFile::create(&format!("dodolens-video-{id}"))?;
+    let mut stream = body.into_data_stream();
+    let read = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| IntakeError::Incomplete { received: video.len(), expected: length })?;
+            if video.len() + chunk.len() as u64 > length {
+                return Err(IntakeError::BadRequest("body longer than Content-Length"));
+            }
+            video.write(&chunk)?;
+            state.metrics.received_bytes.inc_by(chunk.len() as u64);
+        }
+        Ok(())
+    };
+    tokio::time::timeout(state.cfg.job_timeout, read)
+        .await
+        .map_err(|_| IntakeError::Incomplete { received: 0, expected: length })??;
+    if video.len() != length {
+        return Err(IntakeError::Incomplete { received: video.len(), expected: length });
+    }
+    video.seal()?;
+    Ok(video)
+}
+
+async fn drain(body: Body, length: u64) -> Result<(), IntakeError> {
+    let mut received = 0u64;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        received += chunk.map_err(|_| IntakeError::Incomplete { received, expected: length })?.len() as u64;
+    }
+    if received != length {
+        return Err(IntakeError::Incomplete { received, expected: length });
+    }
+    Ok(())
+}
+
+fn accepted(id: &str, duplicate: bool) -> Response {
+    (StatusCode::ACCEPTED, Json(serde_json::json!({ "job": id, "duplicate": duplicate })))
+        .into_response()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn url_ok(url: &str) -> Result<(), IntakeError> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+        _ => Err(IntakeError::BadRequest("callback_url must be an http(s) URL")),
+    }
+}
+
+/// Session ids are Durable Object ids: 64 lowercase hex characters.
+pub fn is_session_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Enough of an id to correlate logs; the full id is the upload capability.
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}

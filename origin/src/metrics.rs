@@ -1,0 +1,84 @@
+//! Prometheus metrics: what an operator needs to see the origin is healthy and what it costs.
+//! Labels are bounded enums (stage, outcome, call); never ids.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+type Labels = Vec<(&'static str, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub jobs: Family<Labels, Counter>,
+    pub in_flight: Gauge,
+    pub intake_rejections: Family<Labels, Counter>,
+    pub received_bytes: Counter,
+    pub stage_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    pub model_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    pub tokens: Family<Labels, Counter>,
+    pub cost_eur: Counter<f64, AtomicU64>,
+    pub deliveries: Family<Labels, Counter>,
+    pub sink_failures: Family<Labels, Counter>,
+}
+
+fn seconds_histogram() -> Histogram {
+    Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0])
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("dodolens");
+        let m = Metrics {
+            jobs: Family::default(),
+            in_flight: Gauge::default(),
+            intake_rejections: Family::default(),
+            received_bytes: Counter::default(),
+            stage_seconds: Family::new_with_constructor(seconds_histogram),
+            model_seconds: Family::new_with_constructor(seconds_histogram),
+            tokens: Family::default(),
+            cost_eur: Counter::default(),
+            deliveries: Family::default(),
+            sink_failures: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("jobs", "Jobs finished, by outcome and error code", m.jobs.clone());
+        registry.register("jobs_in_flight", "Jobs being processed", m.in_flight.clone());
+        registry.register(
+            "intake_rejections",
+            "Forwards refused at intake, by reason",
+            m.intake_rejections.clone(),
+        );
+        registry.register("received_bytes", "Video bytes received", m.received_bytes.clone());
+        registry.register("stage_seconds", "Pipeline stage durations", m.stage_seconds.clone());
+        registry.register("model_seconds", "Model request latency, by call", m.model_seconds.clone());
+        registry.register("model_tokens", "Model tokens, by direction", m.tokens.clone());
+        registry.register("cost_eur", "Estimated model cost in euros", m.cost_eur.clone());
+        registry.register(
+            "event_deliveries",
+            "Event deliveries to the edge, by result",
+            m.deliveries.clone(),
+        );
+        registry.register("sink_failures", "Result sink failures, by sink", m.sink_failures.clone());
+        Metrics { registry, ..m }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn label(name: &'static str, value: impl Into<String>) -> Labels {
+    vec![(name, value.into())]
+}

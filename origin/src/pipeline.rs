@@ -1,0 +1,265 @@
+//! One job from the received video to the final event: probe, extract, analyse and transcribe
+//! in parallel, fuse, deliver. The video memfd is closed as soon as extraction is done, frames
+//! and audio as soon as the models have them; whatever happens (error, timeout, panic,
+//! shutdown) the job ends with exactly one final event, its store keys settled and its slot
+//! released.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use dodolens_shared::{
+    fusion::{self, FusionInput},
+    protocol::{
+        AnalysisResult, JobMeta, MediaFacts, OriginEvent, Stage, VoiceDirectives, Warning,
+        WarningCode,
+    },
+};
+use futures_util::FutureExt;
+
+use crate::{
+    analysis::Usage,
+    cost,
+    error::JobError,
+    extract,
+    intake::short,
+    metrics::label,
+    quality,
+    report::JobReporter,
+    store::{JobMark, Outcome},
+    video::MemFile,
+    AppState,
+};
+
+/// How long the pipeline waits for optional sinks before sending the result anyway.
+const SINK_BUDGET: Duration = Duration::from_secs(5);
+
+pub struct Job {
+    pub id: String,
+    pub meta: JobMeta,
+    pub video: MemFile,
+    pub slot_holder: String,
+    pub received_at: Instant,
+}
+
+/// Runs the job to its final event. Never panics outwards and never returns early.
+pub async fn run(state: Arc<AppState>, job: Job) {
+    let Job { id, meta, video, slot_holder, received_at } = job;
+    state.metrics.in_flight.inc();
+    let events = state.reporter.job(&meta);
+    events.send(OriginEvent::Stage { stage: Stage::Received });
+    let work = std::panic::AssertUnwindSafe(process(&state, &id, &meta, video, &events, received_at))
+        .catch_unwind();
+    let outcome = tokio::select! {
+        result = tokio::time::timeout(state.cfg.job_timeout, work) => match result {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(JobError::Internal("pipeline panicked".into())),
+            Err(_) => Err(JobError::Timeout("job")),
+        },
+        _ = state.cancel_jobs.cancelled() => Err(JobError::ShuttingDown),
+    };
+    events.flush(state.cfg.callback_timeout).await;
+    let (event, mark) = match outcome {
+        Ok(result) => {
+            state.metrics.jobs.get_or_create(&label("outcome", "completed")).inc();
+            let mark = JobMark::Ended { attempt: meta.attempt, outcome: Outcome::Completed };
+            (OriginEvent::Completed { result: Box::new(result) }, mark)
+        }
+        Err(error) => {
+            tracing::warn!(job = %short(&id), error = %error, "job failed");
+            let failure = error.failure();
+            state
+                .metrics
+                .jobs
+                .get_or_create(&vec![
+                    ("outcome", "failed".to_string()),
+                    ("code", format!("{:?}", failure.code).to_lowercase()),
+                ])
+                .inc();
+            let outcome = Outcome::Failed { retryable: failure.retryable };
+            (OriginEvent::Failed { error: failure }, JobMark::Ended { attempt: meta.attempt, outcome })
+        }
+    };
+    if let Err(e) = state.reporter.finish(&meta, &event).await {
+        tracing::error!(job = %short(&id), error = %e, "could not queue the final event");
+    }
+    if let Err(e) = state.store.finish_job(&id, mark, state.cfg.done_ttl).await {
+        tracing::warn!(job = %short(&id), error = %e, "could not record the job's end");
+    }
+    if let Err(e) = state.store.release_slot(&slot_holder).await {
+        tracing::warn!(job = %short(&id), error = %e, "could not release the slot");
+    }
+    state.metrics.in_flight.dec();
+    tracing::info!(job = %short(&id), ms = received_at.elapsed().as_millis() as u64, "job ended");
+}
+
+async fn process(
+    state: &AppState,
+    id: &str,
+    meta: &JobMeta,
+    video: MemFile,
+    events: &JobReporter,
+    received_at: Instant,
+) -> Result<AnalysisResult, JobError> {
+    let cfg = &state.cfg;
+    let stage = |s: Stage| {
+        events.send(OriginEvent::Stage { stage: s });
+        let store = state.store.clone();
+        let (id, ttl) = (id.to_string(), cfg.job_ttl());
+        tokio::spawn(async move {
+            let name = format!("{s:?}").to_lowercase();
+            if let Err(e) = store.set_status(&id, &name, ttl).await {
+                tracing::warn!(job = %short(&id), error = %e, "status not recorded");
+            }
+        });
+        Instant::now()
+    };
+    let timed = |s: Stage, since: Instant| {
+        state
+            .metrics
+            .stage_seconds
+            .get_or_create(&label("stage", format!("{s:?}").to_lowercase()))
+            .observe(since.elapsed().as_secs_f64());
+    };
+
+    let t = stage(Stage::Probing);
+    let probe = extract::probe(&cfg.ffmpeg, &video).await?;
+    let duration_s = match probe.duration_s {
+        Some(d) => d,
+        None => extract::measure_duration(&cfg.ffmpeg, &video).await?,
+    };
+    timed(Stage::Probing, t);
+
+    let t = stage(Stage::Extracting);
+    let extraction =
+        extract::extract(&cfg.ffmpeg, &video, id, duration_s, probe.has_audio).await?;
+    drop(video);
+    timed(Stage::Extracting, t);
+    events.send(OriginEvent::Progress { stage: Stage::Extracting, fraction: 1.0 });
+    tracing::info!(
+        job = %short(&id),
+        frames = extraction.frames.len(),
+        audio_bytes = extraction.audio.as_ref().map_or(0, |a| a.len()),
+        decoded_all = extraction.decoded_all,
+        ms = t.elapsed().as_millis() as u64,
+        "extracted"
+    );
+    let extract::Extraction { frames, audio, .. } = extraction;
+    let frames = Arc::new(frames);
+    let quality = {
+        let frames = Arc::clone(&frames);
+        tokio::task::spawn_blocking(move || quality::assess(&frames))
+            .await
+            .map_err(|e| JobError::Internal(e.to_string()))?
+    };
+
+    let locale = meta.meta.locale.clone();
+    let narration = async {
+        let Some(audio) = audio else { return (None, Vec::new()) };
+        let t = stage(Stage::Transcribing);
+        let started = Instant::now();
+        let transcript = state.analyst.transcribe(&audio, &locale).await;
+        observe_model(state, "transcription", started);
+        drop(audio);
+        timed(Stage::Transcribing, t);
+        let transcript = match transcript {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(job = %short(&id), error = %e, "transcription failed; vision only");
+                return (None, vec![warning(WarningCode::NoNarration, "Narration non analysée.")]);
+            }
+        };
+        if transcript.trim().is_empty() {
+            return (Some((VoiceDirectives::default(), Usage::default(), false)), Vec::new());
+        }
+        let started = Instant::now();
+        let directives = state.analyst.directives(&transcript, &locale).await;
+        observe_model(state, "directives", started);
+        match directives {
+            Ok(answer) => (Some((answer.value, answer.usage, true)), Vec::new()),
+            Err(e) => {
+                tracing::warn!(job = %short(&id), error = %e, "directives failed; vision only");
+                (None, vec![warning(WarningCode::NoNarration, "Consignes orales non analysées.")])
+            }
+        }
+    };
+    let vision = async {
+        let t = stage(Stage::Analysing);
+        let started = Instant::now();
+        let answer = state.analyst.vision(&frames, &locale).await;
+        observe_model(state, "vision", started);
+        timed(Stage::Analysing, t);
+        answer
+    };
+    let (vision, (narration, mut extra_warnings)) = tokio::join!(vision, narration);
+    let frames_analysed = frames.len() as u32;
+    drop(frames);
+    let vision = vision?;
+
+    let t = stage(Stage::Fusing);
+    let (directives, narration_usage, narrated) =
+        narration.unwrap_or((VoiceDirectives::default(), Usage::default(), false));
+    let media = MediaFacts {
+        duration_s,
+        width: probe.width,
+        height: probe.height,
+        rotation: probe.rotation,
+        has_audio: probe.has_audio,
+        frames_analysed,
+    };
+    let mut inventory = fusion::fuse(&FusionInput {
+        vision: vision.value,
+        directives,
+        media: media.clone(),
+        mean_luma: quality.mean_luma,
+        sharpness: quality.sharpness,
+        narrated,
+        margin_ratio: cfg.margin_ratio,
+        locale: locale.clone(),
+    });
+    timed(Stage::Fusing, t);
+
+    let usage = vision.usage + narration_usage;
+    let audio_seconds = if probe.has_audio { duration_s } else { 0.0 };
+    let cost = cost::estimate(&cfg.model.prices, usage, audio_seconds);
+    state.metrics.tokens.get_or_create(&label("direction", "input")).inc_by(usage.input_tokens);
+    state.metrics.tokens.get_or_create(&label("direction", "output")).inc_by(usage.output_tokens);
+    state.metrics.cost_eur.inc_by(cost.eur);
+    if vision.simulated {
+        extra_warnings.push(warning(WarningCode::Simulated, "Résultat simulé (aucun modèle réel)."));
+    }
+    inventory.warnings.extend(extra_warnings);
+    let mut result = AnalysisResult {
+        inventory,
+        media,
+        cost,
+        vision_model: cfg.model.vision_model.clone(),
+        transcription_model: cfg.model.transcription_model.clone(),
+        simulated: vision.simulated,
+        processing_ms: 0,
+    };
+
+    let t = stage(Stage::Delivering);
+    for sink in state.sinks.deliver(id, &result, SINK_BUDGET).await {
+        result.inventory.warnings.push(warning(
+            WarningCode::SinkFailed,
+            &format!("Envoi vers {sink} en échec ; le résultat reste disponible ici."),
+        ));
+    }
+    timed(Stage::Delivering, t);
+    result.processing_ms = received_at.elapsed().as_millis() as u64;
+    Ok(result)
+}
+
+fn observe_model(state: &AppState, call: &'static str, started: Instant) {
+    state
+        .metrics
+        .model_seconds
+        .get_or_create(&label("call", call))
+        .observe(started.elapsed().as_secs_f64());
+}
+
+fn warning(code: WarningCode, message: &str) -> Warning {
+    Warning { code, message: message.to_string() }
+}

@@ -1,0 +1,155 @@
+//! Job state behind one trait: dedupe, status, outbox and concurrency slots.
+//!
+//! One origin keeps it in memory; several replicas share it through Redis, so a job forwarded
+//! to two replicas runs once, the capacity limit is global, and a final event whose replica
+//! died is still delivered by another. Every key carries a TTL: a crash never leaves state
+//! behind for longer than the job could have lived.
+
+mod memory;
+mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("corrupt entry: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// How a job ended, remembered for the dedupe window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Failed { retryable: bool },
+}
+
+/// What the store remembers about a job id. Encoded as a short string so Redis scripts and the
+/// memory store apply the same rule ([`may_run`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobMark {
+    Running { attempt: u32 },
+    Ended { attempt: u32, outcome: Outcome },
+}
+
+impl JobMark {
+    pub fn encode(self) -> String {
+        match self {
+            JobMark::Running { attempt } => format!("running:{attempt}"),
+            JobMark::Ended { attempt, outcome: Outcome::Completed } => format!("completed:{attempt}"),
+            JobMark::Ended { attempt, outcome: Outcome::Failed { retryable: true } } => {
+                format!("retryable:{attempt}")
+            }
+            JobMark::Ended { attempt, outcome: Outcome::Failed { retryable: false } } => {
+                format!("failed:{attempt}")
+            }
+        }
+    }
+
+    pub fn decode(text: &str) -> Option<JobMark> {
+        let (kind, attempt) = text.split_once(':')?;
+        let attempt = attempt.parse().ok()?;
+        Some(match kind {
+            "running" => JobMark::Running { attempt },
+            "completed" => JobMark::Ended { attempt, outcome: Outcome::Completed },
+            "retryable" => JobMark::Ended { attempt, outcome: Outcome::Failed { retryable: true } },
+            "failed" => JobMark::Ended { attempt, outcome: Outcome::Failed { retryable: false } },
+            _ => return None,
+        })
+    }
+}
+
+/// A forward runs unless the same id is running or ended — except that a newer attempt after a
+/// retryable failure is the user pressing "Réessayer", which must run.
+pub fn may_run(existing: Option<JobMark>, attempt: u32) -> bool {
+    match existing {
+        None => true,
+        Some(JobMark::Ended { attempt: previous, outcome: Outcome::Failed { retryable: true } }) => {
+            attempt > previous
+        }
+        Some(_) => false,
+    }
+}
+
+/// A final event waiting to be delivered to the edge.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub session_id: String,
+    pub callback_url: String,
+    /// The serialised `OriginEvent`: an inventory or a failure, never media or transcript.
+    pub body: String,
+    pub attempts: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Atomically claims `id` for `attempt` if [`may_run`] allows it.
+    async fn claim_job(&self, id: &str, attempt: u32, ttl: Duration) -> Result<bool, StoreError>;
+    /// Forgets a claim whose job never started (refused at intake).
+    async fn release_job(&self, id: &str) -> Result<(), StoreError>;
+    /// Records how the job ended for `ttl` and deletes its other keys.
+    async fn finish_job(
+        &self,
+        id: &str,
+        mark: JobMark,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+    async fn job_mark(&self, id: &str) -> Result<Option<JobMark>, StoreError>;
+    /// The current stage of a running job, for operators.
+    async fn set_status(&self, id: &str, status: &str, ttl: Duration) -> Result<(), StoreError>;
+    async fn status(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// Takes one of `limit` slots shared by every replica, held by `holder` for at most `ttl`.
+    async fn acquire_slot(&self, holder: &str, limit: u32, ttl: Duration)
+        -> Result<bool, StoreError>;
+    async fn release_slot(&self, holder: &str) -> Result<(), StoreError>;
+    async fn outbox_put(&self, entry: &OutboxEntry, ttl: Duration) -> Result<(), StoreError>;
+    /// Entries due now, each leased for `lease` so another replica does not send it at once.
+    async fn outbox_take_due(
+        &self,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Puts an entry back with its attempt count, due after `delay`.
+    async fn outbox_retry(&self, entry: &OutboxEntry, delay: Duration) -> Result<(), StoreError>;
+    async fn outbox_remove(&self, id: &str) -> Result<(), StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_round_trip() {
+        for mark in [
+            JobMark::Running { attempt: 1 },
+            JobMark::Ended { attempt: 2, outcome: Outcome::Completed },
+            JobMark::Ended { attempt: 3, outcome: Outcome::Failed { retryable: true } },
+            JobMark::Ended { attempt: 4, outcome: Outcome::Failed { retryable: false } },
+        ] {
+            assert_eq!(JobMark::decode(&mark.encode()), Some(mark));
+        }
+        assert_eq!(JobMark::decode("weird"), None);
+    }
+
+    #[test]
+    fn only_a_newer_attempt_after_a_retryable_failure_runs_again() {
+        assert!(may_run(None, 1));
+        assert!(!may_run(Some(JobMark::Running { attempt: 1 }), 2));
+        assert!(!may_run(Some(JobMark::Ended { attempt: 1, outcome: Outcome::Completed }), 2));
+        let retryable = JobMark::Ended { attempt: 1, outcome: Outcome::Failed { retryable: true } };
+        assert!(may_run(Some(retryable), 2));
+        assert!(!may_run(Some(retryable), 1));
+        let fatal = JobMark::Ended { attempt: 1, outcome: Outcome::Failed { retryable: false } };
+        assert!(!may_run(Some(fatal), 2));
+    }
+}

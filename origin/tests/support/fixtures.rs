@@ -1,0 +1,156 @@
+//! Test videos, generated with ffmpeg (lavfi testsrc) and espeak-ng the first time they are
+//! needed and cached under the cargo target tmp dir, so later runs reuse them.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Mutex,
+};
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+pub fn dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dodolens-fixtures-v1");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Builds `name` with `make(tmp_path)` unless it exists; atomic via rename.
+fn cached(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let path = dir().join(name);
+    if !path.exists() {
+        let tmp = dir().join(format!("partial-{name}"));
+        make(&tmp);
+        assert!(tmp.exists(), "fixture {name} was not produced");
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.current_dir(dir()).output().expect("tool on PATH");
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn ffmpeg(args: &[&str], out: &Path) {
+    run(Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).arg(out));
+}
+
+pub const NARRATION: &str =
+    "Voici le salon. Le frigo reste, il y a quinze cartons de livres dans le placard.";
+
+pub fn speech() -> PathBuf {
+    cached("speech.wav", |out| {
+        run(Command::new("espeak-ng").args(["-v", "fr", "-w"]).arg(out).arg(NARRATION));
+    })
+}
+
+/// A phone-like MP4: H.264 + AAC narration, index (moov) at the end.
+fn phone_mp4(out: &Path, size: &str, seconds: u32, fps: u32, bitrate: Option<&str>) {
+    let speech = speech();
+    let video = format!("testsrc=size={size}:rate={fps}:duration={seconds}");
+    let pad = format!("[1:a]apad=whole_dur={seconds},aresample=48000[a]");
+    let mut args = vec!["-f", "lavfi", "-i", &video, "-i", speech.to_str().unwrap()];
+    args.extend(["-filter_complex", &pad, "-map", "0:v", "-map", "[a]"]);
+    args.extend(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]);
+    let gop = fps.to_string();
+    args.extend(["-g", &gop]);
+    let bufsize = bitrate.map(|b| format!("{}k", b.trim_end_matches('k').parse::<u32>().unwrap() * 2));
+    if let (Some(b), Some(buf)) = (bitrate, &bufsize) {
+        args.extend(["-b:v", b, "-minrate", b, "-maxrate", b, "-bufsize", buf, "-x264-params", "nal-hrd=cbr"]);
+    }
+    args.extend(["-c:a", "aac", "-b:a", "96k", "-f", "mp4"]);
+    ffmpeg(&args, out);
+}
+
+pub fn moov_at_end() -> PathBuf {
+    cached("moov-at-end.mp4", |out| phone_mp4(out, "640x360", 8, 25, None))
+}
+
+/// 120 s of 1080p H.264 at ~4.3 Mbit/s (~65 MB), moov at the end, as a phone writes it.
+pub fn long_1080p() -> PathBuf {
+    cached("long-1080p-moov-at-end.mp4", |out| {
+        phone_mp4(out, "1920x1080", 120, 30, Some("4300k"))
+    })
+}
+
+pub fn faststart() -> PathBuf {
+    cached("faststart.mp4", |out| {
+        let src = moov_at_end();
+        ffmpeg(&["-i", src.to_str().unwrap(), "-c", "copy", "-movflags", "+faststart", "-f", "mp4"], out);
+    })
+}
+
+/// Portrait phone video: 640x360 coded, displayed rotated by 90°.
+pub fn rotated_mov() -> PathBuf {
+    cached("rotated.mov", |out| {
+        let src = moov_at_end();
+        ffmpeg(
+            &["-i", src.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", "-f", "mov"],
+            out,
+        );
+    })
+}
+
+/// Like MediaRecorder: VP8 + Opus WebM written as a stream (no duration, no cues), one keyframe.
+pub fn webm() -> PathBuf {
+    cached("mediarecorder.webm", |out| {
+        let speech = speech();
+        let output = Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25:duration=6"])
+            .arg("-i")
+            .arg(&speech)
+            .args(["-filter_complex", "[1:a]apad=whole_dur=6[a]", "-map", "0:v", "-map", "[a]"])
+            .args(["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "500k"])
+            .args(["-g", "1000", "-c:a", "libopus", "-t", "6", "-f", "webm", "pipe:1"])
+            .current_dir(dir())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        std::fs::write(out, output.stdout).unwrap();
+    })
+}
+
+pub fn no_audio() -> PathBuf {
+    cached("no-audio.mp4", |out| {
+        ffmpeg(
+            &["-f", "lavfi", "-i", "testsrc=size=640x360:rate=25:duration=5", "-c:v", "libx264",
+              "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25", "-f", "mp4"],
+            out,
+        );
+    })
+}
+
+pub fn audio_only() -> PathBuf {
+    cached("audio-only.m4a", |out| {
+        let speech = speech();
+        ffmpeg(&["-i", speech.to_str().unwrap(), "-c:a", "aac", "-f", "mp4"], out);
+    })
+}
+
+/// The first 60 % of the moov-at-end MP4: the index never arrived.
+pub fn truncated() -> Vec<u8> {
+    let mut bytes = std::fs::read(moov_at_end()).unwrap();
+    bytes.truncate(bytes.len() * 6 / 10);
+    bytes
+}
+
+/// An HLS playlist named like a video, pointing at a local file.
+pub fn disguised_hls(canary: &Path) -> Vec<u8> {
+    format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\nfile://{}\n#EXT-X-ENDLIST\n",
+        canary.display()
+    )
+    .into_bytes()
+}
+
+/// An ffconcat script named like a video, pointing at a local file.
+pub fn disguised_concat(canary: &Path) -> Vec<u8> {
+    format!("ffconcat version 1.0\nfile '{}'\n", canary.display()).into_bytes()
+}
+
+/// A real video other files can point at (so a successful read would be visible).
+pub fn canary() -> PathBuf {
+    no_audio()
+}

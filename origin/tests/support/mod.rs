@@ -1,0 +1,459 @@
+//! Shared test harness: fixtures generated with ffmpeg and espeak-ng, an in-process origin,
+//! simulator and edge callback (which verifies signatures), a real redis-server, and the residue
+//! checks every scenario ends with.
+#![allow(dead_code)]
+
+pub mod fixtures;
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use axum::{
+    body::Bytes,
+    extract::{Path as UrlPath, State},
+    http::{HeaderMap, StatusCode},
+    routing::post,
+    Router,
+};
+use base64::Engine;
+use dodolens_origin::{config::Config, Origin};
+use dodolens_shared::{
+    protocol::{JobMeta, OriginEvent, UploadMeta},
+    signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
+};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+pub const SECRET: &str = "test-secret-for-dodolens";
+
+/// Runs the whole test process with TMPDIR and the working directory in empty folders, so the
+/// residue check can prove nothing was written.
+pub fn sandbox() -> &'static (PathBuf, PathBuf) {
+    static SANDBOX: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    SANDBOX.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("sandbox-{}", std::process::id()));
+        let (tmp, cwd) = (root.join("tmp"), root.join("cwd"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::create_dir_all(&cwd).unwrap();
+        std::env::set_var("TMPDIR", &tmp);
+        std::env::set_current_dir(&cwd).unwrap();
+        (tmp, cwd)
+    })
+}
+
+pub fn session_id(n: u64) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    format!("{:016x}{:016x}{:032x}", std::process::id() as u64, nanos, n)
+}
+
+/// The edge's side of the event protocol: verifies signatures, records events by session.
+#[derive(Clone, Default)]
+pub struct Callback {
+    inner: Arc<CallbackInner>,
+}
+
+#[derive(Default)]
+struct CallbackInner {
+    events: Mutex<HashMap<String, Vec<OriginEvent>>>,
+    bad_signatures: Mutex<u64>,
+    changed: Notify,
+}
+
+impl Callback {
+    pub async fn start() -> (Callback, SocketAddr) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cb = Callback::default();
+        cb.serve(listener);
+        (cb, addr)
+    }
+
+    /// Serves on an existing listener (used to bring a "down" edge up on a reserved port).
+    pub fn serve(&self, listener: tokio::net::TcpListener) {
+        let app = Router::new()
+            .route("/internal/sessions/{id}/events", post(receive))
+            .with_state(self.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+    }
+
+    pub fn url(addr: SocketAddr, id: &str) -> String {
+        format!("http://{addr}/internal/sessions/{id}/events")
+    }
+
+    pub fn events(&self, id: &str) -> Vec<OriginEvent> {
+        self.inner.events.lock().unwrap().get(id).cloned().unwrap_or_default()
+    }
+
+    pub fn bad_signatures(&self) -> u64 {
+        *self.inner.bad_signatures.lock().unwrap()
+    }
+
+    /// Waits for the final event of `id` (polls with a deadline, woken on every event).
+    pub async fn final_event(&self, id: &str, within: Duration) -> OriginEvent {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let notified = self.inner.changed.notified();
+            if let Some(e) = self.events(id).into_iter().find(is_final) {
+                return e;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("no final event for {id} within {within:?}: {:?}", self.events(id));
+            }
+        }
+    }
+}
+
+pub fn is_final(e: &OriginEvent) -> bool {
+    matches!(e, OriginEvent::Completed { .. } | OriginEvent::Failed { .. })
+}
+
+async fn receive(
+    State(cb): State<Callback>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let digest = signing::body_digest(&body);
+    let path = format!("/internal/sessions/{id}/events");
+    let parts = SignedParts {
+        method: "POST",
+        path: &path,
+        timestamp: get(HEADER_TIMESTAMP).parse().unwrap_or(0),
+        content_length: body.len() as u64,
+        metadata: get(HEADER_METADATA),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if get(HEADER_METADATA) != digest
+        || signing::verify(SECRET.as_bytes(), &parts, get(HEADER_SIGNATURE), now).is_err()
+    {
+        *cb.inner.bad_signatures.lock().unwrap() += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
+    let Ok(event) = serde_json::from_slice::<OriginEvent>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let mut events = cb.inner.events.lock().unwrap();
+    let list = events.entry(id).or_default();
+    if is_final(&event) && list.iter().any(is_final) {
+        return StatusCode::NO_CONTENT;
+    }
+    list.push(event);
+    drop(events);
+    cb.inner.changed.notify_waiters();
+    StatusCode::NO_CONTENT
+}
+
+/// A simulator in this process.
+pub struct Sim {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sim {
+    pub async fn start() -> Sim {
+        let (addr, task) = dodolens_origin::sim::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        Sim { addr, task }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub async fn control(&self, control: Value) {
+        let r = reqwest::Client::new()
+            .post(format!("http://{}/__sim/control", self.addr))
+            .json(&control)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    pub async fn stats(&self) -> Value {
+        reqwest::get(format!("http://{}/__sim/stats", self.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Test configuration: port 0, the simulator, fast retries; `extra` overrides.
+pub fn config(sim: &Sim, extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = [
+        ("DODOLENS_BIND", "127.0.0.1:0".to_string()),
+        ("DODOLENS_SIGNING_SECRET", SECRET.to_string()),
+        ("OPENAI_BASE_URL", sim.base_url()),
+        ("DODOLENS_MAX_VIDEO_BYTES", (150 * 1024 * 1024).to_string()),
+        ("DODOLENS_CALLBACK_BACKOFF_MS", "100".to_string()),
+        ("DODOLENS_CALLBACK_BACKOFF_MAX_S", "1".to_string()),
+        ("DODOLENS_CALLBACK_TIMEOUT_S", "5".to_string()),
+        ("DODOLENS_MODEL_TIMEOUT_S", "20".to_string()),
+        ("DODOLENS_SHUTDOWN_GRACE_S", "5".to_string()),
+        ("DODOLENS_LOG", "warn".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Config::from_vars(|k| vars.get(k).cloned()).unwrap()
+}
+
+pub async fn start_origin(cfg: Config) -> Origin {
+    sandbox();
+    dodolens_origin::start(cfg).await.unwrap()
+}
+
+pub fn job_meta(id: &str, callback: &str, attempt: u32) -> JobMeta {
+    JobMeta {
+        session_id: id.to_string(),
+        callback_url: callback.to_string(),
+        meta: UploadMeta {
+            filename: Some("visite.mp4".into()),
+            filetype: "video/mp4".into(),
+            locale: "fr".into(),
+        },
+        attempt,
+    }
+}
+
+/// Forward options for negative tests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Signature {
+    Good,
+    Missing,
+    WrongSecret,
+    Stale,
+}
+
+pub async fn forward(
+    origin: SocketAddr,
+    meta: &JobMeta,
+    body: Vec<u8>,
+    signature: Signature,
+) -> reqwest::Response {
+    let metadata =
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(meta).unwrap());
+    let path = format!("/v1/jobs/{}", meta.session_id);
+    let mut timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if signature == Signature::Stale {
+        timestamp -= 600;
+    }
+    let secret: &[u8] = if signature == Signature::WrongSecret { b"not-the-secret" } else { SECRET.as_bytes() };
+    let sig = signing::sign(
+        secret,
+        &SignedParts {
+            method: "POST",
+            path: &path,
+            timestamp,
+            content_length: body.len() as u64,
+            metadata: &metadata,
+        },
+    )
+    .unwrap();
+    let mut request = reqwest::Client::new()
+        .post(format!("http://{origin}{path}"))
+        .header(HEADER_TIMESTAMP, timestamp.to_string())
+        .header(HEADER_METADATA, metadata);
+    if signature != Signature::Missing {
+        request = request.header(HEADER_SIGNATURE, sig);
+    }
+    request.body(body).send().await.unwrap()
+}
+
+/// memfds this process holds for `id` (video or audio).
+pub fn open_memfds(id: &str) -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|p| p.contains("memfd:dodolens") && p.contains(id))
+        .collect()
+}
+
+/// Nothing left behind by the jobs `ids`: no memfd, no file in TMPDIR or the working directory,
+/// no store key without TTL, no status key.
+pub async fn assert_no_residue(ids: &[&str], redis: Option<&Redis>) {
+    for id in ids {
+        // The job task may still be dropping its buffers right after the final event.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !open_memfds(id).is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "memfd left open: {:?}", open_memfds(id));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let (tmp, cwd) = sandbox();
+    for dir in [tmp, cwd] {
+        let entries: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
+        assert!(entries.is_empty(), "{} is not empty: {entries:?}", dir.display());
+    }
+    if let Some(redis) = redis {
+        for id in ids {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while redis.keys(&format!("*status:{id}")).iter().chain(redis.keys(&format!("*outbox:{id}*")).iter()).count() > 0 {
+                assert!(tokio::time::Instant::now() < deadline, "job keys left for {id}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        for key in redis.keys("*") {
+            let ttl = redis.cli(&["PTTL", &key]);
+            assert!(ttl.trim().parse::<i64>().unwrap() > 0, "key {key} has no TTL ({ttl})");
+        }
+    }
+}
+
+/// A redis-server on a free port, with persistence off, stopped on drop.
+pub struct Redis {
+    pub port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Redis {
+    pub async fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        let redis = Redis { port, child, dir };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while redis.cli(&["PING"]).trim() != "PONG" {
+            assert!(tokio::time::Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        self.cli(&["--raw", "KEYS", pattern])
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+/// Simulator + edge callback + one origin, the usual setup of a scenario.
+pub struct Scenario {
+    pub sim: Sim,
+    pub cb: Callback,
+    pub cb_addr: SocketAddr,
+    pub origin: Origin,
+}
+
+impl Scenario {
+    pub async fn start(extra: &[(&str, &str)]) -> Scenario {
+        let sim = Sim::start().await;
+        let (cb, cb_addr) = Callback::start().await;
+        let origin = start_origin(config(&sim, extra)).await;
+        Scenario { sim, cb, cb_addr, origin }
+    }
+
+    pub fn meta(&self, id: &str) -> JobMeta {
+        job_meta(id, &Callback::url(self.cb_addr, id), 1)
+    }
+
+    /// Forwards `body` as a new job, expects 202, returns the id and the final event.
+    pub async fn run(&self, body: Vec<u8>) -> (String, OriginEvent) {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = session_id(N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let response = forward(self.origin.addr, &self.meta(&id), body, Signature::Good).await;
+        assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+        let event = self.cb.final_event(&id, Duration::from_secs(120)).await;
+        (id, event)
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.origin.addr)).await.unwrap().text().await.unwrap()
+    }
+
+    /// Residue checks, signature checks on everything the edge received, then shutdown.
+    pub async fn finish(self, ids: &[&str]) {
+        assert_no_residue(ids, None).await;
+        if let Some(store) = &self.origin.memory_store {
+            // Only the finished-job markers remain, and they expire.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while store.len() > ids.len() {
+                assert!(tokio::time::Instant::now() < deadline, "store keeps {} keys", store.len());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        assert_eq!(self.cb.bad_signatures(), 0);
+        self.origin.shutdown().await;
+    }
+}
+
+pub fn completed(event: &OriginEvent) -> &dodolens_shared::protocol::AnalysisResult {
+    match event {
+        OriginEvent::Completed { result } => result,
+        other => panic!("expected completed, got {other:?}"),
+    }
+}
+
+pub fn failed(event: &OriginEvent) -> &dodolens_shared::protocol::Failure {
+    match event {
+        OriginEvent::Failed { error } => error,
+        other => panic!("expected failed, got {other:?}"),
+    }
+}

@@ -1,11 +1,27 @@
-//! DodoLens edge Worker.
+//! DodoLens edge: a Cloudflare Worker (Rust → wasm) with one SQLite-backed Durable Object per
+//! upload session.
+//!
+//! Browsers upload with any standard tus client and follow progress over a hibernating
+//! WebSocket; the finished upload is streamed, signed, to the origin, whose signed events come
+//! back here and are broadcast. Every rule (tus, session lifecycle, signatures) lives in
+//! `dodolens-shared`; this crate only does the I/O: storage, sockets, fetch and the alarm.
 
-use worker::*;
+mod config;
+mod error;
+mod forward;
+mod http;
+mod live;
+mod object;
+mod router;
+mod routes;
+mod store;
+mod upload;
+
+pub use object::Session;
+
+use worker::{event, Context, Env, Request, Response, Result};
 
 #[event(fetch)]
-async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
-    match req.path().as_str() {
-        "/api/dodo-lens/health" => Response::from_json(&serde_json::json!({"ok": true, "service": "dodolens-edge"})),
-        _ => Response::error("not found", 404),
-    }
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    Ok(router::handle(req, &env).await.unwrap_or_else(error::EdgeError::into_response))
 }

@@ -1,0 +1,162 @@
+//! Forwarding a finished upload to the origin: `POST {ORIGIN_URL}/v1/jobs/{id}`.
+//!
+//! The body is streamed row by row from SQLite through a `FixedLengthStream`, so the origin gets
+//! a Content-Length and the Worker never holds the video (Workers have 128 MB of memory). The
+//! request is signed over the method, path, timestamp, length and the job metadata (which rides
+//! in a header, because a streamed body cannot be hashed before it is sent). The outcome goes
+//! back into the state machine, which decides about backoff, `Retry-After` and the watchdog.
+
+use crate::{
+    error::EdgeError,
+    object::{now, Object},
+    store::Store,
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use dodolens_shared::{
+    lifecycle::Input,
+    protocol::JobMeta,
+    signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
+};
+use futures_util::{
+    future::{select, Either},
+    pin_mut, Stream,
+};
+use std::{rc::Rc, time::Duration};
+use worker::{
+    worker_sys, AbortController, Delay, Fetch, FixedLengthStream, Headers, Method, Request, RequestInit,
+};
+
+enum Outcome {
+    Accepted,
+    Refused { status: u16, retry_after_ms: Option<u64> },
+}
+
+impl Object {
+    /// Runs a forward in the background; a forward already in flight reports for both. The
+    /// state machine's per-run attempt number only bounds retries; the job carries the
+    /// session-wide count (see [`Record::forwards_sent`](crate::store::Record)).
+    pub fn start_forward(self: &Rc<Self>) {
+        if self.forwarding.replace(true) {
+            return;
+        }
+        let object = Rc::clone(self);
+        self.state.wait_until(async move {
+            object.forward().await;
+            object.forwarding.set(false);
+        });
+    }
+
+    async fn forward(self: &Rc<Self>) {
+        if let Err(e) = self.apply(Input::ForwardStarted).await {
+            worker::console_warn!("forward not started: {e}");
+            return;
+        }
+        let attempt = match self.next_attempt() {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                worker::console_warn!("forward not started: {e}");
+                return;
+            }
+        };
+        let input = match self.send_job(attempt).await {
+            Ok(Outcome::Accepted) => Input::ForwardAccepted,
+            Ok(Outcome::Refused { status, retry_after_ms }) => {
+                worker::console_warn!("origin refused job (attempt {attempt}): status {status}");
+                Input::ForwardFailed { retry_after_ms }
+            }
+            Err(e) => {
+                worker::console_warn!("origin unreachable (attempt {attempt}): {e}");
+                Input::ForwardFailed { retry_after_ms: None }
+            }
+        };
+        if let Err(e) = self.apply(input).await {
+            // The origin's events may already have moved the session on (e.g. completed).
+            worker::console_log!("forward outcome not applied: {e}");
+        }
+    }
+
+    fn next_attempt(&self) -> Result<u32, EdgeError> {
+        let mut record = self.active()?;
+        record.forwards_sent += 1;
+        let attempt = record.forwards_sent;
+        self.save(record)?;
+        Ok(attempt)
+    }
+
+    async fn send_job(&self, attempt: u32) -> Result<Outcome, EdgeError> {
+        let config = self.config()?;
+        let secret = config.secret()?;
+        let record = self.active()?;
+        let session = &record.session;
+        let job = JobMeta {
+            session_id: session.id.clone(),
+            callback_url: format!("{}/internal/sessions/{}/events", record.callback_base, session.id),
+            meta: session.meta.clone(),
+            attempt,
+        };
+        let metadata = STANDARD.encode(serde_json::to_vec(&job)?);
+        let path = format!("/v1/jobs/{}", session.id);
+        let timestamp = now() / 1000;
+        let length = session.upload.length;
+        let signature = signing::sign(
+            secret,
+            &SignedParts { method: "POST", path: &path, timestamp, content_length: length, metadata: &metadata },
+        )?;
+
+        let headers = Headers::new();
+        headers.set("Content-Type", "application/octet-stream")?;
+        headers.set(HEADER_TIMESTAMP, &timestamp.to_string())?;
+        headers.set(HEADER_METADATA, &metadata)?;
+        headers.set(HEADER_SIGNATURE, &signature)?;
+        let body: worker_sys::FixedLengthStream =
+            FixedLengthStream::wrap(rows(self.store.clone(), length), length).into();
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_headers(headers).with_body(Some(body.readable().into()));
+        let request = Request::new_with_init(&format!("{}{path}", config.origin_url), &init)?;
+
+        // A hung origin must not hold the forward forever; the watchdog would re-forward anyway.
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let fetch = Fetch::Request(request);
+        let send = fetch.send_with_signal(&signal);
+        let timeout = Delay::from(Duration::from_millis(config.limits.watchdog_ms));
+        pin_mut!(send, timeout);
+        let response = match select(send, timeout).await {
+            Either::Left((response, _)) => response?,
+            Either::Right(_) => {
+                controller.abort();
+                return Ok(Outcome::Refused { status: 504, retry_after_ms: None });
+            }
+        };
+        let status = response.status_code();
+        if (200..300).contains(&status) {
+            return Ok(Outcome::Accepted);
+        }
+        let retry_after_ms = response
+            .headers()
+            .get("Retry-After")?
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|secs| secs * 1000);
+        Ok(Outcome::Refused { status, retry_after_ms })
+    }
+}
+
+/// The stored rows from offset 0 to `length`, each looked up where the previous one ended.
+fn rows(store: Store, length: u64) -> impl Stream<Item = worker::Result<Vec<u8>>> + 'static {
+    futures_util::stream::unfold(0u64, move |offset| {
+        let store = store.clone();
+        async move {
+            if offset >= length {
+                return None;
+            }
+            match store.row(offset) {
+                Ok(Some(row)) if !row.is_empty() => {
+                    let next = offset + row.len() as u64;
+                    Some((Ok(row), next))
+                }
+                Ok(_) => Some((Err(worker::Error::RustError(format!("no chunk row at offset {offset}"))), length)),
+                Err(e) => Some((Err(e), length)),
+            }
+        }
+    })
+}

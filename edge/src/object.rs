@@ -1,0 +1,262 @@
+//! The session Durable Object: one per upload, addressed by its unique id.
+//!
+//! It only does I/O. Every request, origin event and alarm becomes a
+//! [`lifecycle::Input`](dodolens_shared::lifecycle::Input) applied by the shared state machine;
+//! the object persists the resulting session, then performs the returned effects (broadcast,
+//! forward, delete chunks, purge, forget) and points its single alarm at the session's one
+//! deadline. The handlers live beside this file: `upload` (tus), `live` (WebSocket, snapshot,
+//! long-poll), `forward` (streaming to the origin).
+
+use crate::{
+    config::Config,
+    error::EdgeError,
+    http,
+    routes::Route,
+    store::{Record, Store},
+};
+use dodolens_shared::{
+    lifecycle::{Deadline, Effect, Input},
+    protocol::{Millis, OriginEvent, Status},
+};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+};
+use worker::{
+    durable_object, js_sys, worker_sys::WebSocketRequestResponsePair, Date, DurableObject, Env, Method,
+    Request, Response, Result, ScheduledTime, State, WebSocket, WebSocketIncomingMessage,
+};
+
+pub fn now() -> Millis {
+    Date::now().as_millis()
+}
+
+#[durable_object]
+pub struct Session {
+    object: Rc<Object>,
+}
+
+/// The object's state; shared (`Rc`) with the forward task that outlives a request.
+pub struct Object {
+    pub state: State,
+    pub store: Store,
+    config: std::result::Result<Config, &'static str>,
+    /// The persisted record, loaded on first use (`None` inside: no session).
+    record: RefCell<Option<Option<Record>>>,
+    /// The alarm time last set, to skip redundant writes.
+    alarm_at: Cell<Option<Millis>>,
+    /// A PATCH is streaming rows: a second writer is refused rather than interleaved.
+    pub writing: Cell<bool>,
+    /// A forward is in flight: a second one waits for its outcome instead of racing it.
+    pub forwarding: Cell<bool>,
+    pub live: crate::live::Live,
+}
+
+impl DurableObject for Session {
+    fn new(state: State, env: Env) -> Self {
+        if let Ok(pair) = WebSocketRequestResponsePair::new("ping", "pong") {
+            state.set_websocket_auto_response(&pair);
+        }
+        let config = Config::from_env(&env).map_err(|e| match e {
+            EdgeError::Config(name) => name,
+            _ => "configuration",
+        });
+        let store = Store::new(state.storage().sql());
+        Session {
+            object: Rc::new(Object {
+                state,
+                store,
+                config,
+                record: RefCell::new(None),
+                alarm_at: Cell::new(None),
+                writing: Cell::new(false),
+                forwarding: Cell::new(false),
+                live: Default::default(),
+            }),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        Ok(self.object.route(req).await.unwrap_or_else(EdgeError::into_response))
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.object.on_alarm().await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+        Response::empty()
+    }
+
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        self.object.on_message(&ws, message).await;
+        Ok(())
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _clean: bool) -> Result<()> {
+        // Completes the closing handshake; the runtime forgets the socket afterwards.
+        let _ = ws.close(Some(1000), Some("closed"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Object {
+    async fn route(self: &Rc<Self>, req: Request) -> std::result::Result<Response, EdgeError> {
+        let method = req.method();
+        let path = req.path();
+        match Route::parse(&method, &path).ok_or(EdgeError::NotFound)? {
+            Route::Create => self.create(req).await,
+            Route::Upload(_) => match method {
+                Method::Head => self.head(&req),
+                Method::Patch => self.patch(req).await,
+                _ => self.terminate(&req).await,
+            },
+            Route::Snapshot(_) => self.snapshot(&req).await,
+            Route::Socket(_) => self.connect(&req),
+            Route::Retry(_) => self.retry().await,
+            Route::OriginEvents(_) => self.origin_event(req).await,
+            Route::Introspect(_) => Ok(http::json(200, &self.store.counts()?)?),
+            Route::Options | Route::Health => Err(EdgeError::NotFound),
+        }
+    }
+
+    pub fn config(&self) -> std::result::Result<&Config, EdgeError> {
+        self.config.as_ref().map_err(|name| EdgeError::Config(name))
+    }
+
+    /// The session record, if one exists (purged tombstones included).
+    pub fn current(&self) -> std::result::Result<Option<Record>, EdgeError> {
+        if let Some(cached) = self.record.borrow().as_ref() {
+            return Ok(cached.clone());
+        }
+        let loaded = self.store.load()?;
+        *self.record.borrow_mut() = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The record of a session that still answers: 404 unknown, 410 purged.
+    pub fn active(&self) -> std::result::Result<Record, EdgeError> {
+        match self.current()? {
+            None => Err(EdgeError::NotFound),
+            Some(r) if r.session.status == Status::Purged => Err(EdgeError::Gone),
+            Some(r) => Ok(r),
+        }
+    }
+
+    /// Persists edge bookkeeping that is not a state transition.
+    pub fn save(&self, record: Record) -> std::result::Result<(), EdgeError> {
+        self.store.save(&record)?;
+        *self.record.borrow_mut() = Some(Some(record));
+        Ok(())
+    }
+
+    /// Stores a new session (tus creation) and arms its first deadline.
+    pub async fn start(&self, record: Record) -> std::result::Result<(), EdgeError> {
+        self.store.create(&record)?;
+        let deadline = record.session.deadline;
+        *self.record.borrow_mut() = Some(Some(record));
+        self.arm(deadline).await
+    }
+
+    /// Applies `input` through the shared state machine, persists, then performs the effects.
+    pub async fn apply(self: &Rc<Self>, input: Input) -> std::result::Result<Record, EdgeError> {
+        let limits = self.config()?.limits.clone();
+        let mut record = self.current()?.ok_or(EdgeError::NotFound)?;
+        let effects = record.session.apply(input, now(), &limits)?;
+        self.commit(record.clone(), effects).await?;
+        Ok(record)
+    }
+
+    async fn commit(self: &Rc<Self>, record: Record, effects: Vec<Effect>) -> std::result::Result<(), EdgeError> {
+        let (mut delete_chunks, mut purge, mut forget) = (false, false, false);
+        let mut broadcasts = Vec::new();
+        let mut forward = false;
+        for effect in effects {
+            match effect {
+                Effect::Broadcast { seq, event } => broadcasts.push((seq, event)),
+                Effect::Forward { .. } => forward = true,
+                Effect::DeleteChunks => delete_chunks = true,
+                Effect::Purge => purge = true,
+                Effect::Forget => forget = true,
+            }
+        }
+        if forget {
+            let storage = self.state.storage();
+            storage.delete_alarm().await?;
+            storage.delete_all().await?;
+            self.alarm_at.set(None);
+            *self.record.borrow_mut() = Some(None);
+            self.live.close_all(&self.state, "forgotten");
+            return Ok(());
+        }
+        if delete_chunks || purge {
+            self.store.delete_rows()?;
+        }
+        if purge {
+            // The state machine already stripped the record down to a tombstone.
+            self.store.delete_events()?;
+        }
+        self.store.save(&record)?;
+        let deadline = record.session.deadline;
+        *self.record.borrow_mut() = Some(Some(record));
+        for (seq, event) in broadcasts {
+            self.live.broadcast(&self.state, &self.store, seq, event, !purge)?;
+        }
+        if purge {
+            self.live.close_all(&self.state, "purged");
+        }
+        self.arm(deadline).await?;
+        if forward {
+            self.start_forward();
+        }
+        Ok(())
+    }
+
+    /// Points the single alarm at the session's deadline (or clears it).
+    async fn arm(&self, deadline: Option<Deadline>) -> std::result::Result<(), EdgeError> {
+        let at = deadline.map(|d| d.at);
+        if self.alarm_at.get() == at {
+            return Ok(());
+        }
+        let storage = self.state.storage();
+        match at {
+            Some(at) => {
+                let date = js_sys::Date::new(&(at as f64).into());
+                storage.set_alarm(ScheduledTime::new(date)).await?;
+            }
+            None => storage.delete_alarm().await?,
+        }
+        self.alarm_at.set(at);
+        Ok(())
+    }
+
+    async fn on_alarm(self: &Rc<Self>) -> std::result::Result<(), EdgeError> {
+        // The runtime cleared the alarm by firing it.
+        self.alarm_at.set(None);
+        let Some(record) = self.current()? else { return Ok(()) };
+        match self.apply(Input::Alarm).await {
+            Err(EdgeError::Lifecycle(e)) => {
+                worker::console_warn!("alarm ignored: {e}");
+                self.arm(record.session.deadline).await
+            }
+            other => other.map(drop),
+        }
+    }
+
+    async fn origin_event(self: &Rc<Self>, mut req: Request) -> std::result::Result<Response, EdgeError> {
+        // The Worker verified the signature before forwarding the body here.
+        let event: OriginEvent =
+            serde_json::from_slice(&req.bytes().await?).map_err(|e| EdgeError::BadRequest(e.to_string()))?;
+        self.active()?;
+        // A repeated final event is a no-op in the state machine, hence still 204.
+        self.apply(Input::Origin(event)).await?;
+        Ok(http::empty(204, &[]))
+    }
+
+    async fn retry(self: &Rc<Self>) -> std::result::Result<Response, EdgeError> {
+        self.active()?;
+        let record = self.apply(Input::Retry).await?;
+        Ok(http::json(202, &record.session.snapshot())?)
+    }
+}

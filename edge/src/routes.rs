@@ -1,0 +1,55 @@
+//! The edge's routes, parsed once and shared by the Worker (which picks the Durable Object) and
+//! the object (which picks the handler), so the two can never disagree about a path.
+//!
+//! A path whose id is not a well-formed session id matches nothing: it is answered 404 before
+//! any Durable Object, and so any storage, is touched.
+
+use dodolens_shared::tus::is_valid_session_id;
+use worker::Method;
+
+pub const UPLOADS: &str = "/api/dodo-lens/uploads";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// CORS preflight or tus capability discovery (OPTIONS on any API path).
+    Options,
+    Health,
+    /// tus creation (POST), on a fresh object.
+    Create,
+    /// tus HEAD, PATCH or DELETE on an upload.
+    Upload(&'a str),
+    /// The JSON snapshot, or a long-poll with `?after=SEQ`.
+    Snapshot(&'a str),
+    /// The live WebSocket.
+    Socket(&'a str),
+    Retry(&'a str),
+    /// Signed events from the origin.
+    OriginEvents(&'a str),
+    /// Dev-only chunk-row counts, enabled by `DEV_INTROSPECTION=1`.
+    Introspect(&'a str),
+}
+
+impl<'a> Route<'a> {
+    pub fn parse(method: &Method, path: &'a str) -> Option<Route<'a>> {
+        let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        if *method == Method::Options {
+            return matches!(parts.first(), Some(&"api" | &"internal")).then_some(Route::Options);
+        }
+        let id = |i: usize| parts.get(i).copied().filter(|id| is_valid_session_id(id));
+        let route = match (method, parts.as_slice()) {
+            (Method::Get, ["api", "dodo-lens", "health"]) => Route::Health,
+            (Method::Post, ["api", "dodo-lens", "uploads"]) => Route::Create,
+            (Method::Head | Method::Patch | Method::Delete, ["api", "dodo-lens", "uploads", _]) => {
+                Route::Upload(id(3)?)
+            }
+            (Method::Get, ["api", "dodo-lens", "sessions", _]) => Route::Snapshot(id(3)?),
+            (Method::Get, ["api", "dodo-lens", "sessions", _, "ws"]) => Route::Socket(id(3)?),
+            (Method::Post, ["api", "dodo-lens", "sessions", _, "retry"]) => Route::Retry(id(3)?),
+            (Method::Post, ["internal", "sessions", _, "events"]) => Route::OriginEvents(id(2)?),
+            (Method::Get, ["api", "dodo-lens", "dev", "sessions", _]) => Route::Introspect(id(4)?),
+            _ => return None,
+        };
+        Some(route)
+    }
+
+}

@@ -1,0 +1,177 @@
+//! The Durable Object's SQLite storage: the session record, the upload's chunk rows and the event
+//! log that long-poll clients catch up from.
+//!
+//! Chunks are rows keyed by their byte offset, at most [`tus::ROW_BYTES`] each, so a PATCH of any
+//! size is written without holding it in memory and the forward streams them back in order. A
+//! row is looked up by the exact offset where the previous one ended, so a gap can never be
+//! streamed as if it were data. The tables are created only when a session is, so probing an
+//! unknown id writes nothing.
+
+use dodolens_shared::lifecycle;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use worker::{js_sys::Uint8Array, wasm_bindgen::JsValue, Result, SqlStorage, SqlStorageValue};
+
+/// What the object persists besides chunks and events.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Record {
+    pub session: lifecycle::Session,
+    /// Base URL the origin calls back (`EDGE_PUBLIC_URL`, or the creating request's origin),
+    /// kept because forwards also start from alarms, which have no request.
+    pub callback_base: String,
+    /// Forwards sent over the session's whole life. The origin runs a job again only for a
+    /// newer attempt than the one that failed, while the state machine counts attempts per
+    /// processing run (it restarts at 1 on retry), so the job's `attempt` comes from here.
+    #[serde(default)]
+    pub forwards_sent: u32,
+}
+
+/// Row counts for residue checks (dev-only introspection).
+#[derive(Serialize, Debug, Default)]
+pub struct Counts {
+    pub has_session: bool,
+    pub chunk_rows: u64,
+    pub chunk_bytes: u64,
+    pub event_rows: u64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    sql: SqlStorage,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: u64,
+}
+
+#[derive(Deserialize)]
+struct ChunkRow {
+    data: ByteBuf,
+}
+
+#[derive(Deserialize)]
+struct TextRow {
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct ChunkTotals {
+    n: u64,
+    bytes: u64,
+}
+
+fn int(v: u64) -> SqlStorageValue {
+    SqlStorageValue::Integer(v as i64)
+}
+
+impl Store {
+    pub fn new(sql: SqlStorage) -> Store {
+        Store { sql }
+    }
+
+    fn has_tables(&self) -> Result<bool> {
+        let rows: Vec<Count> = self
+            .sql
+            .exec(
+                "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'session'",
+                None,
+            )?
+            .to_array()?;
+        Ok(rows.first().is_some_and(|c| c.n > 0))
+    }
+
+    /// Creates the tables and stores the first record.
+    pub fn create(&self, record: &Record) -> Result<()> {
+        self.sql.exec(
+            "CREATE TABLE IF NOT EXISTS session (k INTEGER PRIMARY KEY CHECK (k = 1), body TEXT NOT NULL)",
+            None,
+        )?;
+        self.sql
+            .exec("CREATE TABLE IF NOT EXISTS chunks (off INTEGER PRIMARY KEY, data BLOB NOT NULL)", None)?;
+        self.sql
+            .exec("CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)", None)?;
+        self.save(record)
+    }
+
+    pub fn load(&self) -> Result<Option<Record>> {
+        if !self.has_tables()? {
+            return Ok(None);
+        }
+        let rows: Vec<TextRow> = self.sql.exec("SELECT body FROM session WHERE k = 1", None)?.to_array()?;
+        rows.first().map(|r| serde_json::from_str(&r.body).map_err(worker::Error::from)).transpose()
+    }
+
+    pub fn save(&self, record: &Record) -> Result<()> {
+        let body = serde_json::to_string(record)?;
+        self.sql.exec("INSERT OR REPLACE INTO session (k, body) VALUES (1, ?)", vec![body.into()])?;
+        Ok(())
+    }
+
+    pub fn write_row(&self, off: u64, data: &[u8]) -> Result<()> {
+        let blob: JsValue = Uint8Array::from(data).into();
+        self.sql.exec_raw(
+            "INSERT OR REPLACE INTO chunks (off, data) VALUES (?, ?)",
+            vec![JsValue::from(off as f64), blob],
+        )?;
+        Ok(())
+    }
+
+    /// The row starting exactly at `off`.
+    pub fn row(&self, off: u64) -> Result<Option<Vec<u8>>> {
+        let rows: Vec<ChunkRow> =
+            self.sql.exec("SELECT data FROM chunks WHERE off = ?", vec![int(off)])?.to_array()?;
+        Ok(rows.into_iter().next().map(|r| r.data.into_vec()))
+    }
+
+    /// Drops rows at or after `from`: the uncommitted tail of an interrupted or refused PATCH.
+    pub fn truncate_rows(&self, from: u64) -> Result<()> {
+        self.sql.exec("DELETE FROM chunks WHERE off >= ?", vec![int(from)])?;
+        Ok(())
+    }
+
+    pub fn delete_rows(&self) -> Result<()> {
+        self.sql.exec("DELETE FROM chunks", None)?;
+        Ok(())
+    }
+
+    pub fn append_event(&self, seq: u64, body: &str) -> Result<()> {
+        self.sql.exec(
+            "INSERT OR REPLACE INTO events (seq, body) VALUES (?, ?)",
+            vec![int(seq), body.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Serialized `ServerMessage::Event`s with a sequence number above `seq`, in order.
+    pub fn events_after(&self, seq: u64) -> Result<Vec<String>> {
+        let rows: Vec<TextRow> = self
+            .sql
+            .exec("SELECT body FROM events WHERE seq > ? ORDER BY seq", vec![int(seq)])?
+            .to_array()?;
+        Ok(rows.into_iter().map(|r| r.body).collect())
+    }
+
+    pub fn delete_events(&self) -> Result<()> {
+        self.sql.exec("DELETE FROM events", None)?;
+        Ok(())
+    }
+
+    pub fn counts(&self) -> Result<Counts> {
+        if !self.has_tables()? {
+            return Ok(Counts::default());
+        }
+        let chunks: Vec<ChunkTotals> = self
+            .sql
+            .exec("SELECT count(*) AS n, coalesce(sum(length(data)), 0) AS bytes FROM chunks", None)?
+            .to_array()?;
+        let events: Vec<Count> = self.sql.exec("SELECT count(*) AS n FROM events", None)?.to_array()?;
+        let sessions: Vec<Count> = self.sql.exec("SELECT count(*) AS n FROM session", None)?.to_array()?;
+        Ok(Counts {
+            has_session: sessions.first().is_some_and(|c| c.n > 0),
+            chunk_rows: chunks.first().map_or(0, |c| c.n),
+            chunk_bytes: chunks.first().map_or(0, |c| c.bytes),
+            event_rows: events.first().map_or(0, |c| c.n),
+        })
+    }
+}

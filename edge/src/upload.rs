@@ -1,0 +1,226 @@
+//! tus 1.0.0 inside the session object: creation (with upload), HEAD, PATCH and termination.
+//!
+//! Every rule (versions, lengths, offsets, metadata, checksums, limits) is decided by
+//! `dodolens_shared::tus`; this module streams bytes into rows. A PATCH body is never held whole:
+//! it is cut into rows of at most [`tus::ROW_BYTES`] as it arrives, and the session offset moves
+//! only after every row is written (and the checksum, if any, matched). Rows past the committed
+//! offset are the tail of an interrupted or refused request and are dropped before the next
+//! write. A client that disconnects mid-request keeps what arrived, as tus recommends, so it
+//! resumes from the HEAD offset; with a checksum nothing partial is kept.
+
+use crate::{
+    error::EdgeError,
+    http,
+    object::{now, Object},
+    routes::UPLOADS,
+    store::Record,
+};
+use dodolens_shared::{
+    lifecycle::{self, Input},
+    protocol::Status,
+    tus::{self, Checksum, TusError},
+};
+use futures_util::StreamExt;
+use sha1::{Digest, Sha1};
+use std::{cell::Cell, rc::Rc};
+use worker::{Request, Response};
+
+/// Clears the single-writer flag however the PATCH ends.
+struct Writing<'a>(&'a Cell<bool>);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+fn header(req: &Request, name: &str) -> Result<Option<String>, EdgeError> {
+    Ok(req.headers().get(name)?)
+}
+
+/// `Content-Length`, when the client declared one.
+fn declared_length(req: &Request) -> Result<Option<u64>, EdgeError> {
+    header(req, "Content-Length")?
+        .map(|v| v.trim().parse().map_err(|_| EdgeError::Tus(TusError::BadRequest("Content-Length".into()))))
+        .transpose()
+}
+
+/// `Upload-Offset` and `Upload-Expires` for a response.
+fn progress_headers(record: &Record) -> Vec<(&'static str, String)> {
+    let s = &record.session;
+    let mut h = vec![("Upload-Offset", s.upload.offset.to_string())];
+    h.extend(s.expires_at().map(|at| ("Upload-Expires", tus::http_date(at))));
+    h
+}
+
+impl Object {
+    /// POST: creates the session in this fresh object; with a body, also writes it
+    /// (creation-with-upload).
+    pub async fn create(self: &Rc<Self>, req: Request) -> Result<Response, EdgeError> {
+        let config = self.config()?.clone();
+        tus::check_version(header(&req, "Tus-Resumable")?.as_deref())?;
+        let length = tus::parse_upload_length(header(&req, "Upload-Length")?.as_deref(), config.max_upload_bytes)?;
+        let meta = tus::parse_metadata(header(&req, "Upload-Metadata")?.as_deref())?;
+        let content_type = header(&req, "Content-Type")?;
+        let with_body = declared_length(&req)?.is_some_and(|n| n > 0) || content_type.is_some();
+        if with_body {
+            tus::check_content_type(content_type.as_deref())?;
+        }
+        if self.current()?.is_some() {
+            return Err(EdgeError::BadRequest("session already exists".into()));
+        }
+        let id = self.state.id().to_string();
+        let origin = req.url()?.origin().ascii_serialization();
+        let callback_base = config.edge_public_url.clone().unwrap_or_else(|| origin.clone());
+        let session = lifecycle::Session::new(id.clone(), length, meta, now(), &config.limits);
+        self.start(Record { session, callback_base, forwards_sent: 0 }).await?;
+
+        let mut record = self.active()?;
+        if with_body {
+            let checksum = Checksum::parse(header(&req, "Upload-Checksum")?.as_deref())?;
+            // The upload exists whatever happens to its first bytes: the client learns the
+            // accepted offset from Upload-Offset and continues with PATCH.
+            match self.write_body(req, record.clone(), 0, checksum).await {
+                Ok(written) => record = written,
+                Err(e) => worker::console_warn!("creation-with-upload body refused: {e}"),
+            }
+        }
+        let mut headers = vec![("Location", format!("{origin}{UPLOADS}/{id}"))];
+        headers.extend(progress_headers(&record));
+        Ok(http::empty(201, &headers))
+    }
+
+    pub fn head(&self, req: &Request) -> Result<Response, EdgeError> {
+        tus::check_version(header(req, "Tus-Resumable")?.as_deref())?;
+        let s = self.active()?.session;
+        Ok(http::empty(200, &tus::head_headers(s.upload, &s.meta, s.expires_at())))
+    }
+
+    pub async fn patch(self: &Rc<Self>, req: Request) -> Result<Response, EdgeError> {
+        tus::check_version(header(&req, "Tus-Resumable")?.as_deref())?;
+        tus::check_content_type(header(&req, "Content-Type")?.as_deref())?;
+        let claimed = tus::parse_upload_offset(header(&req, "Upload-Offset")?.as_deref())?;
+        let checksum = Checksum::parse(header(&req, "Upload-Checksum")?.as_deref())?;
+        let record = self.active()?;
+        let record = self.write_body(req, record, claimed, checksum).await?;
+        Ok(http::empty(204, &progress_headers(&record)))
+    }
+
+    /// DELETE (tus termination): purges at once; the session answers 410 afterwards.
+    pub async fn terminate(self: &Rc<Self>, req: &Request) -> Result<Response, EdgeError> {
+        tus::check_version(header(req, "Tus-Resumable")?.as_deref())?;
+        self.active()?;
+        self.apply(Input::Terminate).await?;
+        Ok(http::empty(204, &[]))
+    }
+
+    /// Streams the body into rows from the committed offset, then advances the offset.
+    async fn write_body(
+        self: &Rc<Self>,
+        mut req: Request,
+        record: Record,
+        claimed: u64,
+        checksum: Option<Checksum>,
+    ) -> Result<Record, EdgeError> {
+        let max_request = self.config()?.max_request_bytes;
+        let stored = record.session.upload.offset;
+        let length = record.session.upload.length;
+        let declared = declared_length(&req)?;
+        tus::plan_patch(stored, length, claimed, declared.unwrap_or(0), max_request)?;
+        if self.writing.replace(true) {
+            return Err(EdgeError::Busy);
+        }
+        let _writing = Writing(&self.writing);
+
+        self.store.truncate_rows(stored)?;
+        let received = match self.receive(&mut req, stored, length, claimed, max_request, checksum.is_some()).await {
+            Ok(received) => received,
+            Err(e) => {
+                self.store.truncate_rows(stored)?;
+                return Err(e);
+            }
+        };
+        if let Some(checksum) = checksum {
+            let digest = received.digest.unwrap_or_default();
+            if received.interrupted || digest.as_slice() != checksum.sha1 {
+                self.store.truncate_rows(stored)?;
+                return Err(TusError::ChecksumMismatch.into());
+            }
+        }
+        let offset = tus::plan_patch(stored, length, claimed, received.bytes, max_request)?;
+
+        // A DELETE or an expiry may have happened while the rows were being written.
+        match self.current()? {
+            Some(latest) if latest.session.status != Status::Purged => {
+                if offset == stored {
+                    return Ok(latest);
+                }
+                self.apply(Input::Patched { offset }).await
+            }
+            Some(_) => {
+                self.store.delete_rows()?;
+                Err(EdgeError::Gone)
+            }
+            None => Err(EdgeError::Gone),
+        }
+    }
+
+    /// Reads the body into rows starting at `stored`; stops with an error as soon as the
+    /// request is over a limit.
+    async fn receive(
+        &self,
+        req: &mut Request,
+        stored: u64,
+        length: u64,
+        claimed: u64,
+        max_request: u64,
+        hash: bool,
+    ) -> Result<Received, EdgeError> {
+        let mut received = Received::default();
+        if req.inner().body().is_none() {
+            return Ok(received);
+        }
+        let mut hasher = hash.then(Sha1::new);
+        let mut row: Vec<u8> = Vec::with_capacity(tus::ROW_BYTES);
+        let mut row_start = stored;
+        let mut body = req.stream()?;
+        while let Some(piece) = body.next().await {
+            let piece = match piece {
+                Ok(piece) => piece,
+                Err(_) => {
+                    received.interrupted = true;
+                    break;
+                }
+            };
+            received.bytes += piece.len() as u64;
+            tus::plan_patch(stored, length, claimed, received.bytes, max_request)?;
+            if let Some(h) = hasher.as_mut() {
+                h.update(&piece);
+            }
+            let mut rest = piece.as_slice();
+            while !rest.is_empty() {
+                let take = (tus::ROW_BYTES - row.len()).min(rest.len());
+                row.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if row.len() == tus::ROW_BYTES {
+                    self.store.write_row(row_start, &row)?;
+                    row_start += row.len() as u64;
+                    row.clear();
+                }
+            }
+        }
+        if !row.is_empty() {
+            self.store.write_row(row_start, &row)?;
+        }
+        received.digest = hasher.map(|h| h.finalize().to_vec());
+        Ok(received)
+    }
+}
+
+#[derive(Default)]
+struct Received {
+    bytes: u64,
+    /// The client went away before the end of the body.
+    interrupted: bool,
+    digest: Option<Vec<u8>>,
+}

@@ -59,9 +59,9 @@ export async function startStack() {
     };
     const edge = await startService(
       'wrangler dev',
-      'npx',
+      path.join(root, 'node_modules/.bin/wrangler'),
       [
-        'wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
+        'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
         '--persist-to', path.join(state, 'wrangler'),
         ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
       ],

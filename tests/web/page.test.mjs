@@ -89,6 +89,12 @@ async function assertInventoryRendered(page, sessionId) {
   const expectedRooms = [...new Set(inventory.rooms.map((r) => r.room.trim()))];
   assert.deepEqual(rooms.map((r) => r.toLowerCase()).sort(), expectedRooms.map((r) => r.toLowerCase()).sort());
   assert.equal(await page.locator('#chart li').count(), rooms.length);
+  // Where each line came from: seen on the video or said in the narration.
+  for (const source of ['seen', 'said']) {
+    const expected = lines.filter((line) => line.source === source).length;
+    assert.equal(await page.locator(`#rooms .source.${source}`).count(), expected, `${source} lines`);
+  }
+  assert.ok(lines.some((line) => line.source === 'said'), 'the scripted narration added a line');
   return snapshot;
 }
 
@@ -208,6 +214,8 @@ test('a reload in the middle of an upload resumes from the server offset', async
       return s.upload.offset > 0 && patches > 1 ? s : null;
     }, 30_000);
     assert.ok(before.upload.offset < size);
+    await page.waitForFunction(() => Number(document.querySelector('#upload-bar').getAttribute('aria-valuenow')) > 0);
+    await screenshot(page, 'upload-in-progress.png');
 
     const beforeReload = requests.length;
     await page.reload();
@@ -282,10 +290,14 @@ test('a retryable failure offers "Réessayer", which finishes without a second u
     const held = await stack.introspect(sessionId);
     assert.equal(held.chunk_bytes, size, 'the edge kept the whole video for the retry');
     const uploadsBefore = uploadsOf(requests).length;
+    const statsBefore = await stack.simulatorStats();
+    assert.ok(statsBefore.server_errors > 0, 'the failure came from the model provider');
 
     await stack.simulatorFault('none');
     await page.click('#retry');
     await waitForResult(page);
+    const statsAfter = await stack.simulatorStats();
+    assert.ok(statsAfter.chat_completions > statsBefore.chat_completions, 'processing ran again');
     assert.equal(uploadsOf(requests).length, uploadsBefore, 'no upload request after the retry');
     const done = await stack.snapshot(sessionId);
     assert.equal(done.upload.offset, size, 'the edge received no new bytes');

@@ -38,7 +38,7 @@ let snapshot: Snapshot | null = null;
 let connection: ConnectionMode = "connecting";
 let lastAnnouncedStep: Step | null = null;
 let lastAnnouncedQuarter = -1;
-let startMessage: { key: MessageKey; params?: Record<string, string> } | null = null;
+let startMessage: { key: MessageKey; params?: Record<string, string>; tone?: "info" } | null = null;
 
 function readActive(): ActiveSession | null {
   try {
@@ -100,6 +100,7 @@ function renderStartMessage(): void {
   const element = $("start-error");
   element.hidden = !startMessage;
   element.textContent = startMessage ? t(locale, startMessage.key, startMessage.params) : "";
+  element.dataset.tone = startMessage?.tone ?? "error";
 }
 
 function showStart(message: typeof startMessage = null): void {
@@ -242,6 +243,12 @@ function startUpload(file: File): void {
     },
   });
   upload = handle;
+  const ticker = setInterval(() => {
+    if (upload !== handle || uploadDone) return clearInterval(ticker);
+    if (!progress) return;
+    progress = handle.measure();
+    renderProgress();
+  }, 1000);
   handle.done.then(
     () => {
       if (upload !== handle) return;
@@ -430,7 +437,7 @@ $("cancel").addEventListener("click", async () => {
   snapshot = null;
   if (handle && !uploadDone) await handle.cancel().catch(() => undefined);
   else if (sessionId) await client.cancel(sessionId).catch(() => undefined);
-  showStart({ key: "cancelled" });
+  showStart({ key: "cancelled", tone: "info" });
   $("file-label").focus();
 });
 

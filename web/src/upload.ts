@@ -70,10 +70,11 @@ export class UploadHandle {
   readonly done: Promise<string>;
   private upload: tus.Upload;
   private cancelled = false;
+  private meter = new RateMeter();
+  private last: { bytesSent: number; bytesTotal: number } | null = null;
   private fail!: (error: Error) => void;
 
   constructor(file: File | Blob, config: UploaderConfig, options: UploadOptions) {
-    const meter = new RateMeter();
     let announced = false;
     let resolve!: (id: string) => void;
     let reject!: (error: Error) => void;
@@ -106,14 +107,8 @@ export class UploadHandle {
       },
       onProgress: (bytesSent, bytesTotal) => {
         announce();
-        meter.record(bytesSent, performance.now());
-        options.onProgress?.({
-          bytesSent,
-          bytesTotal,
-          fraction: bytesTotal > 0 ? bytesSent / bytesTotal : 0,
-          bytesPerSecond: meter.bytesPerSecond(),
-          etaSeconds: meter.etaSeconds(bytesTotal),
-        });
+        this.last = { bytesSent, bytesTotal };
+        options.onProgress?.(this.measure());
       },
       onSuccess: () => {
         announce();
@@ -133,6 +128,22 @@ export class UploadHandle {
     } catch (error) {
       this.fail(error instanceof Error ? error : new Error(String(error)));
     }
+  }
+
+  /**
+   * Progress now. The browser reports progress only when bytes move, so call this on a timer to
+   * see a stalled upload's speed fall to zero (and its ETA become unknown) instead of freezing.
+   */
+  measure(): UploadProgressInfo {
+    const { bytesSent, bytesTotal } = this.last ?? { bytesSent: 0, bytesTotal: 0 };
+    this.meter.record(bytesSent, performance.now());
+    return {
+      bytesSent,
+      bytesTotal,
+      fraction: bytesTotal > 0 ? bytesSent / bytesTotal : 0,
+      bytesPerSecond: this.meter.bytesPerSecond(),
+      etaSeconds: this.meter.etaSeconds(bytesTotal),
+    };
   }
 
   get uploadUrl(): string | null {

@@ -97,6 +97,7 @@ function makeStack({ edgeUrl, simUrl, stop }) {
         body: JSON.stringify({ fault, latency_ms: 0 }),
       });
     },
+    simulatorStats: () => json(`${simUrl}/__sim/stats`),
     /** The session's video is gone from the edge once processing ended (success or failure). */
     async assertNoChunks(id) {
       await waitFor(async () => (await stack.introspect(id)).chunk_rows === 0, 15_000, `no chunk rows for ${id}`);

@@ -127,8 +127,13 @@ test('a picked video uploads, goes through the stages and shows the inventory (3
     const requests = await instrument(page);
     await page.goto(stack.edgeUrl);
     assert.equal(await page.getAttribute('html', 'lang'), 'fr');
-    assert.equal((await page.textContent('label[for="file"]')).trim(), 'Choisir une vidéo');
-    await page.setInputFiles('#file', video);
+    // Reachable and named for assistive technology: the picker is a labelled, focusable input.
+    const picker = page.getByLabel('Choisir une vidéo');
+    assert.equal(await picker.getAttribute('type'), 'file');
+    await picker.focus();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'file');
+    assert.equal(await page.getByRole('button', { name: 'Filmer avec la caméra' }).count(), 1);
+    await picker.setInputFiles(video);
     await waitForResult(page);
 
     const trace = await page.evaluate(() => window.__trace);
@@ -137,6 +142,8 @@ test('a picked video uploads, goes through the stages and shows the inventory (3
     assert.ok(['extraction', 'analysis'].every((s) => reached.has(s)), `stages shown: ${trace}`);
     assert.equal(await page.locator('#timeline li[data-state="done"]').count(), 5);
     assert.equal(await page.getAttribute('#upload-bar', 'aria-valuenow'), '100');
+    assert.equal(await page.getAttribute('#announcer', 'aria-live'), 'polite');
+    assert.match(await page.textContent('#announcer'), /Analyse terminée/);
 
     const sessionId = sessionIdOf(requests);
     await assertInventoryRendered(page, sessionId);

@@ -23,7 +23,7 @@ use std::{
     rc::Rc,
 };
 use worker::{
-    durable_object, js_sys, worker_sys::WebSocketRequestResponsePair, Date, DurableObject, Env, Method,
+    durable_object, wasm_bindgen_futures::JsFuture, js_sys, worker_sys::WebSocketRequestResponsePair, Date, DurableObject, Env, Method,
     Request, Response, Result, ScheduledTime, State, WebSocket, WebSocketIncomingMessage,
 };
 
@@ -102,7 +102,18 @@ impl DurableObject for Session {
 }
 
 impl Object {
+    /// Dispatches, then cancels whatever the handler left unread of the request body: a body
+    /// still being piped in from the Worker after the answer would fail the next request.
     async fn route(self: &Rc<Self>, req: Request) -> std::result::Result<Response, EdgeError> {
+        let body = req.inner().body();
+        let response = self.dispatch(req).await;
+        if let Some(body) = body.filter(|b| !b.locked()) {
+            let _ = JsFuture::from(body.cancel()).await;
+        }
+        response
+    }
+
+    async fn dispatch(self: &Rc<Self>, req: Request) -> std::result::Result<Response, EdgeError> {
         let method = req.method();
         let path = req.path();
         match Route::parse(&method, &path).ok_or(EdgeError::NotFound)? {

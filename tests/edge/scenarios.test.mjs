@@ -1,0 +1,327 @@
+// The edge against the full local stack: wrangler dev (workerd) running the wasm Worker and its
+// Durable Objects, the real origin with ffmpeg, the OpenAI simulator. Real tus-js-client, real
+// WebSocket client. Every scenario ends by checking that the edge holds no chunk row for its
+// session. Timings come from TEST_VARS (idle expiry 6 s, watchdog 4 s, backoff 200 ms).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { after, before, test } from 'node:test';
+import { makeSample } from '../../scripts/lib/sample.mjs';
+import { startStack, TEST_VARS, waitFor } from '../../scripts/lib/stack.mjs';
+import {
+  brief, create, isEvent, isStatus, metadata, openSocket, patch, sessionId, signedHeaders, startUpload, TUS,
+  upload, uploadMetadataHeader,
+} from './support.mjs';
+
+const MAX_UPLOAD = 64 << 20;
+const MAX_REQUEST = 8 << 20;
+let stack;
+let video;
+
+before(async () => {
+  const [s, file] = await Promise.all([
+    startStack({
+      vars: { ...TEST_VARS, MAX_UPLOAD_BYTES: String(MAX_UPLOAD), MAX_REQUEST_BYTES: String(MAX_REQUEST) },
+      // A hung model call fails fast (as a retryable timeout) instead of after 90 s.
+      originEnv: { DODOLENS_MODEL_TIMEOUT_S: '2', DODOLENS_MODEL_TIMEOUT_RETRIES: '0' },
+      simulator: true,
+    }),
+    makeSample({ seconds: 8 }),
+  ]);
+  stack = s;
+  video = await readFile(file);
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+const seqsIncrease = (frames) => {
+  const seqs = frames.filter((f) => f.type === 'event').map((f) => f.seq);
+  for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], `seq order: ${seqs}`);
+};
+
+test('tus-js-client uploads with progress, resumes from the HEAD offset after an abort, and the job completes', async () => {
+  const sent = [];
+  const first = startUpload(stack.api, video, { chunkSize: 128 << 10, onProgress: (bytes) => sent.push(bytes) });
+  const url = await first.url;
+  const id = sessionId(url);
+  await waitFor(() => sent.some((b) => b >= video.length / 3), 30_000, 'a third sent');
+  await first.upload.abort();
+
+  const head = await fetch(url, { method: 'HEAD', headers: TUS });
+  assert.equal(head.status, 200);
+  const offset = Number(head.headers.get('upload-offset'));
+  assert.equal(Number(head.headers.get('upload-length')), video.length);
+  assert.ok(offset > 0 && offset < video.length, `offset ${offset} of ${video.length}`);
+  assert.ok(head.headers.get('upload-expires'), 'Upload-Expires on HEAD');
+
+  const socket = await openSocket(stack.api, id);
+  const resumed = [];
+  const second = startUpload(stack.api, video, { chunkSize: 128 << 10, uploadUrl: url, onProgress: (b) => resumed.push(b) });
+  assert.equal(await second.done, url);
+  assert.ok(Math.min(...resumed) >= offset, `resumed from ${Math.min(...resumed)}, HEAD said ${offset}`);
+  const completed = await socket.until(isEvent('completed'), 60_000, 'completed');
+  assert.ok(completed.event.result.inventory.rooms.length > 0);
+  socket.close();
+  await stack.assertNoChunks(id);
+});
+
+test('the WebSocket gets the snapshot first, then progress, statuses, stages and the result in seq order', async () => {
+  const { url, done } = startUpload(stack.api, video, { chunkSize: 256 << 10 });
+  const id = sessionId(await url);
+  const socket = await openSocket(stack.api, id);
+  await done;
+  const completed = await socket.until(isEvent('completed'), 60_000, 'completed');
+  await socket.until(isStatus('completed'), 5_000, 'completed status');
+  const { frames } = socket;
+  assert.equal(frames[0].type, 'snapshot', `first frame: ${brief(frames[0])}`);
+  assert.equal(frames[0].snapshot.session_id, id);
+  const events = frames.filter((f) => f.type === 'event');
+  assert.ok(events.every((f) => f.seq > frames[0].snapshot.seq), 'events follow the snapshot');
+  seqsIncrease(frames);
+  assert.ok(events.some((f) => f.event.type === 'upload' && f.event.offset === video.length), 'final upload progress');
+  const statuses = events.filter((f) => f.event.type === 'status').map((f) => f.event.status);
+  for (const s of ['uploaded', 'forwarding', 'processing', 'completed']) assert.ok(statuses.includes(s), `${s} in ${statuses}`);
+  const stages = events.filter((f) => f.event.type === 'stage').map((f) => f.event.stage);
+  assert.ok(stages.length >= 3, `stages: ${stages}`);
+  assert.equal(completed.event.result.simulated, true);
+
+  socket.send('ping');
+  await waitFor(() => socket.frames.includes('pong'), 5_000, 'pong');
+  const snapshot = await stack.snapshot(id);
+  assert.equal(snapshot.status, 'completed');
+  assert.deepEqual(snapshot.result, completed.event.result);
+  socket.close();
+  await stack.assertNoChunks(id);
+});
+
+test('a client that connects after completion still gets the result (WebSocket and long-poll)', async () => {
+  const id = await upload(stack.api, video);
+  await waitFor(async () => (await stack.snapshot(id)).status === 'completed', 60_000, 'completed');
+  const socket = await openSocket(stack.api, id);
+  const first = await socket.until((f) => f.type === 'snapshot', 5_000, 'snapshot');
+  assert.equal(first.snapshot.status, 'completed');
+  assert.ok(first.snapshot.result.inventory.total_m3 > 0);
+  socket.close();
+
+  const poll = await (await fetch(`${stack.api}/sessions/${id}?after=0`)).json();
+  assert.equal(poll.snapshot.status, 'completed');
+  assert.ok(poll.events.some((f) => f.type === 'event' && f.event.type === 'completed'), 'completed in the replay');
+  seqsIncrease(poll.events);
+  await stack.assertNoChunks(id);
+});
+
+test('reconnecting during processing gets a fresh snapshot, then the rest; long-poll wakes on the next event', async () => {
+  await stack.simControl({ latency_ms: 1500 });
+  try {
+    const { url, done } = startUpload(stack.api, video);
+    const id = sessionId(await url);
+    const first = await openSocket(stack.api, id);
+    await done;
+    const stage = await first.until(isEvent('stage'), 30_000, 'a stage');
+    first.close();
+
+    const second = await openSocket(stack.api, id);
+    const snap = await second.until((f) => f.type === 'snapshot', 5_000, 'snapshot');
+    assert.ok(snap.snapshot.seq >= stage.seq, 'the snapshot includes what the first socket saw');
+    assert.ok(['processing', 'forwarding', 'completed'].includes(snap.snapshot.status), snap.snapshot.status);
+    if (snap.snapshot.status !== 'completed') {
+      const polled = await (await fetch(`${stack.api}/sessions/${id}?after=${snap.snapshot.seq}`)).json();
+      assert.ok(polled.events.length > 0 && polled.events.every((f) => f.seq > snap.snapshot.seq), 'long-poll returns newer events');
+      await second.until(isEvent('completed'), 60_000, 'completed after reconnect');
+    }
+    seqsIncrease(second.frames);
+    second.close();
+    await stack.assertNoChunks(id);
+  } finally {
+    await stack.simControl({ latency_ms: 0 });
+  }
+});
+
+test('retry after a retryable failure (POST, then WebSocket message) completes without a new upload', async () => {
+  await stack.simControl({ fault: 'timeout' });
+  let id;
+  try {
+    const { url, done } = startUpload(stack.api, video);
+    id = sessionId(await url);
+    const socket = await openSocket(stack.api, id);
+    await done;
+    const failed = await socket.until(isEvent('failed'), 60_000, 'failed');
+    assert.equal(failed.event.error.retryable, true);
+    const kept = await stack.introspect(id);
+    assert.ok(kept.chunk_rows > 0 && kept.chunk_bytes === video.length, 'a retryable failure keeps the video');
+
+    const retried = await fetch(`${stack.api}/sessions/${id}/retry`, { method: 'POST' });
+    assert.equal(retried.status, 202);
+    await socket.until((f) => isEvent('failed')(f) && f.seq > failed.seq, 60_000, 'second failure');
+
+    await stack.simControl({ fault: 'none' });
+    socket.send({ type: 'retry' });
+    const completed = await socket.until(isEvent('completed'), 60_000, 'completed after retry');
+    assert.ok(completed.event.result.inventory.rooms.length > 0);
+    const snapshot = await stack.snapshot(id);
+    assert.equal(snapshot.upload.offset, video.length);
+    assert.equal(snapshot.error, null);
+    const again = await fetch(`${stack.api}/sessions/${id}/retry`, { method: 'POST' });
+    assert.equal(again.status, 409, 'nothing to retry once completed');
+    socket.close();
+  } finally {
+    await stack.simControl({ fault: 'none' });
+  }
+  await stack.assertNoChunks(id);
+});
+
+test('tus refusals: 412, 409, 413, 415, 460, 404, and 410 after DELETE', async () => {
+  const api = stack.api;
+  const meta = uploadMetadataHeader(metadata());
+  const post = (headers) => fetch(`${api}/uploads`, { method: 'POST', headers: { 'Upload-Metadata': meta, ...headers } });
+
+  assert.equal((await post({ 'Upload-Length': '10' })).status, 412, 'no Tus-Resumable');
+  assert.equal((await post({ 'Tus-Resumable': '0.2.2', 'Upload-Length': '10' })).status, 412, 'wrong Tus-Resumable');
+  assert.equal((await post({ ...TUS, 'Upload-Length': String(MAX_UPLOAD + 1) })).status, 413, 'over the max size');
+  const pdf = await post({ ...TUS, 'Upload-Length': '10', 'Upload-Metadata': uploadMetadataHeader(metadata({ filetype: 'application/pdf' })) });
+  assert.equal(pdf.status, 415, 'non-video filetype');
+
+  const options = await fetch(`${api}/uploads`, { method: 'OPTIONS' });
+  assert.equal(options.status, 204);
+  assert.match(options.headers.get('tus-extension'), /creation-with-upload/);
+  assert.equal(options.headers.get('tus-max-size'), String(MAX_UPLOAD));
+
+  const url = await create(api, 1000);
+  const id = sessionId(url);
+  const body = randomBytes(400);
+  assert.equal((await patch(url, body, 0, { 'Tus-Resumable': '' })).status, 412, 'PATCH without Tus-Resumable');
+  assert.equal((await patch(url, body, 7)).status, 409, 'wrong offset');
+  assert.equal((await patch(url, body, 0, { 'Content-Type': 'video/mp4' })).status, 415, 'wrong PATCH content type');
+  assert.equal((await patch(url, randomBytes(1001), 0)).status, 413, 'past Upload-Length');
+  const badSum = await patch(url, body, 0, { 'Upload-Checksum': `sha1 ${Buffer.alloc(20).toString('base64')}` });
+  assert.equal(badSum.status, 460, 'checksum mismatch');
+  const goodSum = `sha1 ${(await import('node:crypto')).createHash('sha1').update(body).digest('base64')}`;
+  const ok = await patch(url, body, 0, { 'Upload-Checksum': goodSum });
+  assert.equal(ok.status, 204);
+  assert.equal(ok.headers.get('upload-offset'), '400');
+  assert.equal(ok.headers.get('access-control-allow-origin'), '*');
+  assert.match(ok.headers.get('access-control-expose-headers'), /Upload-Offset/);
+  assert.equal((await stack.introspect(id)).chunk_bytes, 400, 'refused PATCHes left nothing behind');
+
+  const unknown = 'a'.repeat(64);
+  assert.equal((await fetch(`${api}/uploads/${unknown}`, { method: 'HEAD', headers: TUS })).status, 404, 'unknown id');
+  assert.equal((await fetch(`${api}/uploads/not-an-id`, { method: 'HEAD', headers: TUS })).status, 404, 'malformed id');
+  assert.equal((await fetch(`${api}/sessions/${unknown}`)).status, 404);
+
+  const socket = await openSocket(api, id);
+  const del = await fetch(url, { method: 'DELETE', headers: TUS });
+  assert.equal(del.status, 204);
+  await socket.until(isStatus('purged'), 5_000, 'purged on the socket');
+  // The object closes its sockets; the close frame reaches the client (CLOSING or CLOSED).
+  await waitFor(() => socket.ws.readyState >= WebSocket.CLOSING, 5_000, 'close frame from the edge');
+  assert.equal((await fetch(url, { method: 'HEAD', headers: TUS })).status, 410, 'HEAD after DELETE');
+  assert.equal((await patch(url, body, 400)).status, 410, 'PATCH after DELETE');
+  assert.equal((await fetch(`${api}/sessions/${id}`)).status, 410, 'snapshot after DELETE');
+  assert.equal((await fetch(url, { method: 'DELETE', headers: TUS })).status, 410, 'DELETE twice');
+  const counts = await stack.introspect(id);
+  assert.deepEqual([counts.chunk_rows, counts.event_rows], [0, 0]);
+});
+
+test('creation-with-upload stores the first bytes and an upload of several rows streams to the origin', async () => {
+  // 2.5 MiB in the POST body: split into three rows, then the rest by PATCH.
+  const head = video.subarray(0, Math.min(video.length - 1, (5 << 20) / 2));
+  const res = await fetch(`${stack.api}/uploads`, {
+    method: 'POST',
+    headers: {
+      ...TUS,
+      'Upload-Length': String(video.length),
+      'Upload-Metadata': uploadMetadataHeader(metadata()),
+      'Content-Type': 'application/offset+octet-stream',
+    },
+    body: head,
+  });
+  assert.equal(res.status, 201);
+  assert.equal(Number(res.headers.get('upload-offset')), head.length);
+  const url = res.headers.get('location');
+  const id = sessionId(url);
+  const socket = await openSocket(stack.api, id);
+  const rest = await patch(url, video.subarray(head.length), head.length);
+  assert.equal(rest.status, 204);
+  await socket.until(isEvent('completed'), 60_000, 'completed');
+  socket.close();
+  await stack.assertNoChunks(id);
+});
+
+test('origin events: 401 for a bad, stale or missing signature, 404 unknown, 409 out of state, 410 purged', async () => {
+  const url = await create(stack.api, 1000);
+  const id = sessionId(url);
+  const path = `/internal/sessions/${id}/events`;
+  const body = JSON.stringify({ type: 'stage', stage: 'probing' });
+  const send = (p, headers, b = body) => fetch(`${stack.edgeUrl}${p}`, { method: 'POST', headers, body: b });
+
+  assert.equal((await send(path, signedHeaders('wrong-secret', path, body))).status, 401, 'wrong secret');
+  assert.equal((await send(path, { 'content-type': 'application/json' })).status, 401, 'unsigned');
+  const stale = signedHeaders(stack.secret, path, body, { timestamp: Math.floor(Date.now() / 1000) - 600 });
+  assert.equal((await send(path, stale)).status, 401, 'stale');
+  const tampered = signedHeaders(stack.secret, path, body);
+  assert.equal((await send(path, tampered, body.replace('probing', 'fusing'))).status, 401, 'body changed after signing');
+  assert.equal((await send(path, signedHeaders(stack.secret, path, body))).status, 409, 'no job is running yet');
+
+  const unknownPath = `/internal/sessions/${'b'.repeat(64)}/events`;
+  assert.equal((await send(unknownPath, signedHeaders(stack.secret, unknownPath, body))).status, 404, 'unknown');
+  assert.equal((await fetch(url, { method: 'DELETE', headers: TUS })).status, 204);
+  assert.equal((await send(path, signedHeaders(stack.secret, path, body))).status, 410, 'purged');
+  await stack.assertNoChunks(id);
+});
+
+test('the origin is down at forward time, then comes up: the backoff retries deliver and the job completes', async () => {
+  await stack.stopOrigin();
+  let id;
+  try {
+    const { url, done } = startUpload(stack.api, video);
+    id = sessionId(await url);
+    const socket = await openSocket(stack.api, id);
+    await done;
+    await socket.until(isStatus('forwarding'), 10_000, 'forwarding');
+    assert.notEqual((await stack.snapshot(id)).status, 'processing');
+    await stack.startOrigin();
+    await socket.until(isEvent('completed'), 60_000, 'completed once the origin is back');
+    socket.close();
+  } finally {
+    await stack.startOrigin();
+  }
+  await stack.assertNoChunks(id);
+});
+
+test('the origin dies mid-job: the watchdog re-forwards the stored video and the job completes', async () => {
+  await stack.simControl({ latency_ms: 3000 });
+  let id;
+  try {
+    const { url, done } = startUpload(stack.api, video);
+    id = sessionId(await url);
+    const socket = await openSocket(stack.api, id);
+    await done;
+    const stage = await socket.until(isEvent('stage', (e) => ['transcribing', 'analysing'].includes(e.stage)), 30_000, 'model stage');
+    await stack.killOrigin();
+    await stack.simControl({ latency_ms: 0 });
+    await stack.startOrigin();
+    const reforward = await socket.until((f) => isStatus('forwarding')(f) && f.seq > stage.seq, 30_000, 'watchdog re-forward');
+    const completed = await socket.until(isEvent('completed'), 60_000, 'completed after the crash');
+    assert.ok(completed.seq > reforward.seq);
+    socket.close();
+  } finally {
+    await stack.simControl({ latency_ms: 0 });
+    await stack.startOrigin();
+  }
+  await stack.assertNoChunks(id);
+});
+
+test('an idle upload expires: its chunks are purged and the session answers 410', async () => {
+  const url = await create(stack.api, video.length);
+  const id = sessionId(url);
+  assert.equal((await patch(url, video.subarray(0, 300_000), 0)).status, 204);
+  assert.equal((await stack.introspect(id)).chunk_bytes, 300_000);
+  const socket = await openSocket(stack.api, id);
+  await socket.until(isStatus('purged'), 30_000, 'purged by the idle expiry');
+  assert.equal((await fetch(url, { method: 'HEAD', headers: TUS })).status, 410);
+  const counts = await stack.introspect(id);
+  assert.deepEqual([counts.chunk_rows, counts.event_rows], [0, 0]);
+  socket.close();
+});

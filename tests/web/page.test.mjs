@@ -229,6 +229,7 @@ test('a reload in the middle of an upload resumes from the server offset', async
     hold = false;
     await page.waitForSelector('#resume:not([hidden])');
     assert.match(await page.textContent('#resume-text'), /cuisine\.mp4/);
+    await screenshot(page, 'resume-offer.png');
     await page.setInputFiles('#file', video);
     await waitForResult(page);
 
@@ -243,6 +244,34 @@ test('a reload in the middle of an upload resumes from the server offset', async
     await screenshot(page, 'resumed-result.png');
     await stack.assertNoChunks(sessionId);
   } finally {
+    await browser.close();
+  }
+});
+
+test('a reload while the video is analysed follows the same session to its result', async () => {
+  const video = await makeVideo('entree.mp4', { seconds: 6, mbit: 2 });
+  const browser = await launch();
+  try {
+    const { page } = browser;
+    const requests = await instrument(page);
+    await stack.simulatorLatency(1500); // slow model answers keep the session in processing
+    await page.goto(stack.edgeUrl);
+    await page.setInputFiles('#file', video);
+    await page.waitForSelector('main[data-phase="processing"] #timeline li[data-step="extraction"][data-state="done"]', {
+      timeout: RESULT_TIMEOUT,
+    });
+    const sessionId = sessionIdOf(requests);
+    const beforeReload = requests.length;
+    await page.reload();
+    await waitForResult(page);
+    const afterReload = requests.slice(beforeReload);
+    assert.equal(uploadsOf(afterReload).length, 0, 'nothing is uploaded again');
+    assert.equal(await page.textContent('#filename'), 'entree.mp4');
+    await assertInventoryRendered(page, sessionId);
+    await screenshot(page, 'reloaded-during-analysis-result.png');
+    await stack.assertNoChunks(sessionId);
+  } finally {
+    await stack.simulatorLatency(0);
     await browser.close();
   }
 });

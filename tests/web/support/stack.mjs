@@ -12,6 +12,7 @@ export async function startStack() {
     waitFor,
     stop: () => stack.stop(),
     simulatorFault: (fault) => stack.simControl({ fault }),
+    simulatorLatency: (ms) => stack.simControl({ latency_ms: ms }),
     simulatorStats: () => stack.simStats(),
   };
 }

@@ -3,10 +3,11 @@
 // state, saves a screenshot under artifacts/web/, and checks that the session left no chunk behind.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { launch } from './support/browser.mjs';
-import { makeVideo } from './support/video.mjs';
+import { makeVideo, removeVideos } from './support/video.mjs';
 import { startStack } from './support/stack.mjs';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -24,6 +25,7 @@ before(async () => {
 
 after(async () => {
   await stack?.stop();
+  await removeVideos();
 });
 
 /** Records every request the page makes, and the phases and active steps it goes through. */
@@ -372,5 +374,26 @@ test('"Annuler" during the upload deletes the session on the server', async () =
     await screenshot(page, 'cancelled.png');
   } finally {
     await browser.close();
+  }
+});
+
+test('a file that is not a video is refused with a clear message and no session', async () => {
+  const file = path.join(os.tmpdir(), `dodolens-notes-${process.pid}.txt`);
+  await writeFile(file, 'pas une vidéo\n');
+  const browser = await launch({ viewport: { width: 360, height: 740 } });
+  try {
+    const { page } = browser;
+    const requests = await instrument(page);
+    await page.goto(stack.edgeUrl);
+    await page.setInputFiles('#file', file);
+    await page.waitForSelector('#start-error:not([hidden])');
+    assert.equal((await page.textContent('#start-error')).trim(), "Ce fichier n'est pas une vidéo lisible.");
+    assert.equal(await page.getAttribute('main', 'data-phase'), 'idle');
+    assert.deepEqual(uploadsOf(requests).map((r) => r.method), ['POST'], 'refused at creation');
+    assert.equal(await page.evaluate(() => localStorage.getItem('dodolens.active')), null);
+    await screenshot(page, 'refused-not-a-video-360.png');
+  } finally {
+    await browser.close();
+    await rm(file, { force: true });
   }
 });

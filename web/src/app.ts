@@ -7,8 +7,9 @@
  */
 import { DodoLensClient, type Snapshot, type UploadHandle, type UploadProgressInfo } from "./client.js";
 import type { SessionSubscription, ConnectionMode } from "./subscription.js";
+import type { UploadError } from "./upload.js";
 import type { AnalysisResult } from "./generated/protocol.js";
-import { errorText, pickLocale, t, warningText, type Locale, type MessageKey } from "./i18n.js";
+import { errorText, pickLocale, t, uploadErrorText, warningText, type Locale, type MessageKey } from "./i18n.js";
 import { formatBytes, formatClock, formatDuration, formatPercent, formatRate, formatVolume } from "./format.js";
 import { timeline, type Step } from "./timeline.js";
 import { groupRooms, roomBars } from "./inventory.js";
@@ -38,7 +39,12 @@ let snapshot: Snapshot | null = null;
 let connection: ConnectionMode = "connecting";
 let lastAnnouncedStep: Step | null = null;
 let lastAnnouncedQuarter = -1;
-let startMessage: { key: MessageKey; params?: Record<string, string>; tone?: "info" } | null = null;
+/** The message under the start buttons, rendered in the current language each time. */
+let startMessage: { text: (locale: Locale) => string; tone?: "info" } | null = null;
+
+function message(key: MessageKey, params?: Record<string, string>, tone?: "info"): NonNullable<typeof startMessage> {
+  return { text: (l) => t(l, key, params), tone };
+}
 
 function readActive(): ActiveSession | null {
   try {
@@ -99,7 +105,7 @@ $("lang").addEventListener("click", () => {
 function renderStartMessage(): void {
   const element = $("start-error");
   element.hidden = !startMessage;
-  element.textContent = startMessage ? t(locale, startMessage.key, startMessage.params) : "";
+  element.textContent = startMessage ? startMessage.text(locale) : "";
   element.dataset.tone = startMessage?.tone ?? "error";
 }
 
@@ -166,7 +172,7 @@ $("record").addEventListener("click", async () => {
       audio: true,
     });
   } catch (error) {
-    showStart({ key: "record.unavailable", params: { reason: (error as Error).message || String(error) } });
+    showStart(message("record.unavailable", { reason: (error as Error).message || String(error) }));
     return;
   }
   const mimeType = pickRecordingType((type) => MediaRecorder.isTypeSupported(type));
@@ -255,11 +261,12 @@ function startUpload(file: File): void {
       uploadDone = true;
       renderProgress();
     },
-    (error: Error) => {
+    (error: UploadError) => {
       if (upload !== handle) return;
       upload = null;
       closeSubscription();
-      showStart({ key: "error.upload", params: { reason: error.message.split("\n")[0] } });
+      setActive(null);
+      showStart({ text: (l) => uploadErrorText(l, error.status) });
     },
   );
   $("main").focus();
@@ -312,7 +319,7 @@ function follow(sessionId: string): void {
     onGone: () => {
       if (phase() === "completed") return;
       setActive(null);
-      showStart({ key: "error.gone" });
+      showStart(message("error.gone"));
       setPhase("gone");
     },
   });
@@ -399,7 +406,7 @@ function renderSnapshot(current: Snapshot): void {
       break;
     case "purged":
       setActive(null);
-      showStart({ key: "error.gone" });
+      showStart(message("error.gone"));
       setPhase("gone");
       break;
     case "created":
@@ -437,7 +444,7 @@ $("cancel").addEventListener("click", async () => {
   snapshot = null;
   if (handle && !uploadDone) await handle.cancel().catch(() => undefined);
   else if (sessionId) await client.cancel(sessionId).catch(() => undefined);
-  showStart({ key: "cancelled", tone: "info" });
+  showStart(message("cancelled", {}, "info"));
   $("file-label").focus();
 });
 

@@ -10,6 +10,7 @@ import type { Snapshot } from "./generated/protocol.js";
 import { DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 import { SessionSubscription, type LiveConfig, type SubscriptionListener } from "./subscription.js";
 import {
+  UploadError,
   UploadHandle,
   forgetPendingUpload,
   pendingUploads,
@@ -21,7 +22,7 @@ import {
 export type * from "./generated/protocol.js";
 export type { ConnectionMode, SubscriptionListener } from "./subscription.js";
 export type { PendingUpload, UploadCallbacks, UploadOptions, UploadProgressInfo } from "./upload.js";
-export { SessionSubscription, UploadHandle };
+export { SessionSubscription, UploadError, UploadHandle };
 
 export interface DodoLensClientOptions {
   /** Where the edge is; defaults to the page's own origin. */

@@ -47,7 +47,8 @@ const fr = {
   "cancelled": "Envoi annulé. La vidéo a été supprimée.",
   "error.title": "L'analyse a échoué",
   "error.retryable": "Vous pouvez réessayer sans renvoyer la vidéo.",
-  "error.upload": "L'envoi a échoué : {reason}",
+  "error.network": "L'envoi a été interrompu : la connexion a été perdue. Choisissez à nouveau le fichier pour reprendre.",
+  "error.refused": "Le serveur a refusé l'envoi (code {status}).",
   "error.gone": "Cette session a expiré et ses données ont été supprimées.",
   "result.title": "Inventaire",
   "result.total": "Volume total",
@@ -114,7 +115,8 @@ const en: Dictionary = {
   "cancelled": "Upload cancelled. The video was deleted.",
   "error.title": "The analysis failed",
   "error.retryable": "You can retry without sending the video again.",
-  "error.upload": "The upload failed: {reason}",
+  "error.network": "The upload stopped: the connection was lost. Choose the file again to resume.",
+  "error.refused": "The server refused the upload (code {status}).",
   "error.gone": "This session expired and its data was deleted.",
   "result.title": "Inventory",
   "result.total": "Total volume",
@@ -182,6 +184,23 @@ const errorTexts: Record<Locale, Record<ErrorCode, string>> = {
 
 export function errorText(locale: Locale, code: ErrorCode): string {
   return errorTexts[locale][code];
+}
+
+/** Why an upload stopped, from the edge's tus status code (0: no answer at all). */
+export function uploadErrorText(locale: Locale, status: number): string {
+  switch (status) {
+    case 0:
+      return t(locale, "error.network");
+    case 413:
+      return errorTexts[locale].too_large;
+    case 415:
+      return errorTexts[locale].unsupported_media;
+    case 404:
+    case 410:
+      return errorTexts[locale].expired;
+    default:
+      return t(locale, "error.refused", { status });
+  }
 }
 
 const warningTexts: Record<Locale, Partial<Record<WarningCode, string>>> = {

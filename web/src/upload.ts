@@ -65,6 +65,17 @@ export function fingerprintOf(file: Blob, endpoint: string): string {
   return [FINGERPRINT_PREFIX, named.name ?? "blob", file.type, file.size, named.lastModified ?? 0, endpoint].join("|");
 }
 
+/** Why an upload stopped: the edge's HTTP status (0 when the network failed). */
+export class UploadError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "UploadError";
+  }
+}
+
 export class UploadHandle {
   /** Resolves with the session id once the whole file is on the server. */
   readonly done: Promise<string>;
@@ -114,7 +125,10 @@ export class UploadHandle {
         announce();
         resolve(sessionIdFromUrl(this.upload.url ?? ""));
       },
-      onError: (error) => reject(error),
+      onError: (error) => {
+        const status = (error as tus.DetailedError).originalResponse?.getStatus() ?? 0;
+        reject(new UploadError(status, error.message));
+      },
     });
   }
 

@@ -5,7 +5,7 @@ import { RateMeter } from "../src/rate.js";
 import { formatBytes, formatClock, formatDuration, formatPercent, formatRate, formatVolume } from "../src/format.js";
 import { timeline, currentStep } from "../src/timeline.js";
 import { groupRooms, roomBars } from "../src/inventory.js";
-import { errorText, pickLocale, t, warningText } from "../src/i18n.js";
+import { errorText, pickLocale, t, uploadErrorText, warningText } from "../src/i18n.js";
 import { pickRecordingType, recordingFilename } from "../src/recording.js";
 import { parsePoll } from "../src/subscription.js";
 import { fingerprintOf, sessionIdFromUrl } from "../src/upload.js";
@@ -97,6 +97,9 @@ test("messages: French by default, placeholders filled, warnings and errors loca
   assert.match(errorText("fr", "model_unavailable"), /indisponible/);
   assert.match(warningText("en", "too_dark", "dark"), /Dark video/);
   assert.match(warningText("fr", "unknown_item", "piano"), /\(piano\)$/);
+  assert.equal(uploadErrorText("fr", 415), "Ce fichier n'est pas une vidéo lisible.");
+  assert.match(uploadErrorText("en", 0), /connection was lost/);
+  assert.match(uploadErrorText("fr", 500), /code 500/);
 });
 
 test("recording picks a container the origin reads", () => {

@@ -9,11 +9,12 @@ import { DodoLensClient, type Snapshot, type UploadHandle, type UploadProgressIn
 import type { SessionSubscription, ConnectionMode } from "./subscription.js";
 import type { UploadError } from "./upload.js";
 import type { AnalysisResult } from "./generated/protocol.js";
-import { errorText, pickLocale, t, uploadErrorText, warningText, type Locale, type MessageKey } from "./i18n.js";
+import { startCamera, type CameraRecording } from "./camera.js";
+import { $ } from "./dom.js";
+import { errorText, pickLocale, t, uploadErrorText, type Locale, type MessageKey } from "./i18n.js";
 import { formatBytes, formatClock, formatDuration, formatPercent, formatRate, formatVolume } from "./format.js";
+import { renderResultView } from "./result-view.js";
 import { timeline, type Step } from "./timeline.js";
-import { groupRooms, roomBars } from "./inventory.js";
-import { pickRecordingType, recordingFilename } from "./recording.js";
 
 type Phase = "idle" | "recording" | "uploading" | "processing" | "failed" | "completed" | "gone";
 
@@ -25,7 +26,6 @@ interface ActiveSession {
   filename: string;
 }
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
 const client = new DodoLensClient();
 let locale: Locale = pickLocale(localStorage.getItem(LOCALE_KEY));
@@ -158,42 +158,19 @@ $<HTMLInputElement>("file").addEventListener("change", (event) => {
   if (file) startUpload(file);
 });
 
-let recorder: MediaRecorder | null = null;
+let recording: CameraRecording | null = null;
 let recordTimer: ReturnType<typeof setInterval> | undefined;
-let keepRecording = false;
 
 $("record").addEventListener("click", async () => {
   startMessage = null;
   renderStartMessage();
-  let stream: MediaStream;
+  const preview = $<HTMLVideoElement>("preview");
   try {
-    stream = await navigator.mediaDevices.getUserMedia({
-      video: { facingMode: "environment", width: { ideal: 1280 }, height: { ideal: 720 } },
-      audio: true,
-    });
+    recording = await startCamera(preview);
   } catch (error) {
     showStart(message("record.unavailable", { reason: (error as Error).message || String(error) }));
     return;
   }
-  const mimeType = pickRecordingType((type) => MediaRecorder.isTypeSupported(type));
-  const parts: Blob[] = [];
-  recorder = new MediaRecorder(stream, mimeType ? { mimeType } : undefined);
-  recorder.ondataavailable = (event) => {
-    if (event.data.size > 0) parts.push(event.data);
-  };
-  recorder.onstop = () => {
-    clearInterval(recordTimer);
-    for (const track of stream.getTracks()) track.stop();
-    $<HTMLVideoElement>("preview").srcObject = null;
-    $("recorder").hidden = true;
-    $("record").hidden = false;
-    const type = (recorder?.mimeType || mimeType || "video/webm").split(";")[0];
-    recorder = null;
-    if (!keepRecording) return setPhase("idle");
-    const file = new File(parts, recordingFilename(new Date(), type), { type, lastModified: Date.now() });
-    startUpload(file);
-  };
-  $<HTMLVideoElement>("preview").srcObject = stream;
   $("recorder").hidden = false;
   $("record").hidden = true;
   setPhase("recording");
@@ -203,16 +180,22 @@ $("record").addEventListener("click", async () => {
   };
   tick();
   recordTimer = setInterval(tick, 500);
-  recorder.start(1000);
   $("rec-stop").focus();
 });
 
-function stopRecording(keep: boolean): void {
-  keepRecording = keep;
-  if (recorder && recorder.state !== "inactive") recorder.stop();
+async function stopRecording(keep: boolean): Promise<void> {
+  const current = recording;
+  if (!current) return;
+  recording = null;
+  clearInterval(recordTimer);
+  const file = await current.stop();
+  $("recorder").hidden = true;
+  $("record").hidden = false;
+  if (keep) startUpload(file);
+  else setPhase("idle");
 }
-$("rec-stop").addEventListener("click", () => stopRecording(true));
-$("rec-abort").addEventListener("click", () => stopRecording(false));
+$("rec-stop").addEventListener("click", () => void stopRecording(true));
+$("rec-abort").addEventListener("click", () => void stopRecording(false));
 
 // ---- Upload ----
 
@@ -463,126 +446,12 @@ $("new").addEventListener("click", newVideo);
 
 function renderResult(result: AnalysisResult): void {
   const wasShown = phase() === "completed";
-  const inventory = result.inventory;
-  $("total").textContent = formatVolume(locale, inventory.total_m3);
-  $("subtotal").textContent = formatVolume(locale, inventory.subtotal_m3);
-  $("margin-label").textContent = t(locale, "result.margin", { percent: formatPercent(locale, inventory.margin_ratio) });
-  $("margin").textContent = formatVolume(locale, inventory.margin_m3);
-  $("item-count").textContent = t(locale, "result.items", { count: inventory.item_count });
-
-  $("chart").replaceChildren(
-    ...roomBars(inventory).map((bar) => {
-      const item = document.createElement("li");
-      const room = document.createElement("span");
-      room.className = "room";
-      room.textContent = bar.room;
-      const track = document.createElement("span");
-      track.className = "track";
-      track.setAttribute("aria-hidden", "true");
-      const fill = document.createElement("span");
-      fill.className = "barfill";
-      fill.style.display = "block";
-      fill.style.width = `${(bar.scale * 100).toFixed(1)}%`;
-      track.append(fill);
-      const value = document.createElement("span");
-      value.className = "value";
-      value.textContent = formatVolume(locale, bar.volumeM3);
-      item.append(room, track, value);
-      return item;
-    }),
-  );
-
-  const warnings = inventory.warnings;
-  $("warnings").hidden = warnings.length === 0;
-  $("warning-list").replaceChildren(
-    ...warnings.map((warning) => {
-      const item = document.createElement("li");
-      item.dataset.code = warning.code;
-      item.textContent = warningText(locale, warning.code, warning.message);
-      return item;
-    }),
-  );
-
-  $("rooms").replaceChildren(...groupRooms(inventory.rooms).map((group) => roomBlock(group)));
-  $("simulated").hidden = !result.simulated || warnings.some((w) => w.code === "simulated");
+  renderResultView(result, locale);
   setPhase("completed");
   if (!wasShown) {
-    announce(t(locale, "live.completed", { total: formatVolume(locale, inventory.total_m3) }));
+    announce(t(locale, "live.completed", { total: formatVolume(locale, result.inventory.total_m3) }));
     $("result").focus();
   }
-}
-
-function roomBlock(group: ReturnType<typeof groupRooms>[number]): HTMLElement {
-  const block = document.createElement("section");
-  block.className = "room-block";
-  block.dataset.room = group.room;
-  const heading = document.createElement("h3");
-  const name = document.createElement("span");
-  name.textContent = group.room;
-  const subtotal = document.createElement("span");
-  subtotal.textContent = formatVolume(locale, group.subtotalM3);
-  heading.append(name, subtotal);
-  const table = document.createElement("table");
-  const caption = document.createElement("caption");
-  caption.className = "visually-hidden";
-  caption.textContent = `${group.room} — ${formatVolume(locale, group.subtotalM3)}`;
-  const columns = document.createElement("colgroup");
-  for (const name of ["item", "qty", "unit", "volume", "source"]) {
-    const col = document.createElement("col");
-    col.className = `c-${name}`;
-    columns.append(col);
-  }
-  const head = document.createElement("thead");
-  const headRow = document.createElement("tr");
-  for (const key of ["col.item", "col.qty", "col.unit", "col.volume", "col.source"] as const) {
-    const th = document.createElement("th");
-    th.scope = "col";
-    th.textContent = t(locale, key);
-    headRow.append(th);
-  }
-  head.append(headRow);
-  const body = document.createElement("tbody");
-  for (const line of group.lines) {
-    const row = document.createElement("tr");
-    row.dataset.key = line.key;
-    const cells = [
-      line.label,
-      String(line.quantity),
-      formatVolume(locale, line.unit_volume_m3).replace(/\u00a0m³$/, ""),
-      formatVolume(locale, line.volume_m3).replace(/\u00a0m³$/, ""),
-    ];
-    cells.forEach((text, i) => {
-      const cell = document.createElement(i === 0 ? "th" : "td");
-      if (i === 0) {
-        (cell as HTMLTableCellElement).scope = "row";
-        cell.className = "item";
-      }
-      cell.textContent = text;
-      row.append(cell);
-    });
-    const source = document.createElement("td");
-    const badge = document.createElement("span");
-    badge.className = `source ${line.source}`;
-    badge.textContent = t(locale, line.source === "seen" ? "source.seen" : "source.said");
-    badge.title = t(locale, line.source === "seen" ? "source.seenLong" : "source.saidLong");
-    source.append(badge);
-    row.append(source);
-    body.append(row);
-  }
-  table.append(caption, columns, head, body);
-  block.append(heading, table);
-  if (group.notes.length) {
-    const notes = document.createElement("ul");
-    notes.className = "notes";
-    notes.setAttribute("aria-label", t(locale, "result.notes"));
-    for (const note of group.notes) {
-      const item = document.createElement("li");
-      item.textContent = note;
-      notes.append(item);
-    }
-    block.append(notes);
-  }
-  return block;
 }
 
 // ---- Boot ----

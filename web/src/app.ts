@@ -5,7 +5,7 @@
  * session it is following, and tus-js-client's resumable upload URLs. Everything shown is derived
  * from the session snapshot, so a reload or a reconnect renders the same page.
  */
-import { DodoLensClient, type Snapshot, type UploadHandle, type UploadProgressInfo } from "./client.js";
+import { DodoLensClient, DodoLensError, type Snapshot, type UploadHandle, type UploadProgressInfo } from "./client.js";
 import type { SessionSubscription, ConnectionMode } from "./subscription.js";
 import type { UploadError } from "./upload.js";
 import type { AnalysisResult } from "./generated/protocol.js";
@@ -25,7 +25,6 @@ interface ActiveSession {
   sessionId: string;
   filename: string;
 }
-
 
 const client = new DodoLensClient();
 let locale: Locale = pickLocale(localStorage.getItem(LOCALE_KEY));
@@ -127,11 +126,13 @@ async function renderResumeNotice(): Promise<void> {
   try {
     const current = await client.snapshot(pending.sessionId);
     fraction = current.upload.length > 0 ? current.upload.offset / current.upload.length : 0;
-  } catch {
-    // The session is gone: nothing to resume.
-    await client.forgetPendingUpload(pending.storageKey);
-    notice.hidden = true;
-    return;
+  } catch (error) {
+    // Gone (purged or expired): nothing to resume. Otherwise offer it anyway; tus will ask again.
+    if (error instanceof DodoLensError && (error.status === 404 || error.status === 410)) {
+      await client.forgetPendingUpload(pending.storageKey);
+      notice.hidden = true;
+      return;
+    }
   }
   $("resume-text").textContent = t(locale, "resume.notice", {
     name: pending.filename,

@@ -36,9 +36,12 @@ async function instrument(page) {
   });
   await page.addInitScript(() => {
     window.__trace = [];
+    window.__modes = [];
     const record = () => {
       const main = document.querySelector('main');
       if (!main) return;
+      const mode = document.querySelector('#connection')?.dataset.mode;
+      if (mode && window.__modes[window.__modes.length - 1] !== mode) window.__modes.push(mode);
       const steps = [...document.querySelectorAll('#timeline li[data-state="active"]')].map((li) => li.dataset.step);
       const entry = `${main.dataset.phase}:${steps.join(',')}`;
       if (window.__trace[window.__trace.length - 1] !== entry) window.__trace.push(entry);
@@ -140,6 +143,7 @@ test('a picked video uploads, goes through the stages and shows the inventory (3
 
     const trace = await page.evaluate(() => window.__trace);
     assert.ok(trace.some((e) => e.startsWith('uploading:upload')), `upload shown: ${trace}`);
+    assert.deepEqual(await page.evaluate(() => window.__modes), ['websocket', 'closed'], 'live over one WebSocket');
     const reached = new Set(trace.flatMap((e) => e.split(':')[1].split(',')));
     assert.ok(['extraction', 'analysis'].every((s) => reached.has(s)), `stages shown: ${trace}`);
     assert.equal(await page.locator('#timeline li[data-state="done"]').count(), 5);
@@ -291,8 +295,10 @@ test('with WebSockets blocked the long-poll still delivers the result', async ()
     });
     await page.goto(stack.edgeUrl);
     await page.setInputFiles('#file', video);
-    await page.waitForSelector('#connection[data-mode="polling"]', { timeout: 30_000 });
     await waitForResult(page);
+    const modes = await page.evaluate(() => window.__modes);
+    assert.ok(modes.includes('polling'), `fell back to polling: ${modes}`);
+    assert.ok(!modes.includes('websocket'), `no socket ever delivered: ${modes}`);
     assert.ok(sockets >= 2, `the client tried WebSockets first (${sockets})`);
     const polls = requests.filter((r) => r.method === 'GET' && /\/sessions\/[0-9a-f]{64}(\?|$)/.test(r.url));
     assert.ok(polls.some((r) => r.url.includes('after=')), 'long-polled with ?after=SEQ');

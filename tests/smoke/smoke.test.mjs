@@ -5,6 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { freePort, groupAlive, startService } from '../support/process.mjs';
 
@@ -14,7 +16,12 @@ const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
 test('origin answers /healthz and stops cleanly', async () => {
   const port = await freePort();
   const origin = await startService('origin', path.join(targetDir, 'debug/dodolens-origin'), [], {
-    env: { DODOLENS_BIND: `127.0.0.1:${port}`, DODOLENS_SIGNING_SECRET: randomBytes(32).toString('hex') },
+    env: {
+      DODOLENS_BIND: `127.0.0.1:${port}`,
+      DODOLENS_SIGNING_SECRET: randomBytes(32).toString('hex'),
+      // Never called by this test; the origin only needs to know where a model would be.
+      OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
+    },
     ready: /listening on (\S+)/,
   });
   try {
@@ -29,10 +36,11 @@ test('origin answers /healthz and stops cleanly', async () => {
 test('edge answers /api/dodo-lens/health under wrangler dev and stops cleanly', async () => {
   const port = await freePort();
   const inspector = await freePort();
+  const state = await mkdtemp(path.join(os.tmpdir(), 'dodolens-smoke-'));
   const edge = await startService(
     'wrangler dev',
     'npx',
-    ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector), '--persist-to', path.join(root, 'target/smoke-state')],
+    ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector), '--persist-to', state],
     { cwd: root, env: { DODOLENS_EDGE_PREBUILT: '1' }, ready: /Ready on (http:\/\/\S+)/ },
   );
   try {
@@ -42,6 +50,7 @@ test('edge answers /api/dodo-lens/health under wrangler dev and stops cleanly', 
     assert.equal(body.ok, true);
   } finally {
     await edge.stop();
+    await rm(state, { recursive: true, force: true });
   }
   assert.equal(groupAlive(edge.pgid), false);
 });

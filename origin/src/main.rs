@@ -1,6 +1,8 @@
 //! `dodolens-origin`: reads its configuration from the environment, serves until SIGINT or
 //! SIGTERM, then shuts down gracefully (see `Origin::shutdown`).
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use dodolens_origin::config::{Config, LogFormat};
 use tracing_subscriber::{filter::Targets, prelude::*};
@@ -10,9 +12,11 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env().context("configuration")?;
     let filter: Targets = config.log_filter.parse().context("DODOLENS_LOG")?;
     let registry = tracing_subscriber::registry().with(filter);
+    // Logs go to stderr: stdout carries only the `listening on ADDR` line scripts wait for.
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match config.log_format {
-        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json()).init(),
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
+        LogFormat::Json => registry.with(layer.json()).init(),
+        LogFormat::Text => registry.with(layer.with_ansi(std::io::stderr().is_terminal())).init(),
     }
     let origin = dodolens_origin::start(config).await?;
     println!("listening on {}", origin.addr);

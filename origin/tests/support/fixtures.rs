@@ -2,12 +2,15 @@
 //! needed and cached under the cargo target tmp dir, so later runs reuse them.
 
 use std::{
+    collections::HashMap,
     path::{Path, PathBuf},
     process::Command,
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
-static LOCK: Mutex<()> = Mutex::new(());
+/// One lock per fixture: a fixture built from another (faststart from moov-at-end) takes the
+/// other's lock while holding its own.
+static LOCKS: Mutex<Option<HashMap<String, Arc<Mutex<()>>>>> = Mutex::new(None);
 
 pub fn dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dodolens-fixtures-v1");
@@ -17,7 +20,14 @@ pub fn dir() -> PathBuf {
 
 /// Builds `name` with `make(tmp_path)` unless it exists; atomic via rename.
 fn cached(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let lock = LOCKS
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .entry(name.to_string())
+        .or_default()
+        .clone();
+    let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
     let path = dir().join(name);
     if !path.exists() {
         let tmp = dir().join(format!("partial-{name}"));

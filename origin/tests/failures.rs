@@ -110,3 +110,52 @@ async fn the_outbox_delivers_once_the_edge_is_back() {
     assert_eq!(cb.bad_signatures(), 0);
     origin.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sinks_get_the_result_and_a_failing_sink_is_only_a_warning() {
+    use axum::{extract::State, http::HeaderMap, routing::post, Json, Router};
+    use std::sync::{Arc, Mutex};
+
+    type Seen = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+    async fn airtable(State(seen): State<Seen>, headers: HeaderMap, Json(body): Json<serde_json::Value>) -> Json<serde_json::Value> {
+        let auth = headers["authorization"].to_str().unwrap().to_string();
+        seen.lock().unwrap().push((auth, body));
+        Json(json!({ "records": [{ "id": "rec1" }] }))
+    }
+    let seen: Seen = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let air = listener.local_addr().unwrap();
+    let app = Router::new().route("/v0/{base}/{table}", post(airtable)).with_state(seen.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+
+    let air_url = format!("http://{air}/v0");
+    let hook_url = format!("http://{dead}/hook");
+    let s = Scenario::start(&[
+        ("DODOLENS_AIRTABLE_TOKEN", "pat-test"),
+        ("DODOLENS_AIRTABLE_BASE", "appBase"),
+        ("DODOLENS_AIRTABLE_TABLE", "Inventaires"),
+        ("DODOLENS_AIRTABLE_URL", &air_url),
+        ("DODOLENS_WEBHOOK_URL", &hook_url),
+        ("DODOLENS_SINK_ATTEMPTS", "2"),
+    ])
+    .await;
+    let (id, event) = s.run(read(&fixtures::no_audio())).await;
+    let result = completed(&event);
+    let sink_warnings: Vec<_> = result
+        .inventory
+        .warnings
+        .iter()
+        .filter(|w| w.code == dodolens_shared::protocol::WarningCode::SinkFailed)
+        .collect();
+    assert_eq!(sink_warnings.len(), 1, "{:?}", result.inventory.warnings);
+    assert!(sink_warnings[0].message.contains("webhook"));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, "Bearer pat-test");
+    let fields = &seen[0].1["records"][0]["fields"];
+    assert_eq!(fields["Session"], id.as_str());
+    assert_eq!(fields["Total m3"], json!(result.inventory.total_m3));
+    assert!(s.metrics().await.contains("dodolens_sink_failures_total{sink=\"webhook\"} 1"));
+    s.finish(&[&id]).await;
+}

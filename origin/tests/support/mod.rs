@@ -37,8 +37,17 @@ pub const SECRET: &str = "test-secret-for-dodolens";
 pub fn sandbox() -> &'static (PathBuf, PathBuf) {
     static SANDBOX: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     SANDBOX.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("sandbox-{}", std::process::id()));
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        // Sandboxes of finished test processes are empty by construction; remove them.
+        for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("sandbox-") {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let root = base.join(format!("sandbox-{}", std::process::id()));
         let (tmp, cwd) = (root.join("tmp"), root.join("cwd"));
         std::fs::create_dir_all(&tmp).unwrap();
         std::fs::create_dir_all(&cwd).unwrap();

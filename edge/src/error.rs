@@ -61,6 +61,12 @@ impl EdgeError {
     }
 }
 
+impl From<worker::wasm_bindgen::JsValue> for EdgeError {
+    fn from(e: worker::wasm_bindgen::JsValue) -> Self {
+        EdgeError::Runtime(worker::Error::from(e))
+    }
+}
+
 impl From<serde_json::Error> for EdgeError {
     fn from(e: serde_json::Error) -> Self {
         EdgeError::Runtime(worker::Error::from(e))

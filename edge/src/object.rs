@@ -23,7 +23,7 @@ use std::{
     rc::Rc,
 };
 use worker::{
-    durable_object, wasm_bindgen_futures::JsFuture, js_sys, worker_sys::WebSocketRequestResponsePair, Date, DurableObject, Env, Method,
+    durable_object, js_sys, worker_sys::WebSocketRequestResponsePair, Date, DurableObject, Env, Method,
     Request, Response, Result, ScheduledTime, State, WebSocket, WebSocketIncomingMessage,
 };
 
@@ -102,18 +102,7 @@ impl DurableObject for Session {
 }
 
 impl Object {
-    /// Dispatches, then cancels whatever the handler left unread of the request body: a body
-    /// still being piped in from the Worker after the answer would fail the next request.
     async fn route(self: &Rc<Self>, req: Request) -> std::result::Result<Response, EdgeError> {
-        let body = req.inner().body();
-        let response = self.dispatch(req).await;
-        if let Some(body) = body.filter(|b| !b.locked()) {
-            let _ = JsFuture::from(body.cancel()).await;
-        }
-        response
-    }
-
-    async fn dispatch(self: &Rc<Self>, req: Request) -> std::result::Result<Response, EdgeError> {
         let method = req.method();
         let path = req.path();
         match Route::parse(&method, &path).ok_or(EdgeError::NotFound)? {
@@ -224,21 +213,17 @@ impl Object {
         Ok(())
     }
 
-    /// Points the single alarm at the session's deadline (or clears it).
+    /// Makes sure the single alarm fires no later than the session's deadline. The alarm is
+    /// only ever moved earlier: a sliding deadline (every PATCH, every origin event) then costs
+    /// no storage write, and an alarm that fires before the deadline does nothing but re-arm.
     async fn arm(&self, deadline: Option<Deadline>) -> std::result::Result<(), EdgeError> {
-        let at = deadline.map(|d| d.at);
-        if self.alarm_at.get() == at {
+        let Some(at) = deadline.map(|d| d.at) else { return Ok(()) };
+        if self.alarm_at.get().is_some_and(|set| set <= at) {
             return Ok(());
         }
-        let storage = self.state.storage();
-        match at {
-            Some(at) => {
-                let date = js_sys::Date::new(&(at as f64).into());
-                storage.set_alarm(ScheduledTime::new(date)).await?;
-            }
-            None => storage.delete_alarm().await?,
-        }
-        self.alarm_at.set(at);
+        let date = js_sys::Date::new(&(at as f64).into());
+        self.state.storage().set_alarm(ScheduledTime::new(date)).await?;
+        self.alarm_at.set(Some(at));
         Ok(())
     }
 

@@ -108,11 +108,11 @@ impl Store {
         Ok(())
     }
 
-    pub fn write_row(&self, off: u64, data: &[u8]) -> Result<()> {
-        let blob: JsValue = Uint8Array::from(data).into();
+    /// Stores `data` (SQLite copies it, so the caller may reuse the buffer).
+    pub fn write_row(&self, off: u64, data: &Uint8Array) -> Result<()> {
         self.sql.exec_raw(
             "INSERT OR REPLACE INTO chunks (off, data) VALUES (?, ?)",
-            vec![JsValue::from(off as f64), blob],
+            vec![JsValue::from(off as f64), data.into()],
         )?;
         Ok(())
     }

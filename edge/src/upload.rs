@@ -20,10 +20,15 @@ use dodolens_shared::{
     protocol::Status,
     tus::{self, Checksum, TusError},
 };
-use futures_util::StreamExt;
 use sha1::{Digest, Sha1};
 use std::{cell::Cell, rc::Rc};
-use worker::{Request, Response};
+use worker::{
+    js_sys::{Reflect, Uint8Array},
+    wasm_bindgen::JsCast,
+    wasm_bindgen_futures::JsFuture,
+    web_sys::ReadableStreamDefaultReader,
+    Request, Response,
+};
 
 /// Clears the single-writer flag however the PATCH ends.
 struct Writing<'a>(&'a Cell<bool>);
@@ -117,7 +122,7 @@ impl Object {
     /// Streams the body into rows from the committed offset, then advances the offset.
     async fn write_body(
         self: &Rc<Self>,
-        mut req: Request,
+        req: Request,
         record: Record,
         claimed: u64,
         checksum: Option<Checksum>,
@@ -133,7 +138,7 @@ impl Object {
         let _writing = Writing(&self.writing);
 
         self.store.truncate_rows(stored)?;
-        let received = match self.receive(&mut req, stored, length, claimed, max_request, checksum.is_some()).await {
+        let received = match self.receive(&req, stored, length, claimed, max_request, checksum.is_some()).await {
             Ok(received) => received,
             Err(e) => {
                 self.store.truncate_rows(stored)?;
@@ -166,10 +171,11 @@ impl Object {
     }
 
     /// Reads the body into rows starting at `stored`; stops with an error as soon as the
-    /// request is over a limit.
+    /// request is over a limit. The bytes stay in JavaScript memory: each piece is copied once,
+    /// into the row buffer that SQLite then copies in; only a checksum needs them in wasm.
     async fn receive(
         &self,
-        req: &mut Request,
+        req: &Request,
         stored: u64,
         length: u64,
         claimed: u64,
@@ -177,40 +183,51 @@ impl Object {
         hash: bool,
     ) -> Result<Received, EdgeError> {
         let mut received = Received::default();
-        if req.inner().body().is_none() {
-            return Ok(received);
-        }
+        let Some(body) = req.inner().body() else { return Ok(received) };
+        let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
         let mut hasher = hash.then(Sha1::new);
-        let mut row: Vec<u8> = Vec::with_capacity(tus::ROW_BYTES);
+        let row = Uint8Array::new_with_length(tus::ROW_BYTES as u32);
+        let mut filled = 0usize;
         let mut row_start = stored;
-        let mut body = req.stream()?;
-        while let Some(piece) = body.next().await {
-            let piece = match piece {
-                Ok(piece) => piece,
-                Err(_) => {
+        let outcome: Result<(), EdgeError> = async {
+            loop {
+                let Ok(step) = JsFuture::from(reader.read()).await else {
                     received.interrupted = true;
-                    break;
+                    return Ok(());
+                };
+                if Reflect::get(&step, &"done".into())?.as_bool().unwrap_or(true) {
+                    return Ok(());
                 }
-            };
-            received.bytes += piece.len() as u64;
-            tus::plan_patch(stored, length, claimed, received.bytes, max_request)?;
-            if let Some(h) = hasher.as_mut() {
-                h.update(&piece);
-            }
-            let mut rest = piece.as_slice();
-            while !rest.is_empty() {
-                let take = (tus::ROW_BYTES - row.len()).min(rest.len());
-                row.extend_from_slice(&rest[..take]);
-                rest = &rest[take..];
-                if row.len() == tus::ROW_BYTES {
-                    self.store.write_row(row_start, &row)?;
-                    row_start += row.len() as u64;
-                    row.clear();
+                let piece: Uint8Array = Reflect::get(&step, &"value".into())?.unchecked_into();
+                let len = piece.length() as usize;
+                received.bytes += len as u64;
+                tus::plan_patch(stored, length, claimed, received.bytes, max_request)?;
+                if let Some(h) = hasher.as_mut() {
+                    h.update(piece.to_vec());
+                }
+                let mut pos = 0;
+                while pos < len {
+                    let take = (tus::ROW_BYTES - filled).min(len - pos);
+                    row.set(&piece.subarray(pos as u32, (pos + take) as u32), filled as u32);
+                    filled += take;
+                    pos += take;
+                    if filled == tus::ROW_BYTES {
+                        self.store.write_row(row_start, &row)?;
+                        row_start += filled as u64;
+                        filled = 0;
+                    }
                 }
             }
         }
-        if !row.is_empty() {
-            self.store.write_row(row_start, &row)?;
+        .await;
+        if outcome.is_err() {
+            let _ = JsFuture::from(reader.cancel()).await;
+        } else {
+            reader.release_lock();
+        }
+        outcome?;
+        if filled > 0 {
+            self.store.write_row(row_start, &row.subarray(0, filled as u32))?;
         }
         received.digest = hasher.map(|h| h.finalize().to_vec());
         Ok(received)

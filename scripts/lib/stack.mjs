@@ -63,10 +63,10 @@ export async function waitFor(probe, timeoutMs = 30_000, what = 'condition') {
  * kill, start again on the same port) and of the simulator, and stop().
  *
  * vars: edge wrangler vars overriding wrangler.toml (e.g. TEST_VARS); originEnv: extra origin
- * environment; redis: also start a redis-server for the origin; simulator: force the simulator
+ * environment; originAddr: where the origin listens (default: a free port); redis: also start a redis-server for the origin; simulator: force the simulator
  * on or off (default: on when OPENAI_API_KEY is unset).
  */
-export async function startStack({ vars = {}, originEnv = {}, redis = false, simulator, log = () => {} } = {}) {
+export async function startStack({ vars = {}, originEnv = {}, originAddr, redis = false, simulator, log = () => {} } = {}) {
   const useSimulator = simulator ?? !process.env.OPENAI_API_KEY;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dodolens-stack-'));
   const services = [];
@@ -110,10 +110,10 @@ export async function startStack({ vars = {}, originEnv = {}, redis = false, sim
       log(`OpenAI: ${process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1'} (real models)`);
     }
 
-    const originAddr = `127.0.0.1:${await freePort()}`;
-    stack.originUrl = `http://${originAddr}`;
+    const bind = originAddr ?? `127.0.0.1:${await freePort()}`;
+    stack.originUrl = `http://${bind}`;
     const originVars = {
-      DODOLENS_BIND: originAddr,
+      DODOLENS_BIND: bind,
       DODOLENS_SIGNING_SECRET: stack.secret,
       ...(stack.redisUrl ? { REDIS_URL: stack.redisUrl } : {}),
       ...modelEnv,

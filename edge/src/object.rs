@@ -23,7 +23,10 @@ use std::{
     rc::Rc,
 };
 use worker::{
-    durable_object, js_sys, worker_sys::WebSocketRequestResponsePair, Date, DurableObject, Env, Method,
+    durable_object,
+    wasm_bindgen::{JsCast, JsValue},
+    wasm_bindgen_futures::JsFuture,
+    web_sys::{ReadableStream, ReadableStreamDefaultReader}, js_sys, worker_sys::WebSocketRequestResponsePair, Date, DurableObject, Env, Method,
     Request, Response, Result, ScheduledTime, State, WebSocket, WebSocketIncomingMessage,
 };
 
@@ -101,8 +104,41 @@ impl DurableObject for Session {
     }
 }
 
+/// Reads `body` to its end, or cancels it after `limit` bytes.
+async fn drain(body: ReadableStream, limit: u64) -> std::result::Result<(), JsValue> {
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut seen = 0u64;
+    loop {
+        let step = JsFuture::from(reader.read()).await?;
+        if js_sys::Reflect::get(&step, &"done".into())?.as_bool().unwrap_or(true) {
+            return Ok(());
+        }
+        let piece: js_sys::Uint8Array = js_sys::Reflect::get(&step, &"value".into())?.unchecked_into();
+        seen += u64::from(piece.length());
+        if seen > limit {
+            JsFuture::from(reader.cancel()).await?;
+            return Ok(());
+        }
+    }
+}
+
 impl Object {
+    /// Dispatches, then reads and drops what the handler left of the request body (a refused
+    /// PATCH): the Worker is still piping it in, and a body read after the answer has gone out
+    /// fails the Worker. Past the request size limit the rest is cancelled instead.
     async fn route(self: &Rc<Self>, req: Request) -> std::result::Result<Response, EdgeError> {
+        let body = req.inner().body();
+        let response = self.dispatch(req).await;
+        if let Some(body) = body.filter(|b| !b.locked()) {
+            let limit = self.config().map_or(0, |c| c.max_request_bytes);
+            if let Err(e) = drain(body, limit).await {
+                worker::console_warn!("request body not drained: {e:?}");
+            }
+        }
+        response
+    }
+
+    async fn dispatch(self: &Rc<Self>, req: Request) -> std::result::Result<Response, EdgeError> {
         let method = req.method();
         let path = req.path();
         match Route::parse(&method, &path).ok_or(EdgeError::NotFound)? {

@@ -10,10 +10,7 @@ use dodolens_shared::{
     signing::{self, SignedParts, HEADER_SIGNATURE, HEADER_TIMESTAMP},
     tus,
 };
-use web_sys::{AbortController, StreamPipeOptions, TransformStream};
-use worker::{
-    js_sys::Uint8Array, wasm_bindgen_futures::JsFuture, Env, Method, Request, RequestInit, Response, Stub,
-};
+use worker::{js_sys::Uint8Array, Env, Method, Request, RequestInit, Response, Stub};
 
 /// Origin events are small JSON documents (an inventory at most).
 const MAX_EVENT_BYTES: u64 = 1 << 20;
@@ -29,7 +26,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, EdgeError> 
         Route::Create => {
             let namespace = env.durable_object(SESSION_BINDING)?;
             let stub = namespace.unique_id()?.get_stub()?;
-            hand_over(&stub, req).await
+            Ok(stub.fetch_with_request(req).await?)
         }
         Route::Introspect(_) if !config.dev_introspection => Err(EdgeError::NotFound),
         Route::OriginEvents(id) => {
@@ -39,34 +36,10 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, EdgeError> 
             let inner = Request::new_with_init(req.url()?.as_str(), &init)?;
             Ok(stub(env, id)?.fetch_with_request(inner).await?)
         }
-        Route::Upload(id) => hand_over(&stub(env, id)?, req).await,
-        Route::Snapshot(id) | Route::Socket(id) | Route::Retry(id) | Route::Introspect(id) => {
+        Route::Upload(id) | Route::Snapshot(id) | Route::Socket(id) | Route::Retry(id) | Route::Introspect(id) => {
             Ok(stub(env, id)?.fetch_with_request(req).await?)
         }
     }
-}
-
-/// Passes a request with a body to its object through a pipe this Worker controls. The object
-/// may answer before reading the whole body (a refused PATCH); the rest of the client's body is
-/// then cancelled here, before the answer goes out, instead of being read by the runtime after
-/// the response was sent (which fails the Worker).
-async fn hand_over(stub: &Stub, req: Request) -> Result<Response, EdgeError> {
-    let Some(body) = req.inner().body() else { return Ok(stub.fetch_with_request(req).await?) };
-    let channel = TransformStream::new()?;
-    let controller = AbortController::new()?;
-    let options = StreamPipeOptions::new();
-    options.set_signal(&controller.signal());
-    let piped = JsFuture::from(body.pipe_to_with_options(&channel.writable(), &options));
-    let mut init = RequestInit::new();
-    init.with_method(req.method())
-        .with_headers(req.headers().clone())
-        .with_body(Some(channel.readable().into()));
-    let inner = Request::new_with_init(req.url()?.as_str(), &init)?;
-    let response = stub.fetch_with_request(inner).await;
-    controller.abort();
-    // Settles at once: completed, or aborted just above (an expected rejection).
-    let _ = piped.await;
-    Ok(response?)
 }
 
 /// The object for a session id; an id this namespace did not issue is unknown (404).

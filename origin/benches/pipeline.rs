@@ -16,22 +16,6 @@ use std::{
 use dodolens_origin::{config::Config, extract, video::MemFile};
 use support::*;
 
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Largest RSS of any child waited for so far, in KiB.
-fn children_max_rss_kib() -> u64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    usage.ru_maxrss as u64
-}
-
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
@@ -100,55 +84,150 @@ async fn main() {
     println!("received → frames+audio ready: origin {o:.3} s (probe + extraction), bare ffmpeg {b:.3} s, ratio {:.2}×", o / b);
     println!("argv: ffmpeg {}", args.join(" "));
 
-    // 2–4. Whole jobs through the in-process origin, simulator and edge callback.
-    let s = Scenario::start(&[("DODOLENS_MAX_CONCURRENT_JOBS", "4")]).await;
-    let (_, event) = s.run(bytes.clone()).await;
+    // 2–4. Whole jobs through the real `dodolens-origin` binary (so its memory is its own),
+    // with the simulator and the edge callback in this process.
+    let sim = Sim::start().await;
+    let (cb, cb_addr) = Callback::start().await;
+    let mut origin = tokio::process::Command::new(env!("CARGO_BIN_EXE_dodolens-origin"))
+        .env("DODOLENS_BIND", "127.0.0.1:0")
+        .env("DODOLENS_SIGNING_SECRET", SECRET)
+        .env("OPENAI_BASE_URL", sim.base_url())
+        .env("DODOLENS_MAX_CONCURRENT_JOBS", "4")
+        .env("DODOLENS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = origin.id().unwrap();
+    let mut stdout = tokio::io::BufReader::new(origin.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line).await.unwrap();
+    let addr: std::net::SocketAddr = line.trim().strip_prefix("listening on ").unwrap().parse().unwrap();
+    let sampler = Sampler::start(pid);
+    let mut n = 0u64;
+    let mut run = |body: Vec<u8>| {
+        n += 1;
+        let id = session_id(5000 + n);
+        let meta = job_meta(&id, &Callback::url(cb_addr, &id), 1);
+        let cb = cb.clone();
+        async move {
+            assert_eq!(forward(addr, &meta, body, Signature::Good).await.status(), 202);
+            cb.final_event(&id, Duration::from_secs(300)).await
+        }
+    };
+
+    sampler.reset();
+    let event = run(bytes.clone()).await;
     let result = completed(&event).clone();
-    let own_peak = status_kib("VmHWM:");
-    let ffmpeg_peak = children_max_rss_kib();
+    let (origin_peak, ffmpeg_peak, _) = sampler.peaks();
+    let total = mib(origin_peak + ffmpeg_peak) + size_mib;
     println!(
-        "one job: processing {} ms; peak RSS origin {:.0} MiB + largest ffmpeg {:.0} MiB + memfd {size_mib:.0} MiB = {:.0} MiB ({:.2} × video)",
+        "one job: processing {} ms; peak RSS origin {:.0} MiB + ffmpeg {:.0} MiB + memfd {size_mib:.0} MiB = {total:.0} MiB ({:.2} × video)",
         result.processing_ms,
-        mib(own_peak),
+        mib(origin_peak),
         mib(ffmpeg_peak),
-        mib(own_peak + ffmpeg_peak) + size_mib,
-        (mib(own_peak + ffmpeg_peak) + size_mib) / size_mib
+        total / size_mib
     );
     println!(
-        "cost per analysis (default models {} / {}, {} frames): {} input tokens, {} output tokens, {:.0} s audio → {:.4} €",
+        "cost per analysis (default models {} / {}, {} frames of 768 px, {:.0} s narration): {} input tokens, {} output tokens → {:.4} €",
         result.vision_model,
         result.transcription_model,
         result.media.frames_analysed,
+        result.cost.audio_seconds,
         result.cost.input_tokens,
         result.cost.output_tokens,
-        result.cost.audio_seconds,
         result.cost.eur
     );
 
     let mut rss = Vec::new();
     let t = Instant::now();
     for _ in 0..20 {
-        s.run(bytes.clone()).await;
-        rss.push(status_kib("VmRSS:"));
+        run(bytes.clone()).await;
+        rss.push(sampler.rss(pid));
     }
     println!(
-        "20 sequential jobs: {:.1} s total; RSS after job 1 {:.0} MiB, after job 10 {:.0} MiB, after job 20 {:.0} MiB",
+        "20 sequential jobs: {:.1} s total ({:.2} s/job); origin RSS after job 1 {:.0} MiB, job 10 {:.0} MiB, job 20 {:.0} MiB",
         t.elapsed().as_secs_f64(),
+        t.elapsed().as_secs_f64() / 20.0,
         mib(rss[0]),
         mib(rss[9]),
         mib(rss[19])
     );
 
+    sampler.reset();
     let t = Instant::now();
-    let jobs = (0..4).map(|_| s.run(bytes.clone()));
+    let jobs: Vec<_> = (0..4).map(|_| run(bytes.clone())).collect();
     let results = futures_util::future::join_all(jobs).await;
-    let ms: Vec<u64> = results.iter().map(|(_, e)| completed(e).processing_ms).collect();
+    let ms: Vec<u64> = results.iter().map(|e| completed(e).processing_ms).collect();
+    let (origin_peak, _, ffmpeg_sum) = sampler.peaks();
     println!(
-        "4 concurrent jobs: {:.1} s wall; per-job processing {ms:?} ms; peak RSS origin {:.0} MiB, largest ffmpeg {:.0} MiB",
+        "4 concurrent jobs: {:.1} s wall; per-job processing {ms:?} ms; peak RSS origin {:.0} MiB + ffmpeg (all at once) {:.0} MiB + memfds {:.0} MiB",
         t.elapsed().as_secs_f64(),
-        mib(status_kib("VmHWM:")),
-        mib(children_max_rss_kib())
+        mib(origin_peak),
+        mib(ffmpeg_sum),
+        4.0 * size_mib
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    s.origin.shutdown().await;
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    origin.wait().await.unwrap();
+}
+
+/// Samples the origin's and its ffmpeg children's memory every few milliseconds.
+struct Sampler {
+    state: std::sync::Arc<std::sync::Mutex<(u64, u64, u64)>>,
+    pid: u32,
+}
+
+impl Sampler {
+    fn start(pid: u32) -> Sampler {
+        let state = std::sync::Arc::new(std::sync::Mutex::new((0, 0, 0)));
+        let shared = state.clone();
+        std::thread::spawn(move || loop {
+            let origin = proc_kib(pid, "VmHWM:");
+            let children: Vec<u64> = children(pid).iter().map(|c| proc_kib(*c, "VmHWM:")).collect();
+            let mut s = shared.lock().unwrap();
+            s.0 = s.0.max(origin);
+            s.1 = s.1.max(children.iter().copied().max().unwrap_or(0));
+            s.2 = s.2.max(children.iter().sum());
+            drop(s);
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        });
+        Sampler { state, pid }
+    }
+
+    /// Resets the kernel's peak RSS of the origin and the sampled maxima.
+    fn reset(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5");
+        *self.state.lock().unwrap() = (0, 0, 0);
+    }
+
+    /// (origin peak, largest ffmpeg peak, largest sum of concurrent ffmpeg peaks) in KiB.
+    fn peaks(&self) -> (u64, u64, u64) {
+        *self.state.lock().unwrap()
+    }
+
+    fn rss(&self, pid: u32) -> u64 {
+        proc_kib(pid, "VmRSS:")
+    }
+}
+
+fn proc_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
 }

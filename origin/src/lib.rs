@@ -146,7 +146,8 @@ impl Origin {
     }
 }
 
-/// reqwest is built without a default TLS backend choice; ring is the light one.
-fn install_crypto_provider() {
+/// reqwest is built without a default TLS backend; ring is the light one. Idempotent; every
+/// process that makes HTTP requests through this crate calls it first.
+pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -96,6 +96,7 @@ pub fn router() -> Router {
 
 /// Binds `addr` (port 0 picks one) and serves in the background.
 pub async fn start(addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    crate::install_crypto_provider();
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let task = tokio::spawn(async move {

@@ -48,7 +48,8 @@ impl Config {
                 .ok_or(EdgeError::Config("ORIGIN_URL"))?
                 .trim_end_matches('/')
                 .to_string(),
-            edge_public_url: text(env, "EDGE_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
+            edge_public_url: text(env, "EDGE_PUBLIC_URL")
+                .map(|u| u.trim_end_matches('/').to_string()),
             max_upload_bytes: number(env, "MAX_UPLOAD_BYTES", 2 << 30)?,
             max_request_bytes: number(env, "MAX_REQUEST_BYTES", 100 << 20)?,
             limits,
@@ -63,13 +64,18 @@ impl Config {
 
     /// The secret, or the error that makes signed traffic fail closed.
     pub fn secret(&self) -> Result<&[u8], EdgeError> {
-        self.signing_secret.as_deref().ok_or(EdgeError::Config("DODOLENS_SIGNING_SECRET"))
+        self.signing_secret
+            .as_deref()
+            .ok_or(EdgeError::Config("DODOLENS_SIGNING_SECRET"))
     }
 }
 
 /// A non-empty var.
 fn text(env: &Env, name: &str) -> Option<String> {
-    env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.trim().is_empty())
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|v| !v.trim().is_empty())
 }
 
 fn number(env: &Env, name: &'static str, default: u64) -> Result<u64, EdgeError> {

@@ -37,7 +37,9 @@ impl EdgeError {
         match self {
             EdgeError::Tus(e) => e.status(),
             EdgeError::Lifecycle(LifecycleError::Purged) => 410,
-            EdgeError::Lifecycle(LifecycleError::NotAllowed { .. } | LifecycleError::BadOffset { .. }) => 409,
+            EdgeError::Lifecycle(
+                LifecycleError::NotAllowed { .. } | LifecycleError::BadOffset { .. },
+            ) => 409,
             EdgeError::Signature(_) => 401,
             EdgeError::NotFound => 404,
             EdgeError::Gone => 410,

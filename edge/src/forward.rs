@@ -23,12 +23,16 @@ use futures_util::{
 };
 use std::{rc::Rc, time::Duration};
 use worker::{
-    worker_sys, AbortController, Delay, Fetch, FixedLengthStream, Headers, Method, Request, RequestInit,
+    worker_sys, AbortController, Delay, Fetch, FixedLengthStream, Headers, Method, Request,
+    RequestInit,
 };
 
 enum Outcome {
     Accepted,
-    Refused { status: u16, retry_after_ms: Option<u64> },
+    Refused {
+        status: u16,
+        retry_after_ms: Option<u64>,
+    },
 }
 
 impl Object {
@@ -60,13 +64,18 @@ impl Object {
         };
         let input = match self.send_job(attempt).await {
             Ok(Outcome::Accepted) => Input::ForwardAccepted,
-            Ok(Outcome::Refused { status, retry_after_ms }) => {
+            Ok(Outcome::Refused {
+                status,
+                retry_after_ms,
+            }) => {
                 worker::console_warn!("origin refused job (attempt {attempt}): status {status}");
                 Input::ForwardFailed { retry_after_ms }
             }
             Err(e) => {
                 worker::console_warn!("origin unreachable (attempt {attempt}): {e}");
-                Input::ForwardFailed { retry_after_ms: None }
+                Input::ForwardFailed {
+                    retry_after_ms: None,
+                }
             }
         };
         if let Err(e) = self.apply(input).await {
@@ -90,7 +99,10 @@ impl Object {
         let session = &record.session;
         let job = JobMeta {
             session_id: session.id.clone(),
-            callback_url: format!("{}/internal/sessions/{}/events", record.callback_base, session.id),
+            callback_url: format!(
+                "{}/internal/sessions/{}/events",
+                record.callback_base, session.id
+            ),
             meta: session.meta.clone(),
             attempt,
         };
@@ -100,7 +112,13 @@ impl Object {
         let length = session.upload.length;
         let signature = signing::sign(
             secret,
-            &SignedParts { method: "POST", path: &path, timestamp, content_length: length, metadata: &metadata },
+            &SignedParts {
+                method: "POST",
+                path: &path,
+                timestamp,
+                content_length: length,
+                metadata: &metadata,
+            },
         )?;
 
         let headers = Headers::new();
@@ -111,7 +129,9 @@ impl Object {
         let body: worker_sys::FixedLengthStream =
             FixedLengthStream::wrap(rows(self.store.clone(), length), length).into();
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(headers).with_body(Some(body.readable().into()));
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.readable().into()));
         let request = Request::new_with_init(&format!("{}{path}", config.origin_url), &init)?;
 
         // A hung origin must not hold the forward forever; the watchdog would re-forward anyway.
@@ -125,7 +145,10 @@ impl Object {
             Either::Left((response, _)) => response?,
             Either::Right(_) => {
                 controller.abort();
-                return Ok(Outcome::Refused { status: 504, retry_after_ms: None });
+                return Ok(Outcome::Refused {
+                    status: 504,
+                    retry_after_ms: None,
+                });
             }
         };
         let status = response.status_code();
@@ -137,7 +160,10 @@ impl Object {
             .get("Retry-After")?
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|secs| secs * 1000);
-        Ok(Outcome::Refused { status, retry_after_ms })
+        Ok(Outcome::Refused {
+            status,
+            retry_after_ms,
+        })
     }
 }
 
@@ -154,7 +180,12 @@ fn rows(store: Store, length: u64) -> impl Stream<Item = worker::Result<Vec<u8>>
                     let next = offset + row.len() as u64;
                     Some((Ok(row), next))
                 }
-                Ok(_) => Some((Err(worker::Error::RustError(format!("no chunk row at offset {offset}"))), length)),
+                Ok(_) => Some((
+                    Err(worker::Error::RustError(format!(
+                        "no chunk row at offset {offset}"
+                    ))),
+                    length,
+                )),
                 Err(e) => Some((Err(e), length)),
             }
         }

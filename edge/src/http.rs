@@ -8,9 +8,10 @@ use worker::{Headers, Response};
 
 pub fn headers(extra: &[(&str, String)]) -> Headers {
     let h = Headers::new();
-    let common = tus::cors_headers()
-        .into_iter()
-        .chain([("Tus-Resumable", tus::TUS_VERSION.to_string()), ("Cache-Control", "no-store".to_string())]);
+    let common = tus::cors_headers().into_iter().chain([
+        ("Tus-Resumable", tus::TUS_VERSION.to_string()),
+        ("Cache-Control", "no-store".to_string()),
+    ]);
     for (name, value) in common {
         let _ = h.set(name, &value);
     }
@@ -21,16 +22,25 @@ pub fn headers(extra: &[(&str, String)]) -> Headers {
 }
 
 pub fn empty(status: u16, extra: &[(&str, String)]) -> Response {
-    Response::builder().with_status(status).with_headers(headers(extra)).empty()
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers(extra))
+        .empty()
 }
 
 pub fn text(status: u16, body: &str) -> Response {
     let h = headers(&[("Content-Type", "text/plain; charset=utf-8".to_string())]);
-    Response::builder().with_status(status).with_headers(h).fixed(body.as_bytes().to_vec())
+    Response::builder()
+        .with_status(status)
+        .with_headers(h)
+        .fixed(body.as_bytes().to_vec())
 }
 
 pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response, serde_json::Error> {
     let body = serde_json::to_vec(value)?;
     let h = headers(&[("Content-Type", "application/json".to_string())]);
-    Ok(Response::builder().with_status(status).with_headers(h).fixed(body))
+    Ok(Response::builder()
+        .with_status(status)
+        .with_headers(h)
+        .fixed(body))
 }

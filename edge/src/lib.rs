@@ -23,5 +23,7 @@ use worker::{event, Context, Env, Request, Response, Result};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Ok(router::handle(req, &env).await.unwrap_or_else(error::EdgeError::into_response))
+    Ok(router::handle(req, &env)
+        .await
+        .unwrap_or_else(error::EdgeError::into_response))
 }

@@ -97,7 +97,9 @@ impl Object {
         let url = req.url()?;
         let after = match url.query_pairs().find(|(k, _)| k == "after") {
             None => return Ok(http::json(200, &self.active()?.session.snapshot())?),
-            Some((_, v)) => v.parse::<u64>().map_err(|_| EdgeError::BadRequest("after must be a number".into()))?,
+            Some((_, v)) => v
+                .parse::<u64>()
+                .map_err(|_| EdgeError::BadRequest("after must be a number".into()))?,
         };
         if self.active()?.session.seq <= after {
             let waited = self.live.wait();
@@ -112,7 +114,10 @@ impl Object {
             .iter()
             .map(|e| serde_json::from_str::<serde_json::Value>(e))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(http::json(200, &serde_json::json!({ "snapshot": record.session.snapshot(), "events": events }))?)
+        Ok(http::json(
+            200,
+            &serde_json::json!({ "snapshot": record.session.snapshot(), "events": events }),
+        )?)
     }
 
     /// `GET /sessions/{id}/ws`: accepts a hibernating socket and sends the snapshot first.
@@ -124,20 +129,32 @@ impl Object {
         let record = self.active()?;
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
-        let first = ServerMessage::Snapshot { snapshot: Box::new(record.session.snapshot()) };
+        let first = ServerMessage::Snapshot {
+            snapshot: Box::new(record.session.snapshot()),
+        };
         pair.server.send_with_str(serde_json::to_string(&first)?)?;
         Ok(Response::from_websocket(pair.client)?)
     }
 
     /// A client message: only `{"type":"retry"}` is understood; anything else is ignored.
-    pub async fn on_message(self: &Rc<Self>, ws: &worker::WebSocket, message: WebSocketIncomingMessage) {
-        let WebSocketIncomingMessage::String(text) = message else { return };
-        let Ok(ClientMessage::Retry) = serde_json::from_str(&text) else { return };
+    pub async fn on_message(
+        self: &Rc<Self>,
+        ws: &worker::WebSocket,
+        message: WebSocketIncomingMessage,
+    ) {
+        let WebSocketIncomingMessage::String(text) = message else {
+            return;
+        };
+        let Ok(ClientMessage::Retry) = serde_json::from_str(&text) else {
+            return;
+        };
         if let Err(e) = self.apply(Input::Retry).await {
             // The client learns the state from the snapshot it is sent back.
             worker::console_warn!("retry refused: {e}");
             if let Ok(Some(record)) = self.current() {
-                let snapshot = ServerMessage::Snapshot { snapshot: Box::new(record.session.snapshot()) };
+                let snapshot = ServerMessage::Snapshot {
+                    snapshot: Box::new(record.session.snapshot()),
+                };
                 if let Ok(text) = serde_json::to_string(&snapshot) {
                     let _ = ws.send_with_str(text);
                 }

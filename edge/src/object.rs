@@ -23,11 +23,13 @@ use std::{
     rc::Rc,
 };
 use worker::{
-    durable_object,
+    durable_object, js_sys,
     wasm_bindgen::{JsCast, JsValue},
     wasm_bindgen_futures::JsFuture,
-    web_sys::{ReadableStream, ReadableStreamDefaultReader}, js_sys, worker_sys::WebSocketRequestResponsePair, Date, DurableObject, Env, Method,
-    Request, Response, Result, ScheduledTime, State, WebSocket, WebSocketIncomingMessage,
+    web_sys::{ReadableStream, ReadableStreamDefaultReader},
+    worker_sys::WebSocketRequestResponsePair,
+    Date, DurableObject, Env, Method, Request, Response, Result, ScheduledTime, State, WebSocket,
+    WebSocketIncomingMessage,
 };
 
 pub fn now() -> Millis {
@@ -46,7 +48,7 @@ pub struct Object {
     config: std::result::Result<Config, &'static str>,
     /// The persisted record, loaded on first use (`None` inside: no session).
     record: RefCell<Option<Option<Record>>>,
-    /// The alarm time last set, to skip redundant writes.
+    /// The earliest alarm set since the object started (see [`Object::arm`]).
     alarm_at: Cell<Option<Millis>>,
     /// A PATCH is streaming rows: a second writer is refused rather than interleaved.
     pub writing: Cell<bool>,
@@ -80,20 +82,37 @@ impl DurableObject for Session {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        Ok(self.object.route(req).await.unwrap_or_else(EdgeError::into_response))
+        Ok(self
+            .object
+            .route(req)
+            .await
+            .unwrap_or_else(EdgeError::into_response))
     }
 
     async fn alarm(&self) -> Result<Response> {
-        self.object.on_alarm().await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.object
+            .on_alarm()
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
         Response::empty()
     }
 
-    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
         self.object.on_message(&ws, message).await;
         Ok(())
     }
 
-    async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _clean: bool) -> Result<()> {
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _clean: bool,
+    ) -> Result<()> {
         // Completes the closing handshake; the runtime forgets the socket afterwards.
         let _ = ws.close(Some(1000), Some("closed"));
         Ok(())
@@ -110,10 +129,14 @@ async fn drain(body: ReadableStream, limit: u64) -> std::result::Result<(), JsVa
     let mut seen = 0u64;
     loop {
         let step = JsFuture::from(reader.read()).await?;
-        if js_sys::Reflect::get(&step, &"done".into())?.as_bool().unwrap_or(true) {
+        if js_sys::Reflect::get(&step, &"done".into())?
+            .as_bool()
+            .unwrap_or(true)
+        {
             return Ok(());
         }
-        let piece: js_sys::Uint8Array = js_sys::Reflect::get(&step, &"value".into())?.unchecked_into();
+        let piece: js_sys::Uint8Array =
+            js_sys::Reflect::get(&step, &"value".into())?.unchecked_into();
         seen += u64::from(piece.length());
         if seen > limit {
             JsFuture::from(reader.cancel()).await?;
@@ -204,7 +227,11 @@ impl Object {
         Ok(record)
     }
 
-    async fn commit(self: &Rc<Self>, record: Record, effects: Vec<Effect>) -> std::result::Result<(), EdgeError> {
+    async fn commit(
+        self: &Rc<Self>,
+        record: Record,
+        effects: Vec<Effect>,
+    ) -> std::result::Result<(), EdgeError> {
         let (mut delete_chunks, mut purge, mut forget) = (false, false, false);
         let mut broadcasts = Vec::new();
         let mut forward = false;
@@ -237,7 +264,8 @@ impl Object {
         let deadline = record.session.deadline;
         *self.record.borrow_mut() = Some(Some(record));
         for (seq, event) in broadcasts {
-            self.live.broadcast(&self.state, &self.store, seq, event, !purge)?;
+            self.live
+                .broadcast(&self.state, &self.store, seq, event, !purge)?;
         }
         if purge {
             self.live.close_all(&self.state, "purged");
@@ -253,12 +281,17 @@ impl Object {
     /// only ever moved earlier: a sliding deadline (every PATCH, every origin event) then costs
     /// no storage write, and an alarm that fires before the deadline does nothing but re-arm.
     async fn arm(&self, deadline: Option<Deadline>) -> std::result::Result<(), EdgeError> {
-        let Some(at) = deadline.map(|d| d.at) else { return Ok(()) };
+        let Some(at) = deadline.map(|d| d.at) else {
+            return Ok(());
+        };
         if self.alarm_at.get().is_some_and(|set| set <= at) {
             return Ok(());
         }
         let date = js_sys::Date::new(&(at as f64).into());
-        self.state.storage().set_alarm(ScheduledTime::new(date)).await?;
+        self.state
+            .storage()
+            .set_alarm(ScheduledTime::new(date))
+            .await?;
         self.alarm_at.set(Some(at));
         Ok(())
     }
@@ -266,7 +299,9 @@ impl Object {
     async fn on_alarm(self: &Rc<Self>) -> std::result::Result<(), EdgeError> {
         // The runtime cleared the alarm by firing it.
         self.alarm_at.set(None);
-        let Some(record) = self.current()? else { return Ok(()) };
+        let Some(record) = self.current()? else {
+            return Ok(());
+        };
         match self.apply(Input::Alarm).await {
             Err(EdgeError::Lifecycle(e)) => {
                 worker::console_warn!("alarm ignored: {e}");
@@ -276,10 +311,13 @@ impl Object {
         }
     }
 
-    async fn origin_event(self: &Rc<Self>, mut req: Request) -> std::result::Result<Response, EdgeError> {
+    async fn origin_event(
+        self: &Rc<Self>,
+        mut req: Request,
+    ) -> std::result::Result<Response, EdgeError> {
         // The Worker verified the signature before forwarding the body here.
-        let event: OriginEvent =
-            serde_json::from_slice(&req.bytes().await?).map_err(|e| EdgeError::BadRequest(e.to_string()))?;
+        let event: OriginEvent = serde_json::from_slice(&req.bytes().await?)
+            .map_err(|e| EdgeError::BadRequest(e.to_string()))?;
         self.active()?;
         // A repeated final event is a no-op in the state machine, hence still 204.
         self.apply(Input::Origin(event)).await?;

@@ -51,5 +51,4 @@ impl<'a> Route<'a> {
         };
         Some(route)
     }
-
 }

@@ -87,10 +87,14 @@ impl Store {
             "CREATE TABLE IF NOT EXISTS session (k INTEGER PRIMARY KEY CHECK (k = 1), body TEXT NOT NULL)",
             None,
         )?;
-        self.sql
-            .exec("CREATE TABLE IF NOT EXISTS chunks (off INTEGER PRIMARY KEY, data BLOB NOT NULL)", None)?;
-        self.sql
-            .exec("CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)", None)?;
+        self.sql.exec(
+            "CREATE TABLE IF NOT EXISTS chunks (off INTEGER PRIMARY KEY, data BLOB NOT NULL)",
+            None,
+        )?;
+        self.sql.exec(
+            "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+            None,
+        )?;
         self.save(record)
     }
 
@@ -98,13 +102,21 @@ impl Store {
         if !self.has_tables()? {
             return Ok(None);
         }
-        let rows: Vec<TextRow> = self.sql.exec("SELECT body FROM session WHERE k = 1", None)?.to_array()?;
-        rows.first().map(|r| serde_json::from_str(&r.body).map_err(worker::Error::from)).transpose()
+        let rows: Vec<TextRow> = self
+            .sql
+            .exec("SELECT body FROM session WHERE k = 1", None)?
+            .to_array()?;
+        rows.first()
+            .map(|r| serde_json::from_str(&r.body).map_err(worker::Error::from))
+            .transpose()
     }
 
     pub fn save(&self, record: &Record) -> Result<()> {
         let body = serde_json::to_string(record)?;
-        self.sql.exec("INSERT OR REPLACE INTO session (k, body) VALUES (1, ?)", vec![body.into()])?;
+        self.sql.exec(
+            "INSERT OR REPLACE INTO session (k, body) VALUES (1, ?)",
+            vec![body.into()],
+        )?;
         Ok(())
     }
 
@@ -119,14 +131,17 @@ impl Store {
 
     /// The row starting exactly at `off`.
     pub fn row(&self, off: u64) -> Result<Option<Vec<u8>>> {
-        let rows: Vec<ChunkRow> =
-            self.sql.exec("SELECT data FROM chunks WHERE off = ?", vec![int(off)])?.to_array()?;
+        let rows: Vec<ChunkRow> = self
+            .sql
+            .exec("SELECT data FROM chunks WHERE off = ?", vec![int(off)])?
+            .to_array()?;
         Ok(rows.into_iter().next().map(|r| r.data.into_vec()))
     }
 
     /// Drops rows at or after `from`: the uncommitted tail of an interrupted or refused PATCH.
     pub fn truncate_rows(&self, from: u64) -> Result<()> {
-        self.sql.exec("DELETE FROM chunks WHERE off >= ?", vec![int(from)])?;
+        self.sql
+            .exec("DELETE FROM chunks WHERE off >= ?", vec![int(from)])?;
         Ok(())
     }
 
@@ -147,7 +162,10 @@ impl Store {
     pub fn events_after(&self, seq: u64) -> Result<Vec<String>> {
         let rows: Vec<TextRow> = self
             .sql
-            .exec("SELECT body FROM events WHERE seq > ? ORDER BY seq", vec![int(seq)])?
+            .exec(
+                "SELECT body FROM events WHERE seq > ? ORDER BY seq",
+                vec![int(seq)],
+            )?
             .to_array()?;
         Ok(rows.into_iter().map(|r| r.body).collect())
     }
@@ -163,10 +181,19 @@ impl Store {
         }
         let chunks: Vec<ChunkTotals> = self
             .sql
-            .exec("SELECT count(*) AS n, coalesce(sum(length(data)), 0) AS bytes FROM chunks", None)?
+            .exec(
+                "SELECT count(*) AS n, coalesce(sum(length(data)), 0) AS bytes FROM chunks",
+                None,
+            )?
             .to_array()?;
-        let events: Vec<Count> = self.sql.exec("SELECT count(*) AS n FROM events", None)?.to_array()?;
-        let sessions: Vec<Count> = self.sql.exec("SELECT count(*) AS n FROM session", None)?.to_array()?;
+        let events: Vec<Count> = self
+            .sql
+            .exec("SELECT count(*) AS n FROM events", None)?
+            .to_array()?;
+        let sessions: Vec<Count> = self
+            .sql
+            .exec("SELECT count(*) AS n FROM session", None)?
+            .to_array()?;
         Ok(Counts {
             has_session: sessions.first().is_some_and(|c| c.n > 0),
             chunk_rows: chunks.first().map_or(0, |c| c.n),

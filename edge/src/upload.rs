@@ -46,7 +46,11 @@ fn header(req: &Request, name: &str) -> Result<Option<String>, EdgeError> {
 /// `Content-Length`, when the client declared one.
 fn declared_length(req: &Request) -> Result<Option<u64>, EdgeError> {
     header(req, "Content-Length")?
-        .map(|v| v.trim().parse().map_err(|_| EdgeError::Tus(TusError::BadRequest("Content-Length".into()))))
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| EdgeError::Tus(TusError::BadRequest("Content-Length".into())))
+        })
         .transpose()
 }
 
@@ -54,7 +58,10 @@ fn declared_length(req: &Request) -> Result<Option<u64>, EdgeError> {
 fn progress_headers(record: &Record) -> Vec<(&'static str, String)> {
     let s = &record.session;
     let mut h = vec![("Upload-Offset", s.upload.offset.to_string())];
-    h.extend(s.expires_at().map(|at| ("Upload-Expires", tus::http_date(at))));
+    h.extend(
+        s.expires_at()
+            .map(|at| ("Upload-Expires", tus::http_date(at))),
+    );
     h
 }
 
@@ -64,25 +71,37 @@ impl Object {
     pub async fn create(self: &Rc<Self>, req: Request) -> Result<Response, EdgeError> {
         let config = self.config()?.clone();
         tus::check_version(header(&req, "Tus-Resumable")?.as_deref())?;
-        let length = tus::parse_upload_length(header(&req, "Upload-Length")?.as_deref(), config.max_upload_bytes)?;
+        let length = tus::parse_upload_length(
+            header(&req, "Upload-Length")?.as_deref(),
+            config.max_upload_bytes,
+        )?;
         let meta = tus::parse_metadata(header(&req, "Upload-Metadata")?.as_deref())?;
-        let content_type = header(&req, "Content-Type")?;
-        let with_body = declared_length(&req)?.is_some_and(|n| n > 0) || content_type.is_some();
-        if with_body {
-            tus::check_content_type(content_type.as_deref())?;
-        }
+        let with_body = declared_length(&req)?.is_some_and(|n| n > 0);
+        let checksum = if with_body {
+            tus::check_content_type(header(&req, "Content-Type")?.as_deref())?;
+            Checksum::parse(header(&req, "Upload-Checksum")?.as_deref())?
+        } else {
+            None
+        };
         if self.current()?.is_some() {
             return Err(EdgeError::BadRequest("session already exists".into()));
         }
         let id = self.state.id().to_string();
         let origin = req.url()?.origin().ascii_serialization();
-        let callback_base = config.edge_public_url.clone().unwrap_or_else(|| origin.clone());
+        let callback_base = config
+            .edge_public_url
+            .clone()
+            .unwrap_or_else(|| origin.clone());
         let session = lifecycle::Session::new(id.clone(), length, meta, now(), &config.limits);
-        self.start(Record { session, callback_base, forwards_sent: 0 }).await?;
+        self.start(Record {
+            session,
+            callback_base,
+            forwards_sent: 0,
+        })
+        .await?;
 
         let mut record = self.active()?;
         if with_body {
-            let checksum = Checksum::parse(header(&req, "Upload-Checksum")?.as_deref())?;
             // The upload exists whatever happens to its first bytes: the client learns the
             // accepted offset from Upload-Offset and continues with PATCH.
             match self.write_body(req, record.clone(), 0, checksum).await {
@@ -98,7 +117,10 @@ impl Object {
     pub fn head(&self, req: &Request) -> Result<Response, EdgeError> {
         tus::check_version(header(req, "Tus-Resumable")?.as_deref())?;
         let s = self.active()?.session;
-        Ok(http::empty(200, &tus::head_headers(s.upload, &s.meta, s.expires_at())))
+        Ok(http::empty(
+            200,
+            &tus::head_headers(s.upload, &s.meta, s.expires_at()),
+        ))
     }
 
     pub async fn patch(self: &Rc<Self>, req: Request) -> Result<Response, EdgeError> {
@@ -138,7 +160,17 @@ impl Object {
         let _writing = Writing(&self.writing);
 
         self.store.truncate_rows(stored)?;
-        let received = match self.receive(&req, stored, length, claimed, max_request, checksum.is_some()).await {
+        let received = match self
+            .receive(
+                &req,
+                stored,
+                length,
+                claimed,
+                max_request,
+                checksum.is_some(),
+            )
+            .await
+        {
             Ok(received) => received,
             Err(e) => {
                 self.store.truncate_rows(stored)?;
@@ -183,7 +215,9 @@ impl Object {
         hash: bool,
     ) -> Result<Received, EdgeError> {
         let mut received = Received::default();
-        let Some(body) = req.inner().body() else { return Ok(received) };
+        let Some(body) = req.inner().body() else {
+            return Ok(received);
+        };
         let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
         let mut hasher = hash.then(Sha1::new);
         let row = Uint8Array::new_with_length(tus::ROW_BYTES as u32);
@@ -195,7 +229,10 @@ impl Object {
                     received.interrupted = true;
                     return Ok(());
                 };
-                if Reflect::get(&step, &"done".into())?.as_bool().unwrap_or(true) {
+                if Reflect::get(&step, &"done".into())?
+                    .as_bool()
+                    .unwrap_or(true)
+                {
                     return Ok(());
                 }
                 let piece: Uint8Array = Reflect::get(&step, &"value".into())?.unchecked_into();
@@ -208,7 +245,10 @@ impl Object {
                 let mut pos = 0;
                 while pos < len {
                     let take = (tus::ROW_BYTES - filled).min(len - pos);
-                    row.set(&piece.subarray(pos as u32, (pos + take) as u32), filled as u32);
+                    row.set(
+                        &piece.subarray(pos as u32, (pos + take) as u32),
+                        filled as u32,
+                    );
                     filled += take;
                     pos += take;
                     if filled == tus::ROW_BYTES {
@@ -220,14 +260,12 @@ impl Object {
             }
         }
         .await;
-        if outcome.is_err() {
-            let _ = JsFuture::from(reader.cancel()).await;
-        } else {
-            reader.release_lock();
-        }
+        // On a refusal the object drains the rest once the handler is done.
+        reader.release_lock();
         outcome?;
         if filled > 0 {
-            self.store.write_row(row_start, &row.subarray(0, filled as u32))?;
+            self.store
+                .write_row(row_start, &row.subarray(0, filled as u32))?;
         }
         received.digest = hasher.map(|h| h.finalize().to_vec());
         Ok(received)

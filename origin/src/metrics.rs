@@ -32,38 +32,43 @@ fn seconds_histogram() -> Histogram {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("dodolens");
-        let m = Metrics {
-            jobs: Family::default(),
-            in_flight: Gauge::default(),
-            intake_rejections: Family::default(),
-            received_bytes: Counter::default(),
-            stage_seconds: Family::new_with_constructor(seconds_histogram),
-            model_seconds: Family::new_with_constructor(seconds_histogram),
-            tokens: Family::default(),
-            cost_eur: Counter::default(),
-            deliveries: Family::default(),
-            sink_failures: Family::default(),
-            registry: Registry::default(),
-        };
-        registry.register("jobs", "Jobs finished, by outcome and error code", m.jobs.clone());
-        registry.register("jobs_in_flight", "Jobs being processed", m.in_flight.clone());
+        let jobs = Family::<Labels, Counter>::default();
+        let in_flight = Gauge::default();
+        let intake_rejections = Family::<Labels, Counter>::default();
+        let received_bytes = Counter::default();
+        let stage_seconds = Family::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        let model_seconds = Family::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        let tokens = Family::<Labels, Counter>::default();
+        let cost_eur = Counter::<f64, AtomicU64>::default();
+        let deliveries = Family::<Labels, Counter>::default();
+        let sink_failures = Family::<Labels, Counter>::default();
+        registry.register("jobs", "Jobs finished, by outcome and error code", jobs.clone());
+        registry.register("jobs_in_flight", "Jobs being processed", in_flight.clone());
         registry.register(
             "intake_rejections",
             "Forwards refused at intake, by reason",
-            m.intake_rejections.clone(),
+            intake_rejections.clone(),
         );
-        registry.register("received_bytes", "Video bytes received", m.received_bytes.clone());
-        registry.register("stage_seconds", "Pipeline stage durations", m.stage_seconds.clone());
-        registry.register("model_seconds", "Model request latency, by call", m.model_seconds.clone());
-        registry.register("model_tokens", "Model tokens, by direction", m.tokens.clone());
-        registry.register("cost_eur", "Estimated model cost in euros", m.cost_eur.clone());
-        registry.register(
-            "event_deliveries",
-            "Event deliveries to the edge, by result",
-            m.deliveries.clone(),
-        );
-        registry.register("sink_failures", "Result sink failures, by sink", m.sink_failures.clone());
-        Metrics { registry, ..m }
+        registry.register("received_bytes", "Video bytes received", received_bytes.clone());
+        registry.register("stage_seconds", "Pipeline stage durations", stage_seconds.clone());
+        registry.register("model_seconds", "Model request latency, by call", model_seconds.clone());
+        registry.register("model_tokens", "Model tokens, by direction", tokens.clone());
+        registry.register("cost_eur", "Estimated model cost in euros", cost_eur.clone());
+        registry.register("event_deliveries", "Event deliveries to the edge, by result", deliveries.clone());
+        registry.register("sink_failures", "Result sink failures, by sink", sink_failures.clone());
+        Metrics {
+            registry,
+            jobs,
+            in_flight,
+            intake_rejections,
+            received_bytes,
+            stage_seconds,
+            model_seconds,
+            tokens,
+            cost_eur,
+            deliveries,
+            sink_failures,
+        }
     }
 
     pub fn render(&self) -> String {

@@ -33,8 +33,14 @@ if (!file) {
 const { size } = await stat(file);
 say(`Video: ${file} (${mib(size)})`);
 
-await build(say);
-const stack = await startStack({ redis, log: (l) => say(`stack: ${l}`) });
+let stack;
+try {
+  await build(say);
+  stack = await startStack({ redis, log: (l) => say(`stack: ${l}`) });
+} catch (error) {
+  say(`FAILED to start the stack: ${error.message}`);
+  process.exit(1);
+}
 let exitCode = 1;
 const interrupted = async () => {
   await stack.stop();

@@ -31,15 +31,17 @@ export const TEST_VARS = {
 
 const run = promisify(execFile);
 
-/** Builds the origin binaries (debug, like `cargo test`) and the edge Worker. */
+/** Builds the origin binaries (debug, like `cargo test`), the edge Worker and the page it serves. */
 export async function build(log = () => {}) {
-  log('building the origin (cargo build -p dodolens-origin --bins)…');
+  log('building the origin (cargo build -p dodolens-origin --bins; minutes on a first run)…');
   await run('cargo', ['build', '--quiet', '--locked', '-p', 'dodolens-origin', '--bins'], {
     cwd: root,
     maxBuffer: 64 << 20,
   });
-  log('building the edge (scripts/build-edge)…');
+  log('building the edge (scripts/build-edge: Rust → wasm, minutes on a first run)…');
   await run(path.join(root, 'scripts/build-edge'), [], { cwd: root, maxBuffer: 64 << 20 });
+  log('building the page (web/dist, the edge\'s static assets)…');
+  await run('npm', ['run', '--silent', '--prefix', 'web', 'build'], { cwd: root, maxBuffer: 64 << 20 });
 }
 
 /** Polls `probe` until it returns something truthy, or throws after `timeoutMs`. */

@@ -22,8 +22,14 @@ before(async () => {
   const [s, file] = await Promise.all([
     startStack({
       vars: { ...TEST_VARS, MAX_UPLOAD_BYTES: String(MAX_UPLOAD), MAX_REQUEST_BYTES: String(MAX_REQUEST) },
-      // A hung model call fails fast (as a retryable timeout) instead of after 90 s.
-      originEnv: { DODOLENS_MODEL_TIMEOUT_S: '2', DODOLENS_MODEL_TIMEOUT_RETRIES: '0' },
+      // A hung model call fails fast (as a retryable timeout) instead of after 90 s; one job at
+      // a time, so a second one meets 503 + Retry-After.
+      originEnv: {
+        DODOLENS_MODEL_TIMEOUT_S: '2',
+        DODOLENS_MODEL_TIMEOUT_RETRIES: '0',
+        DODOLENS_MAX_CONCURRENT_JOBS: '1',
+        DODOLENS_RETRY_AFTER_S: '1',
+      },
       simulator: true,
     }),
     makeSample({ seconds: 8 }),
@@ -288,6 +294,35 @@ test('the origin is down at forward time, then comes up: the backoff retries del
     await stack.startOrigin();
   }
   await stack.assertNoChunks(id);
+});
+
+test('the origin at capacity answers 503 + Retry-After: the second job is forwarded again and completes', async () => {
+  const rejections = async () => {
+    const text = await (await fetch(`${stack.originUrl}/metrics`)).text();
+    return Number(text.match(/intake_rejections_total\{reason="at_capacity"\} (\d+)/)?.[1] ?? 0);
+  };
+  const before = await rejections();
+  await stack.simControl({ latency_ms: 1000 });
+  const ids = [];
+  try {
+    const first = startUpload(stack.api, video);
+    ids.push(sessionId(await first.url));
+    const busy = await openSocket(stack.api, ids[0]);
+    await first.done;
+    await busy.until(isEvent('stage'), 30_000, 'first job running');
+    const second = startUpload(stack.api, video);
+    ids.push(sessionId(await second.url));
+    const waiting = await openSocket(stack.api, ids[1]);
+    await second.done;
+    await waitFor(async () => (await rejections()) > before, 15_000, 'a 503 from the origin');
+    await busy.until(isEvent('completed'), 60_000, 'first completed');
+    await waiting.until(isEvent('completed'), 60_000, 'second completed after the 503');
+    busy.close();
+    waiting.close();
+  } finally {
+    await stack.simControl({ latency_ms: 0 });
+  }
+  for (const id of ids) await stack.assertNoChunks(id);
 });
 
 test('the origin dies mid-job: the watchdog re-forwards the stored video and the job completes', async () => {

@@ -101,8 +101,15 @@ async fn main() {
     let pid = origin.id().unwrap();
     let mut stdout = tokio::io::BufReader::new(origin.stdout.take().unwrap());
     let mut line = String::new();
-    tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line).await.unwrap();
-    let addr: std::net::SocketAddr = line.trim().strip_prefix("listening on ").unwrap().parse().unwrap();
+    tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line)
+        .await
+        .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
     let sampler = Sampler::start(pid);
     let mut n = 0u64;
     let mut run = |body: Vec<u8>| {
@@ -111,7 +118,10 @@ async fn main() {
         let meta = job_meta(&id, &Callback::url(cb_addr, &id), 1);
         let cb = cb.clone();
         async move {
-            assert_eq!(forward(addr, &meta, body, Signature::Good).await.status(), 202);
+            assert_eq!(
+                forward(addr, &meta, body, Signature::Good).await.status(),
+                202
+            );
             cb.final_event(&id, Duration::from_secs(300)).await
         }
     };
@@ -183,7 +193,10 @@ impl Sampler {
         let shared = state.clone();
         std::thread::spawn(move || loop {
             let origin = proc_kib(pid, "VmHWM:");
-            let children: Vec<u64> = children(pid).iter().map(|c| proc_kib(*c, "VmHWM:")).collect();
+            let children: Vec<u64> = children(pid)
+                .iter()
+                .map(|c| proc_kib(*c, "VmHWM:"))
+                .collect();
             let mut s = shared.lock().unwrap();
             s.0 = s.0.max(origin);
             s.1 = s.1.max(children.iter().copied().max().unwrap_or(0));
@@ -228,6 +241,10 @@ fn children(pid: u32) -> Vec<u32> {
         .flatten()
         .flatten()
         .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
         .collect()
 }

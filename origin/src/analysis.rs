@@ -13,11 +13,11 @@ use async_openai::{
     types::{
         audio::{AudioInput, AudioResponseFormat, CreateTranscriptionRequestArgs},
         chat::{
-            ChatCompletionRequestMessageContentPartImage, ChatCompletionRequestMessageContentPartText,
-            ChatCompletionRequestSystemMessageArgs, ChatCompletionRequestUserMessageArgs,
-            ChatCompletionRequestUserMessageContentPart, CreateChatCompletionRequestArgs,
-            CreateChatCompletionResponse, ImageDetail, ImageUrl, ResponseFormat,
-            ResponseFormatJsonSchema,
+            ChatCompletionRequestMessageContentPartImage,
+            ChatCompletionRequestMessageContentPartText, ChatCompletionRequestSystemMessageArgs,
+            ChatCompletionRequestUserMessageArgs, ChatCompletionRequestUserMessageContentPart,
+            CreateChatCompletionRequestArgs, CreateChatCompletionResponse, ImageDetail, ImageUrl,
+            ResponseFormat, ResponseFormatJsonSchema,
         },
         InputSource,
     },
@@ -77,8 +77,13 @@ struct TranscriptionReply {
 impl Analyst {
     pub fn new(cfg: &ModelConfig) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(cfg.timeout).build()?;
-        let openai = OpenAIConfig::new().with_api_key(&cfg.api_key).with_api_base(&cfg.base_url);
-        Ok(Analyst { client: Client::build(http, openai), cfg: cfg.clone() })
+        let openai = OpenAIConfig::new()
+            .with_api_key(&cfg.api_key)
+            .with_api_base(&cfg.base_url);
+        Ok(Analyst {
+            client: Client::build(http, openai),
+            cfg: cfg.clone(),
+        })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -109,14 +114,26 @@ impl Analyst {
             base64::engine::general_purpose::STANDARD.encode_string(&frame.jpeg[..], &mut url);
             parts.push(ChatCompletionRequestUserMessageContentPart::ImageUrl(
                 ChatCompletionRequestMessageContentPartImage {
-                    image_url: ImageUrl { url, detail: Some(detail.clone()) },
+                    image_url: ImageUrl {
+                        url,
+                        detail: Some(detail.clone()),
+                    },
                     prompt_cache_breakpoint: None,
                 },
             ));
         }
-        let system = format!("{VISION_PROMPT}\n\nCatalogue (key: libellé):\n{}", catalogue_lines());
+        let system = format!(
+            "{VISION_PROMPT}\n\nCatalogue (key: libellé):\n{}",
+            catalogue_lines()
+        );
         let answer = self
-            .structured(&self.cfg.vision_model, "vision_inventory", vision_schema(), system, parts)
+            .structured(
+                &self.cfg.vision_model,
+                "vision_inventory",
+                vision_schema(),
+                system,
+                parts,
+            )
             .await?;
         Ok(answer)
     }
@@ -129,7 +146,10 @@ impl Analyst {
         let bytes = bytes::Bytes::from_owner(audio.clone());
         let request = CreateTranscriptionRequestArgs::default()
             .file(AudioInput {
-                source: InputSource::Bytes { filename: "narration.ogg".into(), bytes },
+                source: InputSource::Bytes {
+                    filename: "narration.ogg".into(),
+                    bytes,
+                },
             })
             .model(&self.cfg.transcription_model)
             .language(language(locale))
@@ -155,8 +175,14 @@ impl Analyst {
             catalogue_lines()
         );
         let parts = vec![text_part(format!("Transcription :\n{transcript}"))];
-        self.structured(&self.cfg.directives_model, "voice_directives", directives_schema(), system, parts)
-            .await
+        self.structured(
+            &self.cfg.directives_model,
+            "voice_directives",
+            directives_schema(),
+            system,
+            parts,
+        )
+        .await
     }
 
     async fn structured<T: DeserializeOwned>(
@@ -193,8 +219,8 @@ impl Analyst {
             })
             .build()
             .map_err(model_error)?;
-        let response: CreateChatCompletionResponse =
-            self.with_timeout_retries(|| {
+        let response: CreateChatCompletionResponse = self
+            .with_timeout_retries(|| {
                 let (client, request) = (self.client.clone(), request.clone());
                 async move { client.chat().create(request).await }
             })
@@ -221,7 +247,11 @@ impl Analyst {
             .ok_or_else(|| JobError::ModelInvalidResponse("empty content".into()))?;
         let value = serde_json::from_str(content)
             .map_err(|e| JobError::ModelInvalidResponse(format!("{name}: {e}")))?;
-        Ok(Answer { value, usage, simulated: response.id.starts_with(SIMULATED_ID_PREFIX) })
+        Ok(Answer {
+            value,
+            usage,
+            simulated: response.id.starts_with(SIMULATED_ID_PREFIX),
+        })
     }
 
     async fn with_timeout_retries<T, F, Fut>(&self, call: F) -> Result<T, JobError>
@@ -248,7 +278,9 @@ impl Analyst {
 fn model_error(e: OpenAIError) -> JobError {
     match e {
         OpenAIError::JSONDeserialize(err, _) => JobError::ModelInvalidResponse(err.to_string()),
-        OpenAIError::ApiError(api) => JobError::ModelUnavailable(format!("HTTP {}", api.status_code)),
+        OpenAIError::ApiError(api) => {
+            JobError::ModelUnavailable(format!("HTTP {}", api.status_code))
+        }
         OpenAIError::Reqwest(e) => JobError::ModelUnavailable(format!("transport: {e}")),
         OpenAIError::InvalidArgument(e) => JobError::Internal(e),
         other => JobError::ModelUnavailable(other.to_string()),
@@ -264,7 +296,11 @@ fn text_part(text: String) -> ChatCompletionRequestUserMessageContentPart {
 
 /// `fr-FR` → `fr`: the transcription API wants ISO-639-1.
 fn language(locale: &str) -> String {
-    let primary = locale.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+    let primary = locale
+        .split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if primary.len() == 2 {
         primary
     } else {

@@ -121,7 +121,9 @@ impl Config {
             (Some(key), _) => key,
             // OpenAI-compatible servers (Ollama, vLLM, the simulator) often need no key.
             (None, Some(_)) => "unused".to_string(),
-            (None, None) => return Err(ConfigError::Missing("OPENAI_API_KEY (or OPENAI_BASE_URL)")),
+            (None, None) => {
+                return Err(ConfigError::Missing("OPENAI_API_KEY (or OPENAI_BASE_URL)"))
+            }
         };
         let airtable = match vars.opt("DODOLENS_AIRTABLE_TOKEN") {
             Some(token) => Some(AirtableConfig {
@@ -177,7 +179,9 @@ impl Config {
             margin_ratio: vars.parse("DODOLENS_MARGIN_RATIO", "0.10")?,
             redis_url: vars.opt("REDIS_URL"),
             key_prefix: vars.string("DODOLENS_KEY_PREFIX", "dodolens"),
-            instance_id: vars.opt("DODOLENS_INSTANCE_ID").unwrap_or_else(default_instance_id),
+            instance_id: vars
+                .opt("DODOLENS_INSTANCE_ID")
+                .unwrap_or_else(default_instance_id),
             done_ttl: vars.secs("DODOLENS_DONE_TTL_S", "900")?,
             outbox_ttl: vars.secs("DODOLENS_OUTBOX_TTL_S", "3600")?,
             callback_timeout: vars.secs("DODOLENS_CALLBACK_TIMEOUT_S", "10")?,
@@ -203,7 +207,10 @@ impl Config {
             return Err(invalid("DODOLENS_FRAME_COUNT", "must be 1–64"));
         }
         if config.max_concurrent_jobs == 0 {
-            return Err(invalid("DODOLENS_MAX_CONCURRENT_JOBS", "must be at least 1"));
+            return Err(invalid(
+                "DODOLENS_MAX_CONCURRENT_JOBS",
+                "must be at least 1",
+            ));
         }
         Ok(config)
     }
@@ -215,7 +222,10 @@ impl Config {
 }
 
 fn invalid(name: &'static str, reason: impl ToString) -> ConfigError {
-    ConfigError::Invalid { name, reason: reason.to_string() }
+    ConfigError::Invalid {
+        name,
+        reason: reason.to_string(),
+    }
 }
 
 fn default_instance_id() -> String {
@@ -241,12 +251,18 @@ impl Vars<'_> {
         self.opt(name).unwrap_or_else(|| default.to_string())
     }
 
-    fn parse<T: std::str::FromStr>(&self, name: &'static str, default: &str) -> Result<T, ConfigError>
+    fn parse<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: &str,
+    ) -> Result<T, ConfigError>
     where
         T::Err: std::fmt::Display,
     {
         let raw = self.string(name, default);
-        raw.trim().parse().map_err(|e: T::Err| invalid(name, format!("{raw:?}: {e}")))
+        raw.trim()
+            .parse()
+            .map_err(|e: T::Err| invalid(name, format!("{raw:?}: {e}")))
     }
 
     fn secs(&self, name: &'static str, default: &str) -> Result<Duration, ConfigError> {

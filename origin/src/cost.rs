@@ -23,9 +23,19 @@ mod tests {
 
     #[test]
     fn sums_tokens_and_audio() {
-        let prices =
-            Prices { input_eur_per_mtok: 0.4, output_eur_per_mtok: 1.6, audio_eur_per_min: 0.003 };
-        let cost = estimate(&prices, Usage { input_tokens: 1_000_000, output_tokens: 500_000 }, 120.0);
+        let prices = Prices {
+            input_eur_per_mtok: 0.4,
+            output_eur_per_mtok: 1.6,
+            audio_eur_per_min: 0.003,
+        };
+        let cost = estimate(
+            &prices,
+            Usage {
+                input_tokens: 1_000_000,
+                output_tokens: 500_000,
+            },
+            120.0,
+        );
         assert!((cost.eur - (0.4 + 0.8 + 0.006)).abs() < 1e-9);
         assert_eq!(cost.input_tokens, 1_000_000);
     }

@@ -95,7 +95,10 @@ impl JobError {
     /// Whether running the same video again may succeed: a broken file stays broken, a busy
     /// model or a restarting origin does not.
     pub fn retryable(&self) -> bool {
-        !matches!(self, JobError::UnsupportedMedia(_) | JobError::InvalidMedia(_))
+        !matches!(
+            self,
+            JobError::UnsupportedMedia(_) | JobError::InvalidMedia(_)
+        )
     }
 
     /// The failure as the user sees it; messages name the problem, never the content.
@@ -105,10 +108,16 @@ impl JobError {
             JobError::InvalidMedia(_) => "La vidéo est endommagée ou incomplète.",
             JobError::Timeout(_) => "L'analyse a pris trop de temps.",
             JobError::ModelUnavailable(_) => "Le service d'analyse est indisponible.",
-            JobError::ModelInvalidResponse(_) => "Le service d'analyse a répondu de façon invalide.",
+            JobError::ModelInvalidResponse(_) => {
+                "Le service d'analyse a répondu de façon invalide."
+            }
             JobError::ShuttingDown => "Le serveur d'analyse redémarre.",
             JobError::Internal(_) => "Erreur interne.",
         };
-        Failure { code: self.code(), message: message.to_string(), retryable: self.retryable() }
+        Failure {
+            code: self.code(),
+            message: message.to_string(),
+            retryable: self.retryable(),
+        }
     }
 }

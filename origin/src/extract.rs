@@ -81,10 +81,17 @@ pub async fn probe(cfg: &FfmpegConfig, video: &MemFile) -> Result<Probe, JobErro
     let rotation = video["side_data_list"]
         .as_array()
         .and_then(|list| list.iter().find_map(|d| d["rotation"].as_f64()))
-        .or_else(|| video["tags"]["rotate"].as_str().and_then(|r| r.parse().ok()))
+        .or_else(|| {
+            video["tags"]["rotate"]
+                .as_str()
+                .and_then(|r| r.parse().ok())
+        })
         .map(|r| ((r.round() as i32 % 360) + 360) % 360)
         .unwrap_or(0);
-    let (w, h) = (video["width"].as_u64().unwrap_or(0), video["height"].as_u64().unwrap_or(0));
+    let (w, h) = (
+        video["width"].as_u64().unwrap_or(0),
+        video["height"].as_u64().unwrap_or(0),
+    );
     let (width, height) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
     let duration_s = [&json["format"]["duration"], &video["duration"]]
         .iter()
@@ -106,16 +113,26 @@ pub async fn measure_duration(cfg: &FfmpegConfig, video: &MemFile) -> Result<f64
     cmd.args(["-nostdin", "-hide_banner", "-nostats", "-v", "error"])
         .args(input_guard())
         .args(["-i", &format!("/dev/fd/{VIDEO_FD}")])
-        .args(["-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-"]);
+        .args([
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-f",
+            "null",
+            "-progress",
+            "pipe:1",
+            "-",
+        ]);
     let out = run(cmd, cfg.timeout, "probe").await?;
     if !out.status_ok {
         return Err(media_error(&out.stderr));
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
+        .rev()
         .filter_map(|l| l.strip_prefix("out_time_us="))
-        .filter_map(|us| us.trim().parse::<f64>().ok())
-        .last()
+        .find_map(|us| us.trim().parse::<f64>().ok())
         .map(|us| us / 1e6)
         .filter(|d| *d > 0.0)
         .ok_or_else(|| JobError::InvalidMedia("no decodable video".into()))
@@ -141,7 +158,11 @@ pub async fn extract(
     };
     drop(audio_file);
     if first.len() >= cfg.frame_count as usize {
-        return Ok(Extraction { frames: first, audio, decoded_all: false });
+        return Ok(Extraction {
+            frames: first,
+            audio,
+            decoded_all: false,
+        });
     }
     // Too few keyframes for the buckets: decode everything, same buckets, no audio again.
     let all = frames_pass(cfg, video, None, duration_s, false).await?;
@@ -149,7 +170,11 @@ pub async fn extract(
     if frames.is_empty() {
         return Err(JobError::InvalidMedia("no decodable frame".into()));
     }
-    Ok(Extraction { frames, audio, decoded_all: true })
+    Ok(Extraction {
+        frames,
+        audio,
+        decoded_all: true,
+    })
 }
 
 async fn frames_pass(
@@ -160,8 +185,18 @@ async fn frames_pass(
     keyframes_only: bool,
 ) -> Result<Vec<Frame>, JobError> {
     let bucket = bucket_seconds(cfg, duration_s);
-    let mut cmd = child(&cfg.ffmpeg_bin, cfg, video.raw_fd(), audio.map(MemFile::raw_fd));
-    cmd.args(extraction_args(cfg, duration_s, keyframes_only, audio.is_some()));
+    let mut cmd = child(
+        &cfg.ffmpeg_bin,
+        cfg,
+        video.raw_fd(),
+        audio.map(MemFile::raw_fd),
+    );
+    cmd.args(extraction_args(
+        cfg,
+        duration_s,
+        keyframes_only,
+        audio.is_some(),
+    ));
     let out = run(cmd, cfg.timeout, "extraction").await?;
     if !out.status_ok {
         return Err(media_error(&out.stderr));
@@ -170,7 +205,10 @@ async fn frames_pass(
     let frames = split_jpegs(&out.stdout)
         .into_iter()
         .enumerate()
-        .map(|(i, jpeg)| Frame { jpeg, pts_s: times.get(i).copied().unwrap_or(i as f64 * bucket) })
+        .map(|(i, jpeg)| Frame {
+            jpeg,
+            pts_s: times.get(i).copied().unwrap_or(i as f64 * bucket),
+        })
         .collect();
     Ok(frames)
 }
@@ -193,9 +231,16 @@ pub fn extraction_args(
         "select='isnan(prev_selected_t)+gte(floor(t/{bucket})-floor(prev_selected_t/{bucket}),1)',\
          scale='if(gte(iw,ih),min({side},iw),-2)':'if(gte(iw,ih),-2,min({side},ih))',showinfo"
     );
-    let mut args: Vec<String> = ["-y", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info"]
-        .map(String::from)
-        .into();
+    let mut args: Vec<String> = [
+        "-y",
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "info",
+    ]
+    .map(String::from)
+    .into();
     args.extend(["-threads".into(), cfg.threads.to_string()]);
     if keyframes_only {
         args.extend(["-skip_frame".into(), "nokey".into()]);
@@ -211,8 +256,11 @@ pub fn extraction_args(
     args.extend(["-c:v", "mjpeg", "-f", "image2pipe", "pipe:1"].map(String::from));
     if audio {
         args.extend(
-            ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", "-c:a", "libopus", "-b:a", "24k"]
-                .map(String::from),
+            [
+                "-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", "-c:a", "libopus", "-b:a",
+                "24k",
+            ]
+            .map(String::from),
         );
         args.extend(["-application", "voip", "-f", "ogg"].map(String::from));
         args.push(format!("/dev/fd/{AUDIO_FD}"));
@@ -222,7 +270,12 @@ pub fn extraction_args(
 
 /// Options that bound what an input may be: no playlists, no concat, no network, no devices.
 fn input_guard() -> [&'static str; 4] {
-    ["-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", PROTOCOL_WHITELIST]
+    [
+        "-format_whitelist",
+        FORMAT_WHITELIST,
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+    ]
 }
 
 fn child(bin: &str, cfg: &FfmpegConfig, video_fd: RawFd, audio_fd: Option<RawFd>) -> Command {
@@ -249,7 +302,10 @@ fn child(bin: &str, cfg: &FfmpegConfig, video_fd: RawFd, audio_fd: Option<RawFd>
                 check(libc::dup2(audio, AUDIO_FD))?;
                 libc::close(audio);
             }
-            let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            let rlimit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
             check(libc::setrlimit(libc::RLIMIT_AS, &rlimit))?;
             Ok(())
         });
@@ -272,7 +328,9 @@ struct Output {
 }
 
 async fn run(mut cmd: Command, timeout: Duration, what: &'static str) -> Result<Output, JobError> {
-    let mut child = cmd.spawn().map_err(|e| JobError::Internal(format!("spawn {what}: {e}")))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| JobError::Internal(format!("spawn {what}: {e}")))?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
     let work = async {
@@ -290,12 +348,19 @@ async fn run(mut cmd: Command, timeout: Duration, what: &'static str) -> Result<
         })
     };
     // On timeout the future (and the child with it) is dropped: kill_on_drop ends ffmpeg.
-    tokio::time::timeout(timeout, work).await.map_err(|_| JobError::Timeout(what))?
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| JobError::Timeout(what))?
 }
 
 /// Classifies an ffmpeg failure from its diagnostics (which never reach the logs whole).
 fn media_error(stderr: &str) -> JobError {
-    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     let last: String = last.chars().take(160).collect();
     if stderr.contains("moov atom not found") || stderr.contains("partial file") {
         JobError::InvalidMedia(last)
@@ -353,7 +418,9 @@ mod tests {
 
     #[test]
     fn splits_concatenated_jpegs() {
-        let stream = [0xFF, 0xD8, 1, 2, 0xFF, 0x00, 0xFF, 0xD9, 0xFF, 0xD8, 3, 0xFF, 0xD9, 9];
+        let stream = [
+            0xFF, 0xD8, 1, 2, 0xFF, 0x00, 0xFF, 0xD9, 0xFF, 0xD8, 3, 0xFF, 0xD9, 9,
+        ];
         let frames = split_jpegs(&stream);
         assert_eq!(frames.len(), 2);
         assert_eq!(&frames[1][..], &[0xFF, 0xD8, 3, 0xFF, 0xD9]);
@@ -373,6 +440,9 @@ mod tests {
             media_error("[hls @ 0x1] Format not on whitelist 'mov'\n/dev/fd/3: Invalid argument"),
             JobError::UnsupportedMedia(_)
         ));
-        assert!(matches!(media_error("moov atom not found"), JobError::InvalidMedia(_)));
+        assert!(matches!(
+            media_error("moov atom not found"),
+            JobError::InvalidMedia(_)
+        ));
     }
 }

@@ -18,7 +18,9 @@ use axum::{
 use base64::Engine;
 use dodolens_shared::{
     protocol::JobMeta,
-    signing::{self, SignatureError, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
+    signing::{
+        self, SignatureError, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    },
 };
 use futures_util::StreamExt;
 
@@ -40,7 +42,11 @@ pub async fn post_job(
             IntakeError::ShuttingDown => "shutting_down",
             IntakeError::Buffer(_) | IntakeError::Store(_) => "internal",
         };
-        state.metrics.intake_rejections.get_or_create(&label("reason", reason)).inc();
+        state
+            .metrics
+            .intake_rejections
+            .get_or_create(&label("reason", reason))
+            .inc();
         tracing::info!(job = %short(&id), reason, "forward refused");
     }
     result
@@ -57,7 +63,9 @@ async fn accept(
     }
     let length = header(headers, "content-length")
         .and_then(|v| v.parse::<u64>().ok())
-        .ok_or(IntakeError::BadRequest("a fixed Content-Length is required"))?;
+        .ok_or(IntakeError::BadRequest(
+            "a fixed Content-Length is required",
+        ))?;
     let meta = verify(state, id, headers, length)?;
     if length > state.cfg.max_video_bytes {
         return Err(IntakeError::TooLarge(length));
@@ -70,7 +78,11 @@ async fn accept(
     }
     url_ok(&meta.callback_url)?;
 
-    if !state.store.claim_job(id, meta.attempt, state.cfg.job_ttl()).await? {
+    if !state
+        .store
+        .claim_job(id, meta.attempt, state.cfg.job_ttl())
+        .await?
+    {
         // Running or finished here or on another replica: acknowledge without running twice.
         drain(body, length).await?;
         tracing::info!(job = %short(id), attempt = meta.attempt, "duplicate forward acknowledged");
@@ -85,7 +97,9 @@ async fn accept(
         Ok(true) => {}
         Ok(false) => {
             state.store.release_job(id).await?;
-            return Err(IntakeError::AtCapacity { retry_after: state.cfg.retry_after });
+            return Err(IntakeError::AtCapacity {
+                retry_after: state.cfg.retry_after,
+            });
         }
         Err(e) => {
             let _ = state.store.release_job(id).await;
@@ -130,8 +144,19 @@ fn verify(
     let metadata = header(headers, HEADER_METADATA).ok_or(SignatureError::Missing)?;
     let signature = header(headers, HEADER_SIGNATURE).ok_or(SignatureError::Missing)?;
     let path = format!("/v1/jobs/{id}");
-    let parts = SignedParts { method: "POST", path: &path, timestamp, content_length: length, metadata };
-    signing::verify(state.cfg.signing_secret.as_bytes(), &parts, signature, now_secs())?;
+    let parts = SignedParts {
+        method: "POST",
+        path: &path,
+        timestamp,
+        content_length: length,
+        metadata,
+    };
+    signing::verify(
+        state.cfg.signing_secret.as_bytes(),
+        &parts,
+        signature,
+        now_secs(),
+    )?;
     let json = base64::engine::general_purpose::STANDARD
         .decode(metadata)
         .map_err(|_| IntakeError::BadRequest("metadata is not base64"))?;
@@ -148,7 +173,10 @@ async fn receive(
     let mut stream = body.into_data_stream();
     let read = async {
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| IntakeError::Incomplete { received: video.len(), expected: length })?;
+            let chunk = chunk.map_err(|_| IntakeError::Incomplete {
+                received: video.len(),
+                expected: length,
+            })?;
             if video.len() + chunk.len() as u64 > length {
                 return Err(IntakeError::BadRequest("body longer than Content-Length"));
             }
@@ -159,9 +187,15 @@ async fn receive(
     };
     tokio::time::timeout(state.cfg.job_timeout, read)
         .await
-        .map_err(|_| IntakeError::Incomplete { received: 0, expected: length })??;
+        .map_err(|_| IntakeError::Incomplete {
+            received: 0,
+            expected: length,
+        })??;
     if video.len() != length {
-        return Err(IntakeError::Incomplete { received: video.len(), expected: length });
+        return Err(IntakeError::Incomplete {
+            received: video.len(),
+            expected: length,
+        });
     }
     video.seal()?;
     Ok(video)
@@ -171,16 +205,27 @@ async fn drain(body: Body, length: u64) -> Result<(), IntakeError> {
     let mut received = 0u64;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        received += chunk.map_err(|_| IntakeError::Incomplete { received, expected: length })?.len() as u64;
+        received += chunk
+            .map_err(|_| IntakeError::Incomplete {
+                received,
+                expected: length,
+            })?
+            .len() as u64;
     }
     if received != length {
-        return Err(IntakeError::Incomplete { received, expected: length });
+        return Err(IntakeError::Incomplete {
+            received,
+            expected: length,
+        });
     }
     Ok(())
 }
 
 fn accepted(id: &str, duplicate: bool) -> Response {
-    (StatusCode::ACCEPTED, Json(serde_json::json!({ "job": id, "duplicate": duplicate })))
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "job": id, "duplicate": duplicate })),
+    )
         .into_response()
 }
 
@@ -191,13 +236,18 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 fn url_ok(url: &str) -> Result<(), IntakeError> {
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
-        _ => Err(IntakeError::BadRequest("callback_url must be an http(s) URL")),
+        _ => Err(IntakeError::BadRequest(
+            "callback_url must be an http(s) URL",
+        )),
     }
 }
 
 /// Session ids are Durable Object ids: 64 lowercase hex characters.
 pub fn is_session_id(id: &str) -> bool {
-    id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Enough of an id to correlate logs; the full id is the upload capability.

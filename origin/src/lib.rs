@@ -94,14 +94,21 @@ pub struct Origin {
 pub async fn start(cfg: Config) -> Result<Origin, StartError> {
     install_crypto_provider();
     let (store, memory_store): (Arc<dyn Store>, _) = match &cfg.redis_url {
-        Some(url) => (Arc::new(RedisStore::connect(url, &cfg.key_prefix).await?), None),
+        Some(url) => (
+            Arc::new(RedisStore::connect(url, &cfg.key_prefix).await?),
+            None,
+        ),
         None => {
             let memory = MemoryStore::new();
             (Arc::new(memory.clone()), Some(memory))
         }
     };
     let metrics = Arc::new(Metrics::new());
-    let reporter = Arc::new(Reporter::new(&cfg, Arc::clone(&store), Arc::clone(&metrics))?);
+    let reporter = Arc::new(Reporter::new(
+        &cfg,
+        Arc::clone(&store),
+        Arc::clone(&metrics),
+    )?);
     let state = Arc::new(AppState {
         analyst: Analyst::new(&cfg.model)?,
         sinks: Sinks::new(&cfg.sinks, &cfg.signing_secret, Arc::clone(&metrics))?,
@@ -113,9 +120,12 @@ pub async fn start(cfg: Config) -> Result<Origin, StartError> {
         cancel_jobs: CancellationToken::new(),
         cfg,
     });
-    let listener =
-        TcpListener::bind(state.cfg.bind).await.map_err(|e| StartError::Bind(state.cfg.bind, e))?;
-    let addr = listener.local_addr().map_err(|e| StartError::Bind(state.cfg.bind, e))?;
+    let listener = TcpListener::bind(state.cfg.bind)
+        .await
+        .map_err(|e| StartError::Bind(state.cfg.bind, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(state.cfg.bind, e))?;
     let outbox_stop = CancellationToken::new();
     let outbox = tokio::spawn(reporter.run_outbox(outbox_stop.clone()));
     let app = router(Arc::clone(&state));
@@ -126,7 +136,14 @@ pub async fn start(cfg: Config) -> Result<Origin, StartError> {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    Ok(Origin { addr, state, memory_store, server, outbox, outbox_stop })
+    Ok(Origin {
+        addr,
+        state,
+        memory_store,
+        server,
+        outbox,
+        outbox_stop,
+    })
 }
 
 impl Origin {
@@ -136,7 +153,10 @@ impl Origin {
         let state = &self.state;
         state.shutdown.cancel();
         state.tracker.close();
-        if tokio::time::timeout(state.cfg.shutdown_grace, state.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(state.cfg.shutdown_grace, state.tracker.wait())
+            .await
+            .is_err()
+        {
             state.cancel_jobs.cancel();
             state.tracker.wait().await;
         }

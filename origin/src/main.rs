@@ -16,7 +16,9 @@ async fn main() -> anyhow::Result<()> {
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => registry.with(layer.json()).init(),
-        LogFormat::Text => registry.with(layer.with_ansi(std::io::stderr().is_terminal())).init(),
+        LogFormat::Text => registry
+            .with(layer.with_ansi(std::io::stderr().is_terminal()))
+            .init(),
     }
     let origin = dodolens_origin::start(config).await?;
     println!("listening on {}", origin.addr);

@@ -26,7 +26,9 @@ pub struct Metrics {
 }
 
 fn seconds_histogram() -> Histogram {
-    Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0])
+    Histogram::new([
+        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+    ])
 }
 
 impl Metrics {
@@ -42,20 +44,48 @@ impl Metrics {
         let cost_eur = Counter::<f64, AtomicU64>::default();
         let deliveries = Family::<Labels, Counter>::default();
         let sink_failures = Family::<Labels, Counter>::default();
-        registry.register("jobs", "Jobs finished, by outcome and error code", jobs.clone());
+        registry.register(
+            "jobs",
+            "Jobs finished, by outcome and error code",
+            jobs.clone(),
+        );
         registry.register("jobs_in_flight", "Jobs being processed", in_flight.clone());
         registry.register(
             "intake_rejections",
             "Forwards refused at intake, by reason",
             intake_rejections.clone(),
         );
-        registry.register("received_bytes", "Video bytes received", received_bytes.clone());
-        registry.register("stage_seconds", "Pipeline stage durations", stage_seconds.clone());
-        registry.register("model_seconds", "Model request latency, by call", model_seconds.clone());
+        registry.register(
+            "received_bytes",
+            "Video bytes received",
+            received_bytes.clone(),
+        );
+        registry.register(
+            "stage_seconds",
+            "Pipeline stage durations",
+            stage_seconds.clone(),
+        );
+        registry.register(
+            "model_seconds",
+            "Model request latency, by call",
+            model_seconds.clone(),
+        );
         registry.register("model_tokens", "Model tokens, by direction", tokens.clone());
-        registry.register("cost_eur", "Estimated model cost in euros", cost_eur.clone());
-        registry.register("event_deliveries", "Event deliveries to the edge, by result", deliveries.clone());
-        registry.register("sink_failures", "Result sink failures, by sink", sink_failures.clone());
+        registry.register(
+            "cost_eur",
+            "Estimated model cost in euros",
+            cost_eur.clone(),
+        );
+        registry.register(
+            "event_deliveries",
+            "Event deliveries to the edge, by result",
+            deliveries.clone(),
+        );
+        registry.register(
+            "sink_failures",
+            "Result sink failures, by sink",
+            sink_failures.clone(),
+        );
         Metrics {
             registry,
             jobs,

@@ -19,13 +19,18 @@ pub async fn healthz() -> Json<serde_json::Value> {
 
 /// Ready when ffmpeg and ffprobe run and the store answers.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let ffmpeg = runs(&state.cfg.ffmpeg.ffmpeg_bin).await && runs(&state.cfg.ffmpeg.ffprobe_bin).await;
+    let ffmpeg =
+        runs(&state.cfg.ffmpeg.ffmpeg_bin).await && runs(&state.cfg.ffmpeg.ffprobe_bin).await;
     let store = tokio::time::timeout(Duration::from_secs(2), state.store.ping())
         .await
         .is_ok_and(|r| r.is_ok());
     let accepting = !state.shutdown.is_cancelled();
     let ready = ffmpeg && store && accepting;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "ready": ready,
         "ffmpeg": ffmpeg,
@@ -38,7 +43,10 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()

@@ -45,12 +45,21 @@ pub struct Job {
 
 /// Runs the job to its final event. Never panics outwards and never returns early.
 pub async fn run(state: Arc<AppState>, job: Job) {
-    let Job { id, meta, video, slot_holder, received_at } = job;
+    let Job {
+        id,
+        meta,
+        video,
+        slot_holder,
+        received_at,
+    } = job;
     state.metrics.in_flight.inc();
     let events = state.reporter.job(&meta);
-    events.send(OriginEvent::Stage { stage: Stage::Received });
-    let work = std::panic::AssertUnwindSafe(process(&state, &id, &meta, video, &events, received_at))
-        .catch_unwind();
+    events.send(OriginEvent::Stage {
+        stage: Stage::Received,
+    });
+    let work =
+        std::panic::AssertUnwindSafe(process(&state, &id, &meta, video, &events, received_at))
+            .catch_unwind();
     let outcome = tokio::select! {
         result = tokio::time::timeout(state.cfg.job_timeout, work) => match result {
             Ok(Ok(result)) => result,
@@ -62,9 +71,21 @@ pub async fn run(state: Arc<AppState>, job: Job) {
     events.flush(state.cfg.callback_timeout).await;
     let (event, mark) = match outcome {
         Ok(result) => {
-            state.metrics.jobs.get_or_create(&label("outcome", "completed")).inc();
-            let mark = JobMark::Ended { attempt: meta.attempt, outcome: Outcome::Completed };
-            (OriginEvent::Completed { result: Box::new(result) }, mark)
+            state
+                .metrics
+                .jobs
+                .get_or_create(&label("outcome", "completed"))
+                .inc();
+            let mark = JobMark::Ended {
+                attempt: meta.attempt,
+                outcome: Outcome::Completed,
+            };
+            (
+                OriginEvent::Completed {
+                    result: Box::new(result),
+                },
+                mark,
+            )
         }
         Err(error) => {
             tracing::warn!(job = %short(&id), error = %error, "job failed");
@@ -77,8 +98,16 @@ pub async fn run(state: Arc<AppState>, job: Job) {
                     ("code", format!("{:?}", failure.code).to_lowercase()),
                 ])
                 .inc();
-            let outcome = Outcome::Failed { retryable: failure.retryable };
-            (OriginEvent::Failed { error: failure }, JobMark::Ended { attempt: meta.attempt, outcome })
+            let outcome = Outcome::Failed {
+                retryable: failure.retryable,
+            };
+            (
+                OriginEvent::Failed { error: failure },
+                JobMark::Ended {
+                    attempt: meta.attempt,
+                    outcome,
+                },
+            )
         }
     };
     if let Err(e) = state.reporter.finish(&meta, &event).await {
@@ -103,18 +132,7 @@ async fn process(
     received_at: Instant,
 ) -> Result<AnalysisResult, JobError> {
     let cfg = &state.cfg;
-    let stage = |s: Stage| {
-        events.send(OriginEvent::Stage { stage: s });
-        let store = state.store.clone();
-        let (id, ttl) = (id.to_string(), cfg.job_ttl());
-        tokio::spawn(async move {
-            let name = format!("{s:?}").to_lowercase();
-            if let Err(e) = store.set_status(&id, &name, ttl).await {
-                tracing::warn!(job = %short(&id), error = %e, "status not recorded");
-            }
-        });
-        Instant::now()
-    };
+    let stage = |s: Stage| enter_stage(state, id, events, s);
     let timed = |s: Stage, since: Instant| {
         state
             .metrics
@@ -123,7 +141,7 @@ async fn process(
             .observe(since.elapsed().as_secs_f64());
     };
 
-    let t = stage(Stage::Probing);
+    let t = stage(Stage::Probing).await;
     let probe = extract::probe(&cfg.ffmpeg, &video).await?;
     let duration_s = match probe.duration_s {
         Some(d) => d,
@@ -131,14 +149,16 @@ async fn process(
     };
     timed(Stage::Probing, t);
 
-    let t = stage(Stage::Extracting);
-    let extraction =
-        extract::extract(&cfg.ffmpeg, &video, id, duration_s, probe.has_audio).await?;
+    let t = stage(Stage::Extracting).await;
+    let extraction = extract::extract(&cfg.ffmpeg, &video, id, duration_s, probe.has_audio).await?;
     drop(video);
     timed(Stage::Extracting, t);
-    events.send(OriginEvent::Progress { stage: Stage::Extracting, fraction: 1.0 });
+    events.send(OriginEvent::Progress {
+        stage: Stage::Extracting,
+        fraction: 1.0,
+    });
     tracing::info!(
-        job = %short(&id),
+        job = %short(id),
         frames = extraction.frames.len(),
         audio_bytes = extraction.audio.as_ref().map_or(0, |a| a.len()),
         decoded_all = extraction.decoded_all,
@@ -156,8 +176,10 @@ async fn process(
 
     let locale = meta.meta.locale.clone();
     let narration = async {
-        let Some(audio) = audio else { return (None, Vec::new()) };
-        let t = stage(Stage::Transcribing);
+        let Some(audio) = audio else {
+            return (None, Vec::new());
+        };
+        let t = stage(Stage::Transcribing).await;
         let started = Instant::now();
         let transcript = state.analyst.transcribe(&audio, &locale).await;
         observe_model(state, "transcription", started);
@@ -166,12 +188,18 @@ async fn process(
         let transcript = match transcript {
             Ok(t) => t,
             Err(e) => {
-                tracing::warn!(job = %short(&id), error = %e, "transcription failed; vision only");
-                return (None, vec![warning(WarningCode::NoNarration, "Narration non analysée.")]);
+                tracing::warn!(job = %short(id), error = %e, "transcription failed; vision only");
+                return (
+                    None,
+                    vec![warning(WarningCode::NoNarration, "Narration non analysée.")],
+                );
             }
         };
         if transcript.trim().is_empty() {
-            return (Some((VoiceDirectives::default(), Usage::default(), false)), Vec::new());
+            return (
+                Some((VoiceDirectives::default(), Usage::default(), false)),
+                Vec::new(),
+            );
         }
         let started = Instant::now();
         let directives = state.analyst.directives(&transcript, &locale).await;
@@ -179,13 +207,19 @@ async fn process(
         match directives {
             Ok(answer) => (Some((answer.value, answer.usage, true)), Vec::new()),
             Err(e) => {
-                tracing::warn!(job = %short(&id), error = %e, "directives failed; vision only");
-                (None, vec![warning(WarningCode::NoNarration, "Consignes orales non analysées.")])
+                tracing::warn!(job = %short(id), error = %e, "directives failed; vision only");
+                (
+                    None,
+                    vec![warning(
+                        WarningCode::NoNarration,
+                        "Consignes orales non analysées.",
+                    )],
+                )
             }
         }
     };
     let vision = async {
-        let t = stage(Stage::Analysing);
+        let t = stage(Stage::Analysing).await;
         let started = Instant::now();
         let answer = state.analyst.vision(&frames, &locale).await;
         observe_model(state, "vision", started);
@@ -197,7 +231,7 @@ async fn process(
     drop(frames);
     let vision = vision?;
 
-    let t = stage(Stage::Fusing);
+    let t = stage(Stage::Fusing).await;
     let (directives, narration_usage, narrated) =
         narration.unwrap_or((VoiceDirectives::default(), Usage::default(), false));
     let media = MediaFacts {
@@ -223,11 +257,22 @@ async fn process(
     let usage = vision.usage + narration_usage;
     let audio_seconds = if probe.has_audio { duration_s } else { 0.0 };
     let cost = cost::estimate(&cfg.model.prices, usage, audio_seconds);
-    state.metrics.tokens.get_or_create(&label("direction", "input")).inc_by(usage.input_tokens);
-    state.metrics.tokens.get_or_create(&label("direction", "output")).inc_by(usage.output_tokens);
+    state
+        .metrics
+        .tokens
+        .get_or_create(&label("direction", "input"))
+        .inc_by(usage.input_tokens);
+    state
+        .metrics
+        .tokens
+        .get_or_create(&label("direction", "output"))
+        .inc_by(usage.output_tokens);
     state.metrics.cost_eur.inc_by(cost.eur);
     if vision.simulated {
-        extra_warnings.push(warning(WarningCode::Simulated, "Résultat simulé (aucun modèle réel)."));
+        extra_warnings.push(warning(
+            WarningCode::Simulated,
+            "Résultat simulé (aucun modèle réel).",
+        ));
     }
     inventory.warnings.extend(extra_warnings);
     let mut result = AnalysisResult {
@@ -240,7 +285,7 @@ async fn process(
         processing_ms: 0,
     };
 
-    let t = stage(Stage::Delivering);
+    let t = stage(Stage::Delivering).await;
     for sink in state.sinks.deliver(id, &result, SINK_BUDGET).await {
         result.inventory.warnings.push(warning(
             WarningCode::SinkFailed,
@@ -252,6 +297,16 @@ async fn process(
     Ok(result)
 }
 
+/// Announces a stage to the edge and records it as the job's status; returns its start time.
+async fn enter_stage(state: &AppState, id: &str, events: &JobReporter, stage: Stage) -> Instant {
+    events.send(OriginEvent::Stage { stage });
+    let name = format!("{stage:?}").to_lowercase();
+    if let Err(e) = state.store.set_status(id, &name, state.cfg.job_ttl()).await {
+        tracing::warn!(job = %short(id), error = %e, "status not recorded");
+    }
+    Instant::now()
+}
+
 fn observe_model(state: &AppState, call: &'static str, started: Instant) {
     state
         .metrics
@@ -261,5 +316,8 @@ fn observe_model(state: &AppState, call: &'static str, started: Instant) {
 }
 
 fn warning(code: WarningCode, message: &str) -> Warning {
-    Warning { code, message: message.to_string() }
+    Warning {
+        code,
+        message: message.to_string(),
+    }
 }

@@ -19,7 +19,9 @@ pub fn assess(frames: &[Frame]) -> Quality {
     let mut sharpness = Vec::new();
     for frame in frames {
         let mut decoder = jpeg_decoder::Decoder::new(&frame.jpeg[..]);
-        let Ok(mut pixels) = decoder.decode() else { continue };
+        let Ok(mut pixels) = decoder.decode() else {
+            continue;
+        };
         let Some(info) = decoder.info() else { continue };
         let gray = to_gray(&pixels, info.pixel_format);
         pixels.zeroize();
@@ -78,7 +80,9 @@ mod tests {
     fn flat_image_has_no_sharpness_and_edges_do() {
         let flat = vec![128u8; 16 * 16];
         assert_eq!(laplacian_variance(&flat, 16, 16), 0.0);
-        let stripes: Vec<u8> = (0..16 * 16).map(|i| if i % 2 == 0 { 0 } else { 255 }).collect();
+        let stripes: Vec<u8> = (0..16 * 16)
+            .map(|i| if i % 2 == 0 { 0 } else { 255 })
+            .collect();
         assert!(laplacian_variance(&stripes, 16, 16) > 1000.0);
     }
 }

@@ -52,7 +52,9 @@ impl Reporter {
         metrics: Arc<Metrics>,
     ) -> Result<Self, reqwest::Error> {
         Ok(Reporter {
-            http: reqwest::Client::builder().timeout(cfg.callback_timeout).build()?,
+            http: reqwest::Client::builder()
+                .timeout(cfg.callback_timeout)
+                .build()?,
             secret: cfg.signing_secret.clone(),
             store,
             metrics,
@@ -71,7 +73,9 @@ impl Reporter {
         let url = meta.callback_url.clone();
         let task = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
-                let Ok(body) = serde_json::to_string(&event) else { continue };
+                let Ok(body) = serde_json::to_string(&event) else {
+                    continue;
+                };
                 for attempt in 0..3u32 {
                     match reporter.post(&url, &body).await {
                         Delivery::Retry if attempt < 2 => {
@@ -132,9 +136,13 @@ impl Reporter {
                 }
                 Delivery::Retry => {
                     entry.attempts += 1;
-                    let delay = self.backoff.saturating_mul(1 << entry.attempts.min(16) >> 1);
+                    let delay = self
+                        .backoff
+                        .saturating_mul(1 << entry.attempts.min(16) >> 1);
                     tracing::info!(session = %entry.session_id, attempts = entry.attempts, "final event will be retried");
-                    self.store.outbox_retry(&entry, delay.min(self.backoff_max)).await
+                    self.store
+                        .outbox_retry(&entry, delay.min(self.backoff_max))
+                        .await
                 }
             };
             if let Err(e) = result {
@@ -151,16 +159,24 @@ impl Reporter {
             Delivery::Refused(_) => "refused",
             Delivery::Retry => "retry",
         };
-        self.metrics.deliveries.get_or_create(&label("result", name)).inc();
+        self.metrics
+            .deliveries
+            .get_or_create(&label("result", name))
+            .inc();
         outcome
     }
 
     async fn try_post(&self, url: &str, body: &str) -> Delivery {
-        let Ok(parsed) = reqwest::Url::parse(url) else { return Delivery::Refused(0) };
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return Delivery::Refused(0);
+        };
         let Ok(headers) = signed_headers(&self.secret, parsed.path(), body.as_bytes()) else {
             return Delivery::Refused(0);
         };
-        let mut request = self.http.post(parsed).header("content-type", "application/json");
+        let mut request = self
+            .http
+            .post(parsed)
+            .header("content-type", "application/json");
         for (name, value) in headers {
             request = request.header(name, value);
         }

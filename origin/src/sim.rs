@@ -147,7 +147,10 @@ async fn misbehave(sim: &Sim) -> Option<Response> {
                 (
                     StatusCode::TOO_MANY_REQUESTS,
                     [(header::RETRY_AFTER, "1")],
-                    Json(api_error("Rate limit reached (simulated)", "rate_limit_error")),
+                    Json(api_error(
+                        "Rate limit reached (simulated)",
+                        "rate_limit_error",
+                    )),
                 )
                     .into_response(),
             )
@@ -157,7 +160,10 @@ async fn misbehave(sim: &Sim) -> Option<Response> {
             Some(
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    Json(api_error("The server had an error (simulated)", "server_error")),
+                    Json(api_error(
+                        "The server had an error (simulated)",
+                        "server_error",
+                    )),
                 )
                     .into_response(),
             )
@@ -176,11 +182,17 @@ fn api_error(message: &str, kind: &str) -> Value {
 
 fn reject(sim: &Sim, message: String) -> Response {
     sim.counters.rejected.fetch_add(1, Ordering::Relaxed);
-    (StatusCode::BAD_REQUEST, Json(api_error(&message, "invalid_request_error"))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Json(api_error(&message, "invalid_request_error")),
+    )
+        .into_response()
 }
 
 async fn chat(State(sim): State<Shared>, Json(request): Json<Value>) -> Response {
-    sim.counters.chat_completions.fetch_add(1, Ordering::Relaxed);
+    sim.counters
+        .chat_completions
+        .fetch_add(1, Ordering::Relaxed);
     if let Some(response) = misbehave(&sim).await {
         return response;
     }
@@ -191,7 +203,10 @@ async fn chat(State(sim): State<Shared>, Json(request): Json<Value>) -> Response
 }
 
 fn answer_chat(sim: &Sim, request: &Value) -> Result<Value, String> {
-    let model = request["model"].as_str().filter(|m| !m.is_empty()).ok_or("model is required")?;
+    let model = request["model"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .ok_or("model is required")?;
     if request["store"] != json!(false) {
         return Err("store must be false".into());
     }
@@ -201,7 +216,9 @@ fn answer_chat(sim: &Sim, request: &Value) -> Result<Value, String> {
     }
     let schema = &format["json_schema"]["schema"];
     check_strict(schema, "$")?;
-    let messages = request["messages"].as_array().ok_or("messages must be an array")?;
+    let messages = request["messages"]
+        .as_array()
+        .ok_or("messages must be an array")?;
     let mut text = String::new();
     let mut image_tokens = 0u64;
     let mut images = 0usize;
@@ -216,7 +233,9 @@ fn answer_chat(sim: &Sim, request: &Value) -> Result<Value, String> {
                             let url = part["image_url"]["url"].as_str().unwrap_or("");
                             let (w, h) = check_image(url)?;
                             sim.counters.images.fetch_add(1, Ordering::Relaxed);
-                            sim.counters.max_image_side.fetch_max(w.max(h) as u64, Ordering::Relaxed);
+                            sim.counters
+                                .max_image_side
+                                .fetch_max(w.max(h) as u64, Ordering::Relaxed);
                             image_tokens += image_token_estimate(w, h);
                             images += 1;
                         }
@@ -272,9 +291,15 @@ fn check_strict(schema: &Value, path: &str) -> Result<(), String> {
         if schema["additionalProperties"] != json!(false) {
             return Err(format!("{path}: additionalProperties must be false"));
         }
-        let props = schema["properties"].as_object().ok_or(format!("{path}: no properties"))?;
-        let required: Vec<&str> =
-            schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let props = schema["properties"]
+            .as_object()
+            .ok_or(format!("{path}: no properties"))?;
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         for (key, sub) in props {
             if !required.contains(&key.as_str()) {
                 return Err(format!("{path}.{key}: not in required"));
@@ -289,7 +314,9 @@ fn check_strict(schema: &Value, path: &str) -> Result<(), String> {
 }
 
 fn check_image(url: &str) -> Result<(usize, usize), String> {
-    let data = url.strip_prefix("data:image/jpeg;base64,").ok_or("image is not a JPEG data URI")?;
+    let data = url
+        .strip_prefix("data:image/jpeg;base64,")
+        .ok_or("image is not a JPEG data URI")?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data)
         .map_err(|e| format!("image base64: {e}"))?;
@@ -297,7 +324,9 @@ fn check_image(url: &str) -> Result<(usize, usize), String> {
         return Err("image too large".into());
     }
     let mut decoder = jpeg_decoder::Decoder::new(&bytes[..]);
-    decoder.decode().map_err(|e| format!("image is not a decodable JPEG: {e}"))?;
+    decoder
+        .decode()
+        .map_err(|e| format!("image is not a decodable JPEG: {e}"))?;
     let info = decoder.info().ok_or("image without header")?;
     let (w, h) = (info.width as usize, info.height as usize);
     if w.max(h) > MAX_IMAGE_SIDE || w.min(h) < MIN_IMAGE_SIDE {
@@ -316,7 +345,12 @@ fn schema_keys(schema: &Value, pointer: &str) -> Vec<String> {
     schema
         .pointer(pointer)
         .and_then(Value::as_array)
-        .map(|keys| keys.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|keys| {
+            keys.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -345,7 +379,11 @@ fn scripted_vision(schema: &Value, frames: usize) -> Value {
     let last = frames.saturating_sub(1) as u32;
     let item = |cands: &[&str], label: &str, qty: u32, seen: Vec<u32>| {
         let key = pick(&keys, cands);
-        let volume = if key == "other" { json!(0.5) } else { Value::Null };
+        let volume = if key == "other" {
+            json!(0.5)
+        } else {
+            Value::Null
+        };
         json!({ "key": key, "label": label, "quantity": qty, "estimated_volume_m3": volume,
                 "confidence": 0.9, "frames": seen })
     };
@@ -404,7 +442,9 @@ async fn transcriptions(State(sim): State<Shared>, mut form: Multipart) -> Respo
     let (Some(audio), Some(_model)) = (audio, model) else {
         return reject(&sim, "file and model are required".into());
     };
-    sim.counters.audio_bytes.fetch_add(audio.len() as u64, Ordering::Relaxed);
+    sim.counters
+        .audio_bytes
+        .fetch_add(audio.len() as u64, Ordering::Relaxed);
     let seconds = match decoded_seconds(&audio).await {
         Some(s) => s,
         None => return reject(&sim, "audio does not decode".into()),
@@ -416,13 +456,23 @@ async fn transcriptions(State(sim): State<Shared>, mut form: Multipart) -> Respo
         .transcript
         .clone()
         .unwrap_or_else(|| DEFAULT_TRANSCRIPT.to_string());
-    Json(json!({ "text": text, "usage": { "type": "duration", "seconds": seconds } })).into_response()
+    Json(json!({ "text": text, "usage": { "type": "duration", "seconds": seconds } }))
+        .into_response()
 }
 
 /// Decodes the audio with ffmpeg; its duration when it decodes.
 async fn decoded_seconds(audio: &[u8]) -> Option<f64> {
     let mut child = Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-v", "error", "-i", "pipe:0", "-f", "null"])
+        .args([
+            "-nostdin",
+            "-hide_banner",
+            "-v",
+            "error",
+            "-i",
+            "pipe:0",
+            "-f",
+            "null",
+        ])
         .args(["-progress", "pipe:1", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -445,9 +495,9 @@ async fn decoded_seconds(audio: &[u8]) -> Option<f64> {
     }
     String::from_utf8_lossy(&output.stdout)
         .lines()
+        .rev()
         .filter_map(|l| l.strip_prefix("out_time_us="))
-        .filter_map(|us| us.trim().parse::<f64>().ok())
-        .last()
+        .find_map(|us| us.trim().parse::<f64>().ok())
         .map(|us| us / 1e6)
         .filter(|s| *s > 0.0)
 }
@@ -470,9 +520,13 @@ mod tests {
 
     #[test]
     fn picks_catalogue_keys() {
-        let keys: Vec<String> =
-            ["canape_2_places", "canape_3_places", "table_basse", "other"].map(String::from).into();
-        assert_eq!(pick(&keys, &["canape_3_places", "canape"]), "canape_3_places");
+        let keys: Vec<String> = ["canape_2_places", "canape_3_places", "table_basse", "other"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            pick(&keys, &["canape_3_places", "canape"]),
+            "canape_3_places"
+        );
         assert_eq!(pick(&keys, &["sofa"]), "other");
     }
 }

@@ -23,7 +23,11 @@ pub struct Sinks {
 }
 
 impl Sinks {
-    pub fn new(cfg: &SinkConfig, secret: &str, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        cfg: &SinkConfig,
+        secret: &str,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, reqwest::Error> {
         Ok(Sinks {
             http: reqwest::Client::builder().timeout(cfg.timeout).build()?,
             cfg: cfg.clone(),
@@ -38,7 +42,12 @@ impl Sinks {
 
     /// Names of the sinks that had not succeeded within `budget`. Retries continue in the
     /// background after the budget.
-    pub async fn deliver(&self, session_id: &str, result: &AnalysisResult, budget: Duration) -> Vec<&'static str> {
+    pub async fn deliver(
+        &self,
+        session_id: &str,
+        result: &AnalysisResult,
+        budget: Duration,
+    ) -> Vec<&'static str> {
         if self.is_empty() {
             return Vec::new();
         }
@@ -46,12 +55,18 @@ impl Sinks {
         if let Some(airtable) = self.cfg.airtable.clone() {
             let this = self.clone();
             let fields = airtable_fields(session_id, result);
-            pending.push(("airtable", tokio::spawn(async move { this.airtable(&airtable, fields).await })));
+            pending.push((
+                "airtable",
+                tokio::spawn(async move { this.airtable(&airtable, fields).await }),
+            ));
         }
         if let Some(url) = self.cfg.webhook_url.clone() {
             let this = self.clone();
             let body = json!({ "session_id": session_id, "result": result }).to_string();
-            pending.push(("webhook", tokio::spawn(async move { this.webhook(&url, body).await })));
+            pending.push((
+                "webhook",
+                tokio::spawn(async move { this.webhook(&url, body).await }),
+            ));
         }
         let deadline = tokio::time::Instant::now() + budget;
         let mut failed = Vec::new();
@@ -65,7 +80,12 @@ impl Sinks {
     }
 
     async fn airtable(&self, cfg: &AirtableConfig, fields: serde_json::Value) -> bool {
-        let url = format!("{}/{}/{}", cfg.api_url.trim_end_matches('/'), cfg.base, cfg.table);
+        let url = format!(
+            "{}/{}/{}",
+            cfg.api_url.trim_end_matches('/'),
+            cfg.base,
+            cfg.table
+        );
         let body = json!({ "records": [{ "fields": fields }], "typecast": true }).to_string();
         self.retry("airtable", || {
             self.http
@@ -78,7 +98,9 @@ impl Sinks {
     }
 
     async fn webhook(&self, url: &str, body: String) -> bool {
-        let Ok(parsed) = reqwest::Url::parse(url) else { return false };
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return false;
+        };
         self.retry("webhook", || {
             let mut request = self
                 .http
@@ -96,7 +118,11 @@ impl Sinks {
         .await
     }
 
-    async fn retry(&self, name: &'static str, request: impl Fn() -> reqwest::RequestBuilder) -> bool {
+    async fn retry(
+        &self,
+        name: &'static str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> bool {
         for attempt in 0..self.cfg.attempts.max(1) {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(500 << attempt.min(6))).await;
@@ -109,7 +135,10 @@ impl Sinks {
                 _ => {}
             }
         }
-        self.metrics.sink_failures.get_or_create(&label("sink", name)).inc();
+        self.metrics
+            .sink_failures
+            .get_or_create(&label("sink", name))
+            .inc();
         tracing::warn!(sink = name, "result sink failed");
         false
     }
@@ -122,7 +151,10 @@ fn airtable_fields(session_id: &str, result: &AnalysisResult) -> serde_json::Val
         .iter()
         .flat_map(|room| {
             room.lines.iter().map(move |l| {
-                format!("{} — {} × {} = {:.2} m³", room.room, l.quantity, l.label, l.volume_m3)
+                format!(
+                    "{} — {} × {} = {:.2} m³",
+                    room.room, l.quantity, l.label, l.volume_m3
+                )
             })
         })
         .collect();

@@ -16,7 +16,10 @@ async fn rate_limited_once_then_success() {
     completed(&event);
     let stats = s.sim.stats().await;
     assert_eq!(stats["rate_limited"], 1);
-    assert_eq!(stats["chat_completions"], 2, "the 429 and the retry after Retry-After");
+    assert_eq!(
+        stats["chat_completions"], 2,
+        "the 429 and the retry after Retry-After"
+    );
     s.finish(&[&id]).await;
 }
 
@@ -28,13 +31,21 @@ async fn server_errors_until_retries_are_exhausted_fail_retryable_then_retry_run
     let failure = failed(&event);
     assert_eq!(failure.code, ErrorCode::ModelUnavailable);
     assert!(failure.retryable);
-    assert!(s.sim.stats().await["server_errors"].as_u64().unwrap() >= 4, "1 try + 3 retries");
+    assert!(
+        s.sim.stats().await["server_errors"].as_u64().unwrap() >= 4,
+        "1 try + 3 retries"
+    );
 
     // "Réessayer": the edge forwards the same session again with the next attempt number.
     s.sim.control(json!({ "fault": "none" })).await;
     let meta = job_meta(&id, &Callback::url(s.cb_addr, &id), 2);
     let body = read(&fixtures::moov_at_end());
-    assert_eq!(forward(s.origin.addr, &meta, body, Signature::Good).await.status(), 202);
+    assert_eq!(
+        forward(s.origin.addr, &meta, body, Signature::Good)
+            .await
+            .status(),
+        202
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let finals: Vec<OriginEvent> = s.cb.events(&id).into_iter().filter(is_final).collect();
@@ -42,7 +53,10 @@ async fn server_errors_until_retries_are_exhausted_fail_retryable_then_retry_run
             completed(&finals[1]);
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "retry did not complete");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "retry did not complete"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     s.finish(&[&id]).await;
@@ -50,8 +64,11 @@ async fn server_errors_until_retries_are_exhausted_fail_retryable_then_retry_run
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_model_times_out_retryable() {
-    let s = Scenario::start(&[("DODOLENS_MODEL_TIMEOUT_S", "1"), ("DODOLENS_MODEL_TIMEOUT_RETRIES", "1")])
-        .await;
+    let s = Scenario::start(&[
+        ("DODOLENS_MODEL_TIMEOUT_S", "1"),
+        ("DODOLENS_MODEL_TIMEOUT_RETRIES", "1"),
+    ])
+    .await;
     s.sim.control(json!({ "fault": "timeout" })).await;
     let (id, event) = s.run(read(&fixtures::no_audio())).await;
     let failure = failed(&event);
@@ -72,7 +89,12 @@ async fn the_outbox_delivers_once_the_edge_is_back() {
     let id = session_id(700);
     let meta = job_meta(&id, &Callback::url(cb_addr, &id), 1);
     let body = read(&fixtures::no_audio());
-    assert_eq!(forward(origin.addr, &meta, body, Signature::Good).await.status(), 202);
+    assert_eq!(
+        forward(origin.addr, &meta, body, Signature::Good)
+            .await
+            .status(),
+        202
+    );
 
     // Wait until the job ended and the outbox has failed at least once more after that.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -83,18 +105,44 @@ async fn the_outbox_delivers_once_the_edge_is_back() {
             .unwrap_or(0)
     };
     let metrics_url = format!("http://{}/metrics", origin.addr);
-    while origin.state.store.job_mark(&id).await.unwrap().is_none_or(|m| {
-        matches!(m, dodolens_origin::store::JobMark::Running { .. })
-    }) {
+    while origin
+        .state
+        .store
+        .job_mark(&id)
+        .await
+        .unwrap()
+        .is_none_or(|m| matches!(m, dodolens_origin::store::JobMark::Running { .. }))
+    {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let after_end = metric(&reqwest::get(&metrics_url).await.unwrap().text().await.unwrap());
-    while metric(&reqwest::get(&metrics_url).await.unwrap().text().await.unwrap()) <= after_end {
-        assert!(tokio::time::Instant::now() < deadline, "the outbox never retried");
+    let after_end = metric(
+        &reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    while metric(
+        &reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    ) <= after_end
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outbox never retried"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(origin.memory_store.as_ref().unwrap().len() >= 2, "final event kept in the outbox");
+    assert!(
+        origin.memory_store.as_ref().unwrap().len() >= 2,
+        "final event kept in the outbox"
+    );
 
     // The edge comes back on the same address.
     let cb = Callback::default();
@@ -104,7 +152,10 @@ async fn the_outbox_delivers_once_the_edge_is_back() {
     let store = origin.memory_store.clone().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while store.len() > 1 {
-        assert!(tokio::time::Instant::now() < deadline, "outbox entry not removed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outbox entry not removed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(cb.bad_signatures(), 0);
@@ -117,7 +168,11 @@ async fn sinks_get_the_result_and_a_failing_sink_is_only_a_warning() {
     use std::sync::{Arc, Mutex};
 
     type Seen = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
-    async fn airtable(State(seen): State<Seen>, headers: HeaderMap, Json(body): Json<serde_json::Value>) -> Json<serde_json::Value> {
+    async fn airtable(
+        State(seen): State<Seen>,
+        headers: HeaderMap,
+        Json(body): Json<serde_json::Value>,
+    ) -> Json<serde_json::Value> {
         let auth = headers["authorization"].to_str().unwrap().to_string();
         seen.lock().unwrap().push((auth, body));
         Json(json!({ "records": [{ "id": "rec1" }] }))
@@ -125,9 +180,15 @@ async fn sinks_get_the_result_and_a_failing_sink_is_only_a_warning() {
     let seen: Seen = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let air = listener.local_addr().unwrap();
-    let app = Router::new().route("/v0/{base}/{table}", post(airtable)).with_state(seen.clone());
+    let app = Router::new()
+        .route("/v0/{base}/{table}", post(airtable))
+        .with_state(seen.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
 
     let air_url = format!("http://{air}/v0");
     let hook_url = format!("http://{dead}/hook");
@@ -156,6 +217,9 @@ async fn sinks_get_the_result_and_a_failing_sink_is_only_a_warning() {
     let fields = &seen[0].1["records"][0]["fields"];
     assert_eq!(fields["Session"], id.as_str());
     assert_eq!(fields["Total m3"], json!(result.inventory.total_m3));
-    assert!(s.metrics().await.contains("dodolens_sink_failures_total{sink=\"webhook\"} 1"));
+    assert!(s
+        .metrics()
+        .await
+        .contains("dodolens_sink_failures_total{sink=\"webhook\"} 1"));
     s.finish(&[&id]).await;
 }

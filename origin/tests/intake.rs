@@ -10,7 +10,10 @@ async fn bad_missing_and_stale_signatures_are_401() {
     let s = Scenario::start(&[]).await;
     let body = read(&fixtures::no_audio());
     let mut ids = Vec::new();
-    for (n, signature) in [Signature::Missing, Signature::WrongSecret, Signature::Stale].into_iter().enumerate() {
+    for (n, signature) in [Signature::Missing, Signature::WrongSecret, Signature::Stale]
+        .into_iter()
+        .enumerate()
+    {
         let id = session_id(100 + n as u64);
         let response = forward(s.origin.addr, &s.meta(&id), body.clone(), signature).await;
         assert_eq!(response.status(), 401);
@@ -42,7 +45,13 @@ async fn bad_missing_and_stale_signatures_are_401() {
 async fn over_max_is_413_and_zero_length_is_400() {
     let s = Scenario::start(&[("DODOLENS_MAX_VIDEO_BYTES", "100000")]).await;
     let (big, empty) = (session_id(200), session_id(201));
-    let response = forward(s.origin.addr, &s.meta(&big), vec![0u8; 100_001], Signature::Good).await;
+    let response = forward(
+        s.origin.addr,
+        &s.meta(&big),
+        vec![0u8; 100_001],
+        Signature::Good,
+    )
+    .await;
     assert_eq!(response.status(), 413);
     let response = forward(s.origin.addr, &s.meta(&empty), Vec::new(), Signature::Good).await;
     assert_eq!(response.status(), 400);
@@ -56,8 +65,14 @@ async fn garbage_fails_as_unsupported_and_malformed_ids_are_400() {
     let s = Scenario::start(&[]).await;
     let meta = s.meta(&session_id(300));
     let response = forward(s.origin.addr, &meta, b"x".to_vec(), Signature::Good).await;
-    assert_eq!(response.status(), 202, "a correctly signed forward is accepted");
-    let event = s.cb.final_event(&meta.session_id, std::time::Duration::from_secs(30)).await;
+    assert_eq!(
+        response.status(),
+        202,
+        "a correctly signed forward is accepted"
+    );
+    let event =
+        s.cb.final_event(&meta.session_id, std::time::Duration::from_secs(30))
+            .await;
     assert!(!failed(&event).retryable);
     let mut bad = s.meta("NOT-A-SESSION");
     bad.session_id = "NOT-A-SESSION".into();
@@ -77,30 +92,62 @@ async fn duplicate_forwards_run_once() {
     assert_eq!(first.status(), 202);
     let while_running = forward(s.origin.addr, &meta, body.clone(), Signature::Good).await;
     assert_eq!(while_running.status(), 202);
-    assert_eq!(while_running.json::<serde_json::Value>().await.unwrap()["duplicate"], true);
-    completed(&s.cb.final_event(&id, std::time::Duration::from_secs(60)).await);
+    assert_eq!(
+        while_running.json::<serde_json::Value>().await.unwrap()["duplicate"],
+        true
+    );
+    completed(
+        &s.cb
+            .final_event(&id, std::time::Duration::from_secs(60))
+            .await,
+    );
     let after_end = forward(s.origin.addr, &meta, body, Signature::Good).await;
     assert_eq!(after_end.status(), 202);
-    assert_eq!(s.sim.stats().await["chat_completions"], 1, "vision ran once");
+    assert_eq!(
+        s.sim.stats().await["chat_completions"],
+        1,
+        "vision ran once"
+    );
     assert_eq!(s.cb.events(&id).iter().filter(|e| is_final(e)).count(), 1);
     s.finish(&[&id]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_capacity_answers_503_with_retry_after() {
-    let s = Scenario::start(&[("DODOLENS_MAX_CONCURRENT_JOBS", "1"), ("DODOLENS_RETRY_AFTER_S", "7")])
-        .await;
+    let s = Scenario::start(&[
+        ("DODOLENS_MAX_CONCURRENT_JOBS", "1"),
+        ("DODOLENS_RETRY_AFTER_S", "7"),
+    ])
+    .await;
     s.sim.control(json!({ "latency_ms": 1500 })).await;
     let body = read(&fixtures::no_audio());
     let (a, b) = (session_id(500), session_id(501));
-    assert_eq!(forward(s.origin.addr, &s.meta(&a), body.clone(), Signature::Good).await.status(), 202);
+    assert_eq!(
+        forward(s.origin.addr, &s.meta(&a), body.clone(), Signature::Good)
+            .await
+            .status(),
+        202
+    );
     let busy = forward(s.origin.addr, &s.meta(&b), body.clone(), Signature::Good).await;
     assert_eq!(busy.status(), 503);
     assert_eq!(busy.headers()["retry-after"], "7");
-    completed(&s.cb.final_event(&a, std::time::Duration::from_secs(60)).await);
+    completed(
+        &s.cb
+            .final_event(&a, std::time::Duration::from_secs(60))
+            .await,
+    );
     s.sim.control(json!({ "latency_ms": 0 })).await;
     // The refused forward left no claim behind: the same id is accepted once a slot is free.
-    assert_eq!(forward(s.origin.addr, &s.meta(&b), body, Signature::Good).await.status(), 202);
-    completed(&s.cb.final_event(&b, std::time::Duration::from_secs(60)).await);
+    assert_eq!(
+        forward(s.origin.addr, &s.meta(&b), body, Signature::Good)
+            .await
+            .status(),
+        202
+    );
+    completed(
+        &s.cb
+            .final_event(&b, std::time::Duration::from_secs(60))
+            .await,
+    );
     s.finish(&[&a, &b]).await;
 }

@@ -37,9 +37,13 @@ async fn extract_file(id: &str, bytes: &[u8]) -> (extract::Probe, f64, extract::
     let probe = extract::probe(&cfg.ffmpeg, &video).await.unwrap();
     let duration = match probe.duration_s {
         Some(d) => d,
-        None => extract::measure_duration(&cfg.ffmpeg, &video).await.unwrap(),
+        None => extract::measure_duration(&cfg.ffmpeg, &video)
+            .await
+            .unwrap(),
     };
-    let extraction = extract::extract(&cfg.ffmpeg, &video, id, duration, probe.has_audio).await.unwrap();
+    let extraction = extract::extract(&cfg.ffmpeg, &video, id, duration, probe.has_audio)
+        .await
+        .unwrap();
     (probe, duration, extraction)
 }
 
@@ -48,7 +52,10 @@ fn assert_covers(extraction: &extract::Extraction, duration: f64) {
     assert_eq!(times.len(), 12, "{times:?}");
     assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
     assert!(times[0] < duration / 12.0 + 0.5, "{times:?}");
-    assert!(*times.last().unwrap() > duration * 0.8, "last frame at {times:?} of {duration}");
+    assert!(
+        *times.last().unwrap() > duration * 0.8,
+        "last frame at {times:?} of {duration}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,12 +66,18 @@ async fn long_1080p_moov_at_end_covers_the_whole_video() {
     let (probe, duration, extraction) = extract_file(&id, &bytes).await;
     assert!((duration - 120.0).abs() < 1.0, "{duration}");
     assert_eq!((probe.width, probe.height), (1920, 1080));
-    assert!(!extraction.decoded_all, "keyframes every second must suffice");
+    assert!(
+        !extraction.decoded_all,
+        "keyframes every second must suffice"
+    );
     assert_covers(&extraction, duration);
     for frame in &extraction.frames {
         assert_eq!(jpeg_size(&frame.jpeg), (768, 432));
     }
-    assert!(extraction.audio.as_ref().is_some_and(|a| a.starts_with(b"OggS")));
+    assert!(extraction
+        .audio
+        .as_ref()
+        .is_some_and(|a| a.starts_with(b"OggS")));
     drop(extraction);
 
     let s = Scenario::start(&[]).await;
@@ -84,7 +97,11 @@ async fn moov_at_end_mp4_becomes_an_inventory_with_narration() {
     assert!(result.media.has_audio);
     assert!((result.media.duration_s - 8.0).abs() < 0.5);
     assert!(result.simulated);
-    assert!(result.inventory.warnings.iter().any(|w| w.code == WarningCode::Simulated));
+    assert!(result
+        .inventory
+        .warnings
+        .iter()
+        .any(|w| w.code == WarningCode::Simulated));
     assert!(result.inventory.total_m3 > 0.0);
     assert!(result.cost.eur > 0.0 && result.cost.input_tokens > 0);
     let said: Vec<_> = result
@@ -94,20 +111,28 @@ async fn moov_at_end_mp4_becomes_an_inventory_with_narration() {
         .flat_map(|r| &r.lines)
         .filter(|l| l.source == ItemSource::Said)
         .collect();
-    assert!(said.iter().any(|l| l.quantity == 15), "narrated boxes missing: {said:?}");
+    assert!(
+        said.iter().any(|l| l.quantity == 15),
+        "narrated boxes missing: {said:?}"
+    );
 
-    let stages: Vec<Stage> = s
-        .cb
-        .events(&id)
-        .iter()
-        .filter_map(|e| match e {
-            OriginEvent::Stage { stage } => Some(*stage),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(&stages[..3], &[Stage::Received, Stage::Probing, Stage::Extracting]);
+    let stages: Vec<Stage> =
+        s.cb.events(&id)
+            .iter()
+            .filter_map(|e| match e {
+                OriginEvent::Stage { stage } => Some(*stage),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(
+        &stages[..3],
+        &[Stage::Received, Stage::Probing, Stage::Extracting]
+    );
     assert!(stages.contains(&Stage::Transcribing) && stages.contains(&Stage::Delivering));
-    assert!(s.cb.events(&id).last().is_some_and(is_final), "final event comes last");
+    assert!(
+        s.cb.events(&id).last().is_some_and(is_final),
+        "final event comes last"
+    );
 
     let stats = s.sim.stats().await;
     assert_eq!(stats["images"], 12);
@@ -116,7 +141,10 @@ async fn moov_at_end_mp4_becomes_an_inventory_with_narration() {
     assert_eq!(stats["chat_completions"], 2);
     assert_eq!(stats["rejected"], 0);
     let metrics = s.metrics().await;
-    assert!(metrics.contains("dodolens_jobs_total{outcome=\"completed\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("dodolens_jobs_total{outcome=\"completed\"} 1"),
+        "{metrics}"
+    );
     s.finish(&[&id]).await;
 }
 
@@ -137,7 +165,11 @@ async fn rotated_mov_frames_are_upright() {
     assert_eq!(probe.rotation % 180, 90);
     assert_eq!((probe.width, probe.height), (360, 640));
     assert_covers(&extraction, duration);
-    assert_eq!(jpeg_size(&extraction.frames[0].jpeg), (360, 640), "portrait after rotation");
+    assert_eq!(
+        jpeg_size(&extraction.frames[0].jpeg),
+        (360, 640),
+        "portrait after rotation"
+    );
     drop(extraction);
 
     let s = Scenario::start(&[]).await;
@@ -155,9 +187,16 @@ async fn mediarecorder_webm_streamed_with_one_keyframe_is_processed() {
     let (probe, duration, extraction) = extract_file(&id, &bytes).await;
     // Streamed WebM declares no duration; ffprobe finds it from the last cluster, since the
     // memfd is seekable (or `measure_duration` does).
-    assert!(probe.duration_s.is_none_or(|d| (d - 6.0).abs() < 0.5), "{:?}", probe.duration_s);
+    assert!(
+        probe.duration_s.is_none_or(|d| (d - 6.0).abs() < 0.5),
+        "{:?}",
+        probe.duration_s
+    );
     assert!((duration - 6.0).abs() < 0.5, "{duration}");
-    assert!(extraction.decoded_all, "a single keyframe forces the full-decode pass");
+    assert!(
+        extraction.decoded_all,
+        "a single keyframe forces the full-decode pass"
+    );
     assert_covers(&extraction, duration);
     assert!(extraction.audio.is_some());
     drop(extraction);
@@ -175,10 +214,17 @@ async fn video_without_audio_is_vision_only_with_a_warning() {
     let (id, event) = s.run(read(&fixtures::no_audio())).await;
     let result = completed(&event);
     assert!(!result.media.has_audio);
-    assert!(result.inventory.warnings.iter().any(|w| w.code == WarningCode::NoAudio));
+    assert!(result
+        .inventory
+        .warnings
+        .iter()
+        .any(|w| w.code == WarningCode::NoAudio));
     let stats = s.sim.stats().await;
     assert_eq!(stats["transcriptions"], 0);
-    assert_eq!(stats["chat_completions"], 1, "no directives without narration");
+    assert_eq!(
+        stats["chat_completions"], 1,
+        "no directives without narration"
+    );
     s.finish(&[&id]).await;
 }
 
@@ -188,7 +234,11 @@ async fn expect_failure(body: Vec<u8>, code: ErrorCode) {
     let failure = failed(&event);
     assert_eq!(failure.code, code, "{failure:?}");
     assert!(!failure.retryable, "a broken file stays broken");
-    assert_eq!(s.sim.stats().await["chat_completions"], 0, "nothing sent to the model");
+    assert_eq!(
+        s.sim.stats().await["chat_completions"],
+        0,
+        "nothing sent to the model"
+    );
     s.finish(&[&id]).await;
 }
 
@@ -204,11 +254,18 @@ async fn truncated_mp4_is_invalid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disguised_hls_playlist_is_refused() {
-    expect_failure(fixtures::disguised_hls(&fixtures::canary()), ErrorCode::UnsupportedMedia).await;
+    expect_failure(
+        fixtures::disguised_hls(&fixtures::canary()),
+        ErrorCode::UnsupportedMedia,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disguised_ffconcat_is_refused() {
-    expect_failure(fixtures::disguised_concat(&fixtures::canary()), ErrorCode::UnsupportedMedia)
-        .await;
+    expect_failure(
+        fixtures::disguised_concat(&fixtures::canary()),
+        ErrorCode::UnsupportedMedia,
+    )
+    .await;
 }

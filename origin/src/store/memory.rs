@@ -47,7 +47,10 @@ impl MemoryStore {
     /// Starts the purge task; it ends when the last handle is dropped.
     pub fn new() -> Self {
         let purge = Arc::new(Notify::new());
-        let shared = Arc::new(Shared { state: Mutex::new(State::default()), purge: purge.clone() });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            purge: purge.clone(),
+        });
         tokio::spawn(purge_expired(Arc::downgrade(&shared), purge));
         MemoryStore { shared }
     }
@@ -65,7 +68,10 @@ impl MemoryStore {
         let expires_at = Instant::now() + ttl;
         let mut state = self.shared.state.lock().unwrap();
         let notify = state.next_expiration().is_none_or(|next| expires_at < next);
-        if let Some(old) = state.entries.insert(key.clone(), Entry { value, expires_at }) {
+        if let Some(old) = state
+            .entries
+            .insert(key.clone(), Entry { value, expires_at })
+        {
             state.expirations.remove(&(old.expires_at, key.clone()));
         }
         state.expirations.insert((expires_at, key));
@@ -85,9 +91,10 @@ impl MemoryStore {
     fn text(&self, key: &str) -> Option<String> {
         let state = self.shared.state.lock().unwrap();
         match state.entries.get(key) {
-            Some(Entry { value: Value::Text(text), expires_at }) if *expires_at > Instant::now() => {
-                Some(text.clone())
-            }
+            Some(Entry {
+                value: Value::Text(text),
+                expires_at,
+            }) if *expires_at > Instant::now() => Some(text.clone()),
             _ => None,
         }
     }
@@ -166,16 +173,20 @@ impl Store for MemoryStore {
         let expires_at = Instant::now() + ttl;
         let mut state = self.shared.state.lock().unwrap();
         let existing = match state.entries.get(&key) {
-            Some(Entry { value: Value::Text(text), expires_at }) if *expires_at > Instant::now() => {
-                JobMark::decode(text)
-            }
+            Some(Entry {
+                value: Value::Text(text),
+                expires_at,
+            }) if *expires_at > Instant::now() => JobMark::decode(text),
             _ => None,
         };
         if !may_run(existing, attempt) {
             return Ok(false);
         }
         let value = Value::Text(JobMark::Running { attempt }.encode());
-        if let Some(old) = state.entries.insert(key.clone(), Entry { value, expires_at }) {
+        if let Some(old) = state
+            .entries
+            .insert(key.clone(), Entry { value, expires_at })
+        {
             state.expirations.remove(&(old.expires_at, key.clone()));
         }
         state.expirations.insert((expires_at, key));
@@ -227,7 +238,10 @@ impl Store for MemoryStore {
         let key = slot_key(holder);
         let expires_at = now + ttl;
         let value = Value::Text(String::new());
-        if let Some(old) = state.entries.insert(key.clone(), Entry { value, expires_at }) {
+        if let Some(old) = state
+            .entries
+            .insert(key.clone(), Entry { value, expires_at })
+        {
             state.expirations.remove(&(old.expires_at, key.clone()));
         }
         state.expirations.insert((expires_at, key));
@@ -242,7 +256,11 @@ impl Store for MemoryStore {
     }
 
     async fn outbox_put(&self, entry: &OutboxEntry, ttl: Duration) -> Result<(), StoreError> {
-        self.set(outbox_key(&entry.id), Value::Outbox(entry.clone(), Instant::now()), ttl);
+        self.set(
+            outbox_key(&entry.id),
+            Value::Outbox(entry.clone(), Instant::now()),
+            ttl,
+        );
         Ok(())
     }
 
@@ -270,8 +288,10 @@ impl Store for MemoryStore {
 
     async fn outbox_retry(&self, entry: &OutboxEntry, delay: Duration) -> Result<(), StoreError> {
         let mut state = self.shared.state.lock().unwrap();
-        if let Some(Entry { value: Value::Outbox(stored, due_at), .. }) =
-            state.entries.get_mut(&outbox_key(&entry.id))
+        if let Some(Entry {
+            value: Value::Outbox(stored, due_at),
+            ..
+        }) = state.entries.get_mut(&outbox_key(&entry.id))
         {
             *stored = entry.clone();
             *due_at = Instant::now() + delay;
@@ -296,8 +316,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn entries_expire_at_their_deadline() {
         let store = MemoryStore::new();
-        store.set_status("a", "probing", Duration::from_secs(10)).await.unwrap();
-        store.set_status("b", "probing", Duration::from_secs(1)).await.unwrap();
+        store
+            .set_status("a", "probing", Duration::from_secs(10))
+            .await
+            .unwrap();
+        store
+            .set_status("b", "probing", Duration::from_secs(1))
+            .await
+            .unwrap();
         assert_eq!(store.len(), 2);
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(store.status("b").await.unwrap(), None);
@@ -327,9 +353,15 @@ mod tests {
             body: "{}".into(),
             attempts: 0,
         };
-        store.outbox_put(&entry, Duration::from_secs(60)).await.unwrap();
+        store
+            .outbox_put(&entry, Duration::from_secs(60))
+            .await
+            .unwrap();
         let lease = Duration::from_secs(30);
-        assert_eq!(store.outbox_take_due(lease, 10).await.unwrap(), vec![entry.clone()]);
+        assert_eq!(
+            store.outbox_take_due(lease, 10).await.unwrap(),
+            vec![entry.clone()]
+        );
         assert!(store.outbox_take_due(lease, 10).await.unwrap().is_empty());
         store.outbox_retry(&entry, Duration::ZERO).await.unwrap();
         assert_eq!(store.outbox_take_due(lease, 10).await.unwrap().len(), 1);

@@ -44,11 +44,20 @@ impl JobMark {
     pub fn encode(self) -> String {
         match self {
             JobMark::Running { attempt } => format!("running:{attempt}"),
-            JobMark::Ended { attempt, outcome: Outcome::Completed } => format!("completed:{attempt}"),
-            JobMark::Ended { attempt, outcome: Outcome::Failed { retryable: true } } => {
+            JobMark::Ended {
+                attempt,
+                outcome: Outcome::Completed,
+            } => format!("completed:{attempt}"),
+            JobMark::Ended {
+                attempt,
+                outcome: Outcome::Failed { retryable: true },
+            } => {
                 format!("retryable:{attempt}")
             }
-            JobMark::Ended { attempt, outcome: Outcome::Failed { retryable: false } } => {
+            JobMark::Ended {
+                attempt,
+                outcome: Outcome::Failed { retryable: false },
+            } => {
                 format!("failed:{attempt}")
             }
         }
@@ -59,9 +68,18 @@ impl JobMark {
         let attempt = attempt.parse().ok()?;
         Some(match kind {
             "running" => JobMark::Running { attempt },
-            "completed" => JobMark::Ended { attempt, outcome: Outcome::Completed },
-            "retryable" => JobMark::Ended { attempt, outcome: Outcome::Failed { retryable: true } },
-            "failed" => JobMark::Ended { attempt, outcome: Outcome::Failed { retryable: false } },
+            "completed" => JobMark::Ended {
+                attempt,
+                outcome: Outcome::Completed,
+            },
+            "retryable" => JobMark::Ended {
+                attempt,
+                outcome: Outcome::Failed { retryable: true },
+            },
+            "failed" => JobMark::Ended {
+                attempt,
+                outcome: Outcome::Failed { retryable: false },
+            },
             _ => return None,
         })
     }
@@ -72,9 +90,10 @@ impl JobMark {
 pub fn may_run(existing: Option<JobMark>, attempt: u32) -> bool {
     match existing {
         None => true,
-        Some(JobMark::Ended { attempt: previous, outcome: Outcome::Failed { retryable: true } }) => {
-            attempt > previous
-        }
+        Some(JobMark::Ended {
+            attempt: previous,
+            outcome: Outcome::Failed { retryable: true },
+        }) => attempt > previous,
         Some(_) => false,
     }
 }
@@ -97,19 +116,18 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets a claim whose job never started (refused at intake).
     async fn release_job(&self, id: &str) -> Result<(), StoreError>;
     /// Records how the job ended for `ttl` and deletes its other keys.
-    async fn finish_job(
-        &self,
-        id: &str,
-        mark: JobMark,
-        ttl: Duration,
-    ) -> Result<(), StoreError>;
+    async fn finish_job(&self, id: &str, mark: JobMark, ttl: Duration) -> Result<(), StoreError>;
     async fn job_mark(&self, id: &str) -> Result<Option<JobMark>, StoreError>;
     /// The current stage of a running job, for operators.
     async fn set_status(&self, id: &str, status: &str, ttl: Duration) -> Result<(), StoreError>;
     async fn status(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// Takes one of `limit` slots shared by every replica, held by `holder` for at most `ttl`.
-    async fn acquire_slot(&self, holder: &str, limit: u32, ttl: Duration)
-        -> Result<bool, StoreError>;
+    async fn acquire_slot(
+        &self,
+        holder: &str,
+        limit: u32,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
     async fn release_slot(&self, holder: &str) -> Result<(), StoreError>;
     async fn outbox_put(&self, entry: &OutboxEntry, ttl: Duration) -> Result<(), StoreError>;
     /// Entries due now, each leased for `lease` so another replica does not send it at once.
@@ -132,9 +150,18 @@ mod tests {
     fn marks_round_trip() {
         for mark in [
             JobMark::Running { attempt: 1 },
-            JobMark::Ended { attempt: 2, outcome: Outcome::Completed },
-            JobMark::Ended { attempt: 3, outcome: Outcome::Failed { retryable: true } },
-            JobMark::Ended { attempt: 4, outcome: Outcome::Failed { retryable: false } },
+            JobMark::Ended {
+                attempt: 2,
+                outcome: Outcome::Completed,
+            },
+            JobMark::Ended {
+                attempt: 3,
+                outcome: Outcome::Failed { retryable: true },
+            },
+            JobMark::Ended {
+                attempt: 4,
+                outcome: Outcome::Failed { retryable: false },
+            },
         ] {
             assert_eq!(JobMark::decode(&mark.encode()), Some(mark));
         }
@@ -145,11 +172,23 @@ mod tests {
     fn only_a_newer_attempt_after_a_retryable_failure_runs_again() {
         assert!(may_run(None, 1));
         assert!(!may_run(Some(JobMark::Running { attempt: 1 }), 2));
-        assert!(!may_run(Some(JobMark::Ended { attempt: 1, outcome: Outcome::Completed }), 2));
-        let retryable = JobMark::Ended { attempt: 1, outcome: Outcome::Failed { retryable: true } };
+        assert!(!may_run(
+            Some(JobMark::Ended {
+                attempt: 1,
+                outcome: Outcome::Completed
+            }),
+            2
+        ));
+        let retryable = JobMark::Ended {
+            attempt: 1,
+            outcome: Outcome::Failed { retryable: true },
+        };
         assert!(may_run(Some(retryable), 2));
         assert!(!may_run(Some(retryable), 1));
-        let fatal = JobMark::Ended { attempt: 1, outcome: Outcome::Failed { retryable: false } };
+        let fatal = JobMark::Ended {
+            attempt: 1,
+            outcome: Outcome::Failed { retryable: false },
+        };
         assert!(!may_run(Some(fatal), 2));
     }
 }

@@ -23,7 +23,8 @@ redis.call('SET', KEYS[1], 'running:' .. ARGV[1], 'PX', ARGV[2])
 return 1
 ";
 
-const NOW: &str = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n";
+const NOW: &str =
+    "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n";
 
 const ACQUIRE_SLOT: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -147,7 +148,11 @@ impl Store for RedisStore {
     }
 
     async fn set_status(&self, id: &str, status: &str, ttl: Duration) -> Result<(), StoreError> {
-        let () = self.conn.clone().pset_ex(self.key("status", id), status, millis(ttl)).await?;
+        let () = self
+            .conn
+            .clone()
+            .pset_ex(self.key("status", id), status, millis(ttl))
+            .await?;
         Ok(())
     }
 
@@ -203,7 +208,10 @@ impl Store for RedisStore {
             .arg(format!("{}:outbox:", self.prefix))
             .invoke_async(&mut self.conn.clone())
             .await?;
-        bodies.iter().map(|b| Ok(serde_json::from_str(b)?)).collect()
+        bodies
+            .iter()
+            .map(|b| Ok(serde_json::from_str(b)?))
+            .collect()
     }
 
     async fn outbox_retry(&self, entry: &OutboxEntry, delay: Duration) -> Result<(), StoreError> {
@@ -231,7 +239,9 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn.clone())
+            .await?;
         Ok(())
     }
 }

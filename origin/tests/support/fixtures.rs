@@ -40,11 +40,18 @@ fn cached(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
 
 fn run(cmd: &mut Command) {
     let out = cmd.current_dir(dir()).output().expect("tool on PATH");
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn ffmpeg(args: &[&str], out: &Path) {
-    run(Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).arg(out));
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .arg(out));
 }
 
 pub const NARRATION: &str =
@@ -52,7 +59,10 @@ pub const NARRATION: &str =
 
 pub fn speech() -> PathBuf {
     cached("speech.wav", |out| {
-        run(Command::new("espeak-ng").args(["-v", "fr", "-w"]).arg(out).arg(NARRATION));
+        run(Command::new("espeak-ng")
+            .args(["-v", "fr", "-w"])
+            .arg(out)
+            .arg(NARRATION));
     })
 }
 
@@ -63,19 +73,40 @@ fn phone_mp4(out: &Path, size: &str, seconds: u32, fps: u32, bitrate: Option<&st
     let pad = format!("[1:a]apad=whole_dur={seconds},aresample=48000[a]");
     let mut args = vec!["-f", "lavfi", "-i", &video, "-i", speech.to_str().unwrap()];
     args.extend(["-filter_complex", &pad, "-map", "0:v", "-map", "[a]"]);
-    args.extend(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]);
+    args.extend([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+    ]);
     let gop = fps.to_string();
     args.extend(["-g", &gop]);
-    let bufsize = bitrate.map(|b| format!("{}k", b.trim_end_matches('k').parse::<u32>().unwrap() * 2));
+    let bufsize =
+        bitrate.map(|b| format!("{}k", b.trim_end_matches('k').parse::<u32>().unwrap() * 2));
     if let (Some(b), Some(buf)) = (bitrate, &bufsize) {
-        args.extend(["-b:v", b, "-minrate", b, "-maxrate", b, "-bufsize", buf, "-x264-params", "nal-hrd=cbr"]);
+        args.extend([
+            "-b:v",
+            b,
+            "-minrate",
+            b,
+            "-maxrate",
+            b,
+            "-bufsize",
+            buf,
+            "-x264-params",
+            "nal-hrd=cbr",
+        ]);
     }
     args.extend(["-c:a", "aac", "-b:a", "96k", "-f", "mp4"]);
     ffmpeg(&args, out);
 }
 
 pub fn moov_at_end() -> PathBuf {
-    cached("moov-at-end.mp4", |out| phone_mp4(out, "640x360", 8, 25, None))
+    cached("moov-at-end.mp4", |out| {
+        phone_mp4(out, "640x360", 8, 25, None)
+    })
 }
 
 /// 120 s of 1080p H.264 at ~4.3 Mbit/s (~65 MB), moov at the end, as a phone writes it.
@@ -88,7 +119,19 @@ pub fn long_1080p() -> PathBuf {
 pub fn faststart() -> PathBuf {
     cached("faststart.mp4", |out| {
         let src = moov_at_end();
-        ffmpeg(&["-i", src.to_str().unwrap(), "-c", "copy", "-movflags", "+faststart", "-f", "mp4"], out);
+        ffmpeg(
+            &[
+                "-i",
+                src.to_str().unwrap(),
+                "-c",
+                "copy",
+                "-movflags",
+                "+faststart",
+                "-f",
+                "mp4",
+            ],
+            out,
+        );
     })
 }
 
@@ -97,7 +140,16 @@ pub fn rotated_mov() -> PathBuf {
     cached("rotated.mov", |out| {
         let src = moov_at_end();
         ffmpeg(
-            &["-i", src.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", "-f", "mov"],
+            &[
+                "-i",
+                src.to_str().unwrap(),
+                "-c",
+                "copy",
+                "-metadata:s:v:0",
+                "rotate=90",
+                "-f",
+                "mov",
+            ],
             out,
         );
     })
@@ -108,16 +160,45 @@ pub fn webm() -> PathBuf {
     cached("mediarecorder.webm", |out| {
         let speech = speech();
         let output = Command::new("ffmpeg")
-            .args(["-v", "error", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25:duration=6"])
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=640x360:rate=25:duration=6",
+            ])
             .arg("-i")
             .arg(&speech)
-            .args(["-filter_complex", "[1:a]apad=whole_dur=6[a]", "-map", "0:v", "-map", "[a]"])
-            .args(["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "500k"])
-            .args(["-g", "1000", "-c:a", "libopus", "-t", "6", "-f", "webm", "pipe:1"])
+            .args([
+                "-filter_complex",
+                "[1:a]apad=whole_dur=6[a]",
+                "-map",
+                "0:v",
+                "-map",
+                "[a]",
+            ])
+            .args([
+                "-c:v",
+                "libvpx",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+                "-b:v",
+                "500k",
+            ])
+            .args([
+                "-g", "1000", "-c:a", "libopus", "-t", "6", "-f", "webm", "pipe:1",
+            ])
             .current_dir(dir())
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         std::fs::write(out, output.stdout).unwrap();
     })
 }
@@ -125,8 +206,22 @@ pub fn webm() -> PathBuf {
 pub fn no_audio() -> PathBuf {
     cached("no-audio.mp4", |out| {
         ffmpeg(
-            &["-f", "lavfi", "-i", "testsrc=size=640x360:rate=25:duration=5", "-c:v", "libx264",
-              "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25", "-f", "mp4"],
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=640x360:rate=25:duration=5",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+                "-g",
+                "25",
+                "-f",
+                "mp4",
+            ],
             out,
         );
     })
@@ -135,7 +230,10 @@ pub fn no_audio() -> PathBuf {
 pub fn audio_only() -> PathBuf {
     cached("audio-only.m4a", |out| {
         let speech = speech();
-        ffmpeg(&["-i", speech.to_str().unwrap(), "-c:a", "aac", "-f", "mp4"], out);
+        ffmpeg(
+            &["-i", speech.to_str().unwrap(), "-c:a", "aac", "-f", "mp4"],
+            out,
+        );
     })
 }
 

@@ -102,7 +102,13 @@ impl Callback {
     }
 
     pub fn events(&self, id: &str) -> Vec<OriginEvent> {
-        self.inner.events.lock().unwrap().get(id).cloned().unwrap_or_default()
+        self.inner
+            .events
+            .lock()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn bad_signatures(&self) -> u64 {
@@ -118,14 +124,20 @@ impl Callback {
                 return e;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("no final event for {id} within {within:?}: {:?}", self.events(id));
+                panic!(
+                    "no final event for {id} within {within:?}: {:?}",
+                    self.events(id)
+                );
             }
         }
     }
 }
 
 pub fn is_final(e: &OriginEvent) -> bool {
-    matches!(e, OriginEvent::Completed { .. } | OriginEvent::Failed { .. })
+    matches!(
+        e,
+        OriginEvent::Completed { .. } | OriginEvent::Failed { .. }
+    )
 }
 
 async fn receive(
@@ -134,7 +146,12 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
     let digest = signing::body_digest(&body);
     let path = format!("/internal/sessions/{id}/events");
     let parts = SignedParts {
@@ -177,7 +194,9 @@ pub struct Sim {
 
 impl Sim {
     pub async fn start() -> Sim {
-        let (addr, task) = dodolens_origin::sim::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let (addr, task) = dodolens_origin::sim::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
         Sim { addr, task }
     }
 
@@ -277,7 +296,11 @@ pub async fn forward(
     if signature == Signature::Stale {
         timestamp -= 600;
     }
-    let secret: &[u8] = if signature == Signature::WrongSecret { b"not-the-secret" } else { SECRET.as_bytes() };
+    let secret: &[u8] = if signature == Signature::WrongSecret {
+        b"not-the-secret"
+    } else {
+        SECRET.as_bytes()
+    };
     let sig = signing::sign(
         secret,
         &SignedParts {
@@ -316,26 +339,46 @@ pub async fn assert_no_residue(ids: &[&str], redis: Option<&Redis>) {
         // The job task may still be dropping its buffers right after the final event.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while !open_memfds(id).is_empty() {
-            assert!(tokio::time::Instant::now() < deadline, "memfd left open: {:?}", open_memfds(id));
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "memfd left open: {:?}",
+                open_memfds(id)
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     let (tmp, cwd) = sandbox();
     for dir in [tmp, cwd] {
         let entries: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
-        assert!(entries.is_empty(), "{} is not empty: {entries:?}", dir.display());
+        assert!(
+            entries.is_empty(),
+            "{} is not empty: {entries:?}",
+            dir.display()
+        );
     }
     if let Some(redis) = redis {
         for id in ids {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            while redis.keys(&format!("*status:{id}")).iter().chain(redis.keys(&format!("*outbox:{id}*")).iter()).count() > 0 {
-                assert!(tokio::time::Instant::now() < deadline, "job keys left for {id}");
+            while redis
+                .keys(&format!("*status:{id}"))
+                .iter()
+                .chain(redis.keys(&format!("*outbox:{id}*")).iter())
+                .count()
+                > 0
+            {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "job keys left for {id}"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
         for key in redis.keys("*") {
             let ttl = redis.cli(&["PTTL", &key]);
-            assert!(ttl.trim().parse::<i64>().unwrap() > 0, "key {key} has no TTL ({ttl})");
+            assert!(
+                ttl.trim().parse::<i64>().unwrap() > 0,
+                "key {key} has no TTL ({ttl})"
+            );
         }
     }
 }
@@ -349,11 +392,24 @@ pub struct Redis {
 
 impl Redis {
     pub async fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("redis-{port}"));
         std::fs::create_dir_all(&dir).unwrap();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(&dir)
             .current_dir(&dir)
@@ -364,7 +420,10 @@ impl Redis {
         let redis = Redis { port, child, dir };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while redis.cli(&["PING"]).trim() != "PONG" {
-            assert!(tokio::time::Instant::now() < deadline, "redis-server did not start");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         redis
@@ -417,7 +476,12 @@ impl Scenario {
         let sim = Sim::start().await;
         let (cb, cb_addr) = Callback::start().await;
         let origin = start_origin(config(&sim, extra)).await;
-        Scenario { sim, cb, cb_addr, origin }
+        Scenario {
+            sim,
+            cb,
+            cb_addr,
+            origin,
+        }
     }
 
     pub fn meta(&self, id: &str) -> JobMeta {
@@ -435,7 +499,12 @@ impl Scenario {
     }
 
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.origin.addr)).await.unwrap().text().await.unwrap()
+        reqwest::get(format!("http://{}/metrics", self.origin.addr))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// Residue checks, signature checks on everything the edge received, then shutdown.
@@ -445,7 +514,11 @@ impl Scenario {
             // Only the finished-job markers remain, and they expire.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             while store.len() > ids.len() {
-                assert!(tokio::time::Instant::now() < deadline, "store keeps {} keys", store.len());
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "store keeps {} keys",
+                    store.len()
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }

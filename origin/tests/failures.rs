@@ -223,3 +223,47 @@ async fn sinks_get_the_result_and_a_failing_sink_is_only_a_warning() {
         .contains("dodolens_sink_failures_total{sink=\"webhook\"} 1"));
     s.finish(&[&id]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_refuses_new_jobs_and_fails_running_ones_retryable() {
+    let s = Scenario::start(&[("DODOLENS_SHUTDOWN_GRACE_S", "0.5")]).await;
+    s.sim.control(json!({ "latency_ms": 60_000 })).await;
+    let id = session_id(800);
+    let body = read(&fixtures::no_audio());
+    let response = forward(s.origin.addr, &s.meta(&id), body.clone(), Signature::Good).await;
+    assert_eq!(response.status(), 202);
+    // Wait until the job is at the model, then stop the origin.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while s.sim.stats().await["chat_completions"] == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job never reached the model"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let state = s.origin.state.clone();
+    let addr = s.origin.addr;
+    let Scenario {
+        origin, cb, sim, ..
+    } = s;
+    let stopping = tokio::spawn(origin.shutdown());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !state.shutdown.is_cancelled() {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::task::yield_now().await;
+    }
+    // While stopping, a forward is refused (503) or the listener is already closed.
+    let late = session_id(801);
+    let request = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/jobs/{late}"))
+        .body(body);
+    if let Ok(response) = request.send().await {
+        assert_eq!(response.status(), 503);
+    }
+    stopping.await.unwrap();
+    let failure = failed(&cb.final_event(&id, Duration::from_secs(10)).await).clone();
+    assert_eq!(failure.code, ErrorCode::OriginUnavailable);
+    assert!(failure.retryable);
+    assert_no_residue(&[&id], None).await;
+    drop(sim);
+}

@@ -389,12 +389,15 @@ fn scripted_vision(schema: &Value, frames: usize) -> Value {
     };
     json!({ "rooms": [
         { "name": "salon", "items": [
-            item(&["canape_3_places", "canape_3", "canape", "sofa"], "canapé 3 places", 1, vec![0, 1.min(last)]),
-            item(&["table_basse", "coffee_table", "coffee"], "table basse", 1, vec![1.min(last)]),
-            item(&["carton_standard", "carton", "box"], "carton", 3, vec![2.min(last), 3.min(last)]),
+            item(&["sofa_3_seats", "canape_3_places", "sofa", "canape"], "canapé 3 places", 1, vec![0, 1.min(last)]),
+            item(&["coffee_table", "table_basse", "coffee"], "table basse", 1, vec![1.min(last)]),
+            item(&["box_standard", "carton_standard", "box", "carton"], "carton", 3, vec![2.min(last), 3.min(last)]),
+        ]},
+        { "name": "cuisine", "items": [
+            item(&["fridge", "refrigerateur", "frigo"], "réfrigérateur", 1, vec![(last / 2).max(1.min(last))]),
         ]},
         { "name": "chambre", "items": [
-            item(&["lit_double", "lit_2", "lit", "bed"], "lit double", 1, vec![last]),
+            item(&["double_bed", "lit_double", "bed", "lit"], "lit double", 1, vec![last]),
         ]}
     ]})
 }
@@ -404,11 +407,11 @@ fn scripted_directives(schema: &Value, text: &str) -> Value {
     let text = text.to_lowercase();
     let mut directives = Vec::new();
     if text.contains("frigo") {
-        directives.push(json!({ "action": "exclude", "key": pick(&keys, &["refrigerateur", "frigo", "fridge"]),
+        directives.push(json!({ "action": "exclude", "key": pick(&keys, &["fridge", "refrigerateur", "frigo"]),
             "label": "réfrigérateur", "quantity": null, "room": null, "estimated_volume_m3": null, "note": null }));
     }
     if text.contains("cartons de livres") {
-        directives.push(json!({ "action": "add", "key": pick(&keys, &["carton_livres", "carton_livre", "livre", "book"]),
+        directives.push(json!({ "action": "add", "key": pick(&keys, &["box_books", "carton_livres", "books"]),
             "label": "carton de livres", "quantity": 15, "room": "salon", "estimated_volume_m3": null,
             "note": null }));
     }

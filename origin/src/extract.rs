@@ -67,7 +67,7 @@ pub async fn probe(cfg: &FfmpegConfig, video: &MemFile) -> Result<Probe, JobErro
     ]);
     let out = run(cmd, cfg.timeout, "probe").await?;
     if !out.status_ok {
-        return Err(media_error(&out.stderr));
+        return Err(failure(&out));
     }
     let json: Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| JobError::InvalidMedia(format!("ffprobe output: {e}")))?;
@@ -126,7 +126,7 @@ pub async fn measure_duration(cfg: &FfmpegConfig, video: &MemFile) -> Result<f64
         ]);
     let out = run(cmd, cfg.timeout, "probe").await?;
     if !out.status_ok {
-        return Err(media_error(&out.stderr));
+        return Err(failure(&out));
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -199,7 +199,7 @@ async fn frames_pass(
     ));
     let out = run(cmd, cfg.timeout, "extraction").await?;
     if !out.status_ok {
-        return Err(media_error(&out.stderr));
+        return Err(failure(&out));
     }
     let times = showinfo_times(&out.stderr);
     let frames = split_jpegs(&out.stdout)
@@ -323,6 +323,8 @@ fn check(ret: libc::c_int) -> std::io::Result<libc::c_int> {
 
 struct Output {
     status_ok: bool,
+    /// Set when the child was killed by a signal (the kernel, e.g. out of memory).
+    signal: Option<i32>,
     stdout: Zeroizing<Vec<u8>>,
     stderr: String,
 }
@@ -343,6 +345,7 @@ async fn run(mut cmd: Command, timeout: Duration, what: &'static str) -> Result<
         let status = child.wait().await.map_err(internal)?;
         Ok::<_, JobError>(Output {
             status_ok: status.success(),
+            signal: std::os::unix::process::ExitStatusExt::signal(&status),
             stdout: out,
             stderr: String::from_utf8_lossy(&err).into_owned(),
         })
@@ -351,6 +354,22 @@ async fn run(mut cmd: Command, timeout: Duration, what: &'static str) -> Result<
     tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| JobError::Timeout(what))?
+}
+
+/// A failed child: resource exhaustion is ours (retryable), anything else is the file's.
+fn failure(out: &Output) -> JobError {
+    let resources = [
+        "error while loading shared libraries",
+        "Cannot allocate memory",
+        "out of memory",
+    ];
+    if let Some(signal) = out.signal {
+        JobError::Internal(format!("ffmpeg killed by signal {signal}"))
+    } else if resources.iter().any(|r| out.stderr.contains(r)) {
+        JobError::Internal("ffmpeg memory limit reached".into())
+    } else {
+        media_error(&out.stderr)
+    }
 }
 
 /// Classifies an ffmpeg failure from its diagnostics (which never reach the logs whole).
@@ -368,8 +387,6 @@ fn media_error(stderr: &str) -> JobError {
         || stderr.contains("Invalid data found when processing input")
     {
         JobError::UnsupportedMedia(last)
-    } else if stderr.contains("Cannot allocate memory") {
-        JobError::Internal(format!("ffmpeg memory limit: {last}"))
     } else {
         JobError::InvalidMedia(last)
     }

@@ -267,3 +267,45 @@ async fn shutdown_refuses_new_jobs_and_fails_running_ones_retryable() {
     assert_no_residue(&[&id], None).await;
     drop(sim);
 }
+
+/// ffmpeg children of this process that still read the video of `id`.
+fn ffmpeg_reading(id: &str) -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/fd/3"))
+                .is_ok_and(|p| p.to_string_lossy().contains(id))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_past_its_deadline_is_killed() {
+    let s = Scenario::start(&[("DODOLENS_FFMPEG_TIMEOUT_S", "0.3")]).await;
+    let (id, event) = s.run(read(&fixtures::long_1080p())).await;
+    let failure = failed(&event);
+    assert_eq!(failure.code, ErrorCode::Timeout);
+    assert!(failure.retryable);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !ffmpeg_reading(&id).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ffmpeg left running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.finish(&[&id]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_runs_under_a_memory_limit() {
+    let s = Scenario::start(&[("DODOLENS_FFMPEG_MAX_MEMORY_MB", "24")]).await;
+    let (id, event) = s.run(read(&fixtures::no_audio())).await;
+    let failure = failed(&event);
+    assert_eq!(failure.code, ErrorCode::Internal, "{failure:?}");
+    assert!(failure.retryable, "our limit, not the user's file");
+    s.finish(&[&id]).await;
+}

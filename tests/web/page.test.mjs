@@ -153,6 +153,18 @@ test('a picked video uploads, goes through the stages and shows the inventory (3
 
     const sessionId = sessionIdOf(requests);
     await assertInventoryRendered(page, sessionId);
+    // The simulator's script: what it "sees" per room, and the narration ("le frigo reste, il y a
+    // quinze cartons de livres") removing the fridge and adding fifteen book boxes.
+    const rendered = await page.locator('#rooms tbody tr').evaluateAll((rows) =>
+      rows.map((row) => `${row.dataset.key} ${row.children[1].textContent} ${row.querySelector('.source').className}`),
+    );
+    assert.deepEqual(rendered.sort(), [
+      'box_books 15 source said',
+      'box_standard 3 source seen',
+      'coffee_table 1 source seen',
+      'double_bed 1 source seen',
+      'sofa_3_seats 1 source seen',
+    ]);
     assertOnlyEdge(requests);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 360, `no horizontal scroll at 360 px (scrollWidth ${width})`);

@@ -349,6 +349,30 @@ test('the origin dies mid-job: the watchdog re-forwards the stored video and the
   await stack.assertNoChunks(id);
 });
 
+test('a slow upload outlives the idle expiry: every PATCH pushes the deadline (sliding)', async () => {
+  const idle = Number(TEST_VARS.IDLE_EXPIRY_MS);
+  const piece = 64 << 10;
+  const url = await create(stack.api, piece * 5);
+  const id = sessionId(url);
+  const started = Date.now();
+  let offset = 0;
+  // One PATCH every half idle period: the whole upload takes twice the idle expiry.
+  while (offset < piece * 5) {
+    await new Promise((resolve) => setTimeout(resolve, idle / 2));
+    const res = await patch(url, video.subarray(offset, offset + piece), offset);
+    assert.equal(res.status, 204, `PATCH at ${offset} after ${Date.now() - started} ms`);
+    offset += piece;
+  }
+  assert.ok(Date.now() - started > 2 * idle, 'the upload lasted longer than the idle expiry');
+  const socket = await openSocket(stack.api, id);
+  const first = await socket.until((f) => f.type === 'snapshot', 5_000, 'snapshot');
+  assert.notEqual(first.snapshot.status, 'purged');
+  assert.equal(first.snapshot.upload.offset, piece * 5);
+  socket.close();
+  // Not a video: the origin refuses it and the chunks go.
+  await stack.assertNoChunks(id, 30_000);
+});
+
 test('an idle upload expires: its chunks are purged, it answers 410, then the tombstone is forgotten (404)', async () => {
   const url = await create(stack.api, video.length);
   const id = sessionId(url);

@@ -75,10 +75,11 @@ test('tus-js-client uploads with progress, resumes from the HEAD offset after an
 });
 
 test('the WebSocket gets the snapshot first, then progress, statuses, stages and the result in seq order', async () => {
-  const { url, done } = startUpload(stack.api, video, { chunkSize: 256 << 10 });
-  const id = sessionId(await url);
+  // Created first, so the socket is open before the first byte; tus-js-client then uploads it.
+  const url = await create(stack.api, video.length);
+  const id = sessionId(url);
   const socket = await openSocket(stack.api, id);
-  await done;
+  await startUpload(stack.api, video, { chunkSize: 256 << 10, uploadUrl: url }).done;
   const completed = await socket.until(isEvent('completed'), 60_000, 'completed');
   await socket.until(isStatus('completed'), 5_000, 'completed status');
   const { frames } = socket;

@@ -252,7 +252,7 @@ pub fn is_session_id(id: &str) -> bool {
 
 /// Enough of an id to correlate logs; the full id is the upload capability.
 pub fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
+    id.char_indices().nth(12).map_or(id, |(end, _)| &id[..end])
 }
 
 fn now_secs() -> u64 {
@@ -260,4 +260,24 @@ fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_64_lowercase_hex() {
+        assert!(is_session_id(&"a1".repeat(32)));
+        assert!(!is_session_id(&"A1".repeat(32)));
+        assert!(!is_session_id(&"a1".repeat(31)));
+        assert!(!is_session_id("../../etc/passwd"));
+    }
+
+    #[test]
+    fn short_ids_never_split_a_character() {
+        assert_eq!(short(&"ab".repeat(32)), "abababababab");
+        assert_eq!(short("éééééééééééééé"), "éééééééééééé");
+        assert_eq!(short("abc"), "abc");
+    }
 }

@@ -116,7 +116,9 @@ impl Config {
     /// Builds the config from any variable source; empty values count as unset.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(&get);
-        let base_url = vars.opt("OPENAI_BASE_URL");
+        let base_url = vars
+            .opt("OPENAI_BASE_URL")
+            .map(|u| u.trim_end_matches('/').to_string());
         let api_key = match (vars.opt("OPENAI_API_KEY"), &base_url) {
             (Some(key), _) => key,
             // OpenAI-compatible servers (Ollama, vLLM, the simulator) often need no key.

@@ -37,6 +37,8 @@ pub const SECRET: &str = "test-secret-for-dodolens";
 pub fn sandbox() -> &'static (PathBuf, PathBuf) {
     static SANDBOX: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     SANDBOX.get_or_init(|| {
+        // The test's own HTTP clients need the TLS provider the origin installs for itself.
+        dodolens_origin::install_crypto_provider();
         let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         // Sandboxes of finished test processes are empty by construction; remove them.
         for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {

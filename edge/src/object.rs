@@ -11,7 +11,7 @@ use crate::{
     config::Config,
     error::EdgeError,
     http,
-    routes::Route,
+    routes::{method_of, Route},
     store::{Record, Store},
 };
 use dodolens_shared::{
@@ -162,7 +162,7 @@ impl Object {
     }
 
     async fn dispatch(self: &Rc<Self>, req: Request) -> std::result::Result<Response, EdgeError> {
-        let method = req.method();
+        let method = method_of(&req);
         let path = req.path();
         match Route::parse(&method, &path).ok_or(EdgeError::NotFound)? {
             Route::Create => self.create(req).await,

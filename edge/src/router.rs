@@ -6,7 +6,12 @@
 //! otherwise hands the request, body still streaming, to the session's object.
 
 use crate::{
-    config::Config, config::SESSION_BINDING, error::EdgeError, http, object::now, routes::Route,
+    config::Config,
+    config::SESSION_BINDING,
+    error::EdgeError,
+    http,
+    object::now,
+    routes::{method_of, Route},
 };
 use dodolens_shared::{
     signing::{self, SignedParts, HEADER_SIGNATURE, HEADER_TIMESTAMP},
@@ -19,7 +24,7 @@ const MAX_EVENT_BYTES: u64 = 1 << 20;
 
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response, EdgeError> {
     let config = Config::from_env(env)?;
-    let method = req.method();
+    let method = method_of(&req);
     let path = req.path();
     let route = Route::parse(&method, &path).ok_or(EdgeError::NotFound)?;
     match route {

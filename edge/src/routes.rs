@@ -5,7 +5,7 @@
 //! any Durable Object, and so any storage, is touched.
 
 use dodolens_shared::tus::is_valid_session_id;
-use worker::Method;
+use worker::{Method, Request};
 
 pub const UPLOADS: &str = "/api/dodo-lens/uploads";
 
@@ -27,6 +27,22 @@ pub enum Route<'a> {
     OriginEvents(&'a str),
     /// Dev-only chunk-row counts, enabled by `DEV_INTROSPECTION=1`.
     Introspect(&'a str),
+}
+
+/// The request's method, honouring `X-HTTP-Method-Override` on POST: tus clients behind proxies
+/// that drop PATCH or DELETE send those as POST (tus-js-client's `overridePatchMethod`).
+pub fn method_of(req: &Request) -> Method {
+    let method = req.method();
+    if method != Method::Post {
+        return method;
+    }
+    let overridden = req.headers().get("X-HTTP-Method-Override").ok().flatten();
+    match overridden.map(|m| m.trim().to_ascii_uppercase()).as_deref() {
+        Some("PATCH") => Method::Patch,
+        Some("DELETE") => Method::Delete,
+        Some("HEAD") => Method::Head,
+        _ => method,
+    }
 }
 
 impl<'a> Route<'a> {

@@ -141,9 +141,9 @@ export async function create(api, length, { meta = metadata(), headers = {} } = 
   return res.headers.get('location');
 }
 
-export function patch(url, body, offset, headers = {}) {
+export function patch(url, body, offset, headers = {}, method = 'PATCH') {
   return fetch(url, {
-    method: 'PATCH',
+    method,
     headers: { ...TUS, 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', ...headers },
     body,
   });

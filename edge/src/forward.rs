@@ -14,7 +14,7 @@ use crate::{
 use base64::{engine::general_purpose::STANDARD, Engine};
 use dodolens_shared::{
     lifecycle::Input,
-    protocol::JobMeta,
+    protocol::{ErrorCode, Failure, JobMeta, OriginEvent},
     signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
 };
 use futures_util::{
@@ -64,6 +64,17 @@ impl Object {
         };
         let input = match self.send_job(attempt).await {
             Ok(Outcome::Accepted) => Input::ForwardAccepted,
+            // The origin's size limit is lower than ours: sending it again cannot succeed, so
+            // this is reported as the origin would report a failed job.
+            Ok(Outcome::Refused { status: 413, .. }) => Input::Origin(OriginEvent::Failed {
+                error: Failure {
+                    code: ErrorCode::TooLarge,
+                    message:
+                        "La vidéo dépasse la taille maximale acceptée par le service d'analyse."
+                            .into(),
+                    retryable: false,
+                },
+            }),
             Ok(Outcome::Refused {
                 status,
                 retry_after_ms,

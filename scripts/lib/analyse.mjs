@@ -72,7 +72,7 @@ async function analyse(stack, file) {
       retryDelays: [500, 1000, 3000],
       metadata: { filename: path.basename(file), filetype: TYPES[path.extname(file).toLowerCase()] ?? 'video/mp4', locale },
       onUploadUrlAvailable: () => {
-        socket = follow(upload.url.split('/').pop(), resolve, reject);
+        socket = follow(stack, upload.url.split('/').pop(), resolve, reject);
       },
       onProgress: (sent, total) => {
         const tenth = Math.floor((sent / total) * 10);
@@ -96,7 +96,7 @@ async function analyse(stack, file) {
 }
 
 /** Follows the session's WebSocket until the result (or a final failure). */
-function follow(id, resolve, reject) {
+function follow(stack, id, resolve, reject) {
   const ws = new WebSocket(`${stack.api.replace(/^http/, 'ws')}/sessions/${id}/ws`);
   let lastStatus;
   let lastStage;

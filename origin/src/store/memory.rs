@@ -65,18 +65,15 @@ impl MemoryStore {
     }
 
     fn set(&self, key: String, value: Value, ttl: Duration) {
-        let expires_at = Instant::now() + ttl;
         let mut state = self.shared.state.lock().unwrap();
-        let notify = state.next_expiration().is_none_or(|next| expires_at < next);
-        if let Some(old) = state
-            .entries
-            .insert(key.clone(), Entry { value, expires_at })
-        {
-            state.expirations.remove(&(old.expires_at, key.clone()));
-        }
-        state.expirations.insert((expires_at, key));
+        let earliest = state.insert(key, value, Instant::now() + ttl);
         drop(state);
-        if notify {
+        self.wake_purge_if(earliest);
+    }
+
+    /// Notified after unlocking, so the woken task does not immediately block on the mutex.
+    fn wake_purge_if(&self, earliest: bool) {
+        if earliest {
             self.shared.purge.notify_one();
         }
     }
@@ -90,13 +87,7 @@ impl MemoryStore {
 
     fn text(&self, key: &str) -> Option<String> {
         let state = self.shared.state.lock().unwrap();
-        match state.entries.get(key) {
-            Some(Entry {
-                value: Value::Text(text),
-                expires_at,
-            }) if *expires_at > Instant::now() => Some(text.clone()),
-            _ => None,
-        }
+        state.live_text(key).map(str::to_owned)
     }
 }
 
@@ -115,6 +106,28 @@ impl Drop for Shared {
 impl State {
     fn next_expiration(&self) -> Option<Instant> {
         self.expirations.iter().next().map(|(when, _)| *when)
+    }
+
+    /// The text under `key`, unless it has expired and the purge task has not reached it yet.
+    fn live_text(&self, key: &str) -> Option<&str> {
+        match self.entries.get(key) {
+            Some(Entry {
+                value: Value::Text(text),
+                expires_at,
+            }) if *expires_at > Instant::now() => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Inserts or replaces `key`, keeping the sorted deadlines in step. Returns whether the new
+    /// deadline is now the earliest: only then must the purge task wake to re-arm its sleep.
+    fn insert(&mut self, key: String, value: Value, expires_at: Instant) -> bool {
+        let earliest = self.next_expiration().is_none_or(|next| expires_at < next);
+        if let Some(old) = self.entries.insert(key.clone(), Entry { value, expires_at }) {
+            self.expirations.remove(&(old.expires_at, key.clone()));
+        }
+        self.expirations.insert((expires_at, key));
+        earliest
     }
 
     /// Removes what has expired and returns the next deadline.
@@ -172,26 +185,14 @@ impl Store for MemoryStore {
         let key = job_key(id);
         let expires_at = Instant::now() + ttl;
         let mut state = self.shared.state.lock().unwrap();
-        let existing = match state.entries.get(&key) {
-            Some(Entry {
-                value: Value::Text(text),
-                expires_at,
-            }) if *expires_at > Instant::now() => JobMark::decode(text),
-            _ => None,
-        };
+        let existing = state.live_text(&key).and_then(JobMark::decode);
         if !may_run(existing, attempt) {
             return Ok(false);
         }
         let value = Value::Text(JobMark::Running { attempt }.encode());
-        if let Some(old) = state
-            .entries
-            .insert(key.clone(), Entry { value, expires_at })
-        {
-            state.expirations.remove(&(old.expires_at, key.clone()));
-        }
-        state.expirations.insert((expires_at, key));
+        let earliest = state.insert(key, value, expires_at);
         drop(state);
-        self.shared.purge.notify_one();
+        self.wake_purge_if(earliest);
         Ok(true)
     }
 
@@ -238,15 +239,9 @@ impl Store for MemoryStore {
         let key = slot_key(holder);
         let expires_at = now + ttl;
         let value = Value::Text(String::new());
-        if let Some(old) = state
-            .entries
-            .insert(key.clone(), Entry { value, expires_at })
-        {
-            state.expirations.remove(&(old.expires_at, key.clone()));
-        }
-        state.expirations.insert((expires_at, key));
+        let earliest = state.insert(key, value, expires_at);
         drop(state);
-        self.shared.purge.notify_one();
+        self.wake_purge_if(earliest);
         Ok(true)
     }
 

@@ -123,7 +123,10 @@ impl State {
     /// deadline is now the earliest: only then must the purge task wake to re-arm its sleep.
     fn insert(&mut self, key: String, value: Value, expires_at: Instant) -> bool {
         let earliest = self.next_expiration().is_none_or(|next| expires_at < next);
-        if let Some(old) = self.entries.insert(key.clone(), Entry { value, expires_at }) {
+        if let Some(old) = self
+            .entries
+            .insert(key.clone(), Entry { value, expires_at })
+        {
             self.expirations.remove(&(old.expires_at, key.clone()));
         }
         self.expirations.insert((expires_at, key));

@@ -100,6 +100,10 @@ pub struct Config {
     /// How long an undelivered final event is retried before it is dropped.
     pub outbox_ttl: Duration,
     pub callback_timeout: Duration,
+    /// A job silent for this long re-sends its current stage, so the edge's watchdog (which
+    /// re-forwards the whole video when the origin goes quiet) never fires during a slow model
+    /// call. Keep it well under the edge's `WATCHDOG_MS`.
+    pub heartbeat: Duration,
     pub callback_backoff: Duration,
     pub callback_backoff_max: Duration,
     pub sinks: SinkConfig,
@@ -187,6 +191,7 @@ impl Config {
             done_ttl: vars.secs("DODOLENS_DONE_TTL_S", "900")?,
             outbox_ttl: vars.secs("DODOLENS_OUTBOX_TTL_S", "3600")?,
             callback_timeout: vars.secs("DODOLENS_CALLBACK_TIMEOUT_S", "10")?,
+            heartbeat: Duration::from_millis(vars.parse("DODOLENS_HEARTBEAT_MS", "30000")?),
             callback_backoff: Duration::from_millis(
                 vars.parse("DODOLENS_CALLBACK_BACKOFF_MS", "500")?,
             ),

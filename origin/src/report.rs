@@ -1,7 +1,9 @@
 //! Signed events to the edge.
 //!
 //! Stage and progress events are informative: they go out in order from one task per job, with
-//! a couple of quick retries, and are dropped if the edge stays unreachable. The final event
+//! a couple of quick retries, and are dropped if the edge stays unreachable. When a job has been
+//! silent for the heartbeat interval (a long model call), the task re-sends the current stage:
+//! the edge takes silence for a dead origin and would re-forward the whole video. The final event
 //! (`completed` or `failed`) must arrive, so it goes through the outbox in the store: a loop
 //! takes due entries (leased, so two replicas do not send the same one), posts them, and retries
 //! with exponential backoff until the edge answers 2xx, or a status that will never change
@@ -42,6 +44,7 @@ pub struct Reporter {
     lease: Duration,
     backoff: Duration,
     backoff_max: Duration,
+    heartbeat: Duration,
     wake: Notify,
 }
 
@@ -62,6 +65,7 @@ impl Reporter {
             lease: cfg.callback_timeout * 2 + Duration::from_secs(1),
             backoff: cfg.callback_backoff,
             backoff_max: cfg.callback_backoff_max,
+            heartbeat: cfg.heartbeat,
             wake: Notify::new(),
         })
     }
@@ -71,10 +75,24 @@ impl Reporter {
         let (tx, mut rx) = mpsc::unbounded_channel::<OriginEvent>();
         let reporter = Arc::clone(self);
         let url = meta.callback_url.clone();
+        let heartbeat = self.heartbeat;
         let task = tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                let Ok(body) = serde_json::to_string(&event) else {
-                    continue;
+            let mut current_stage: Option<String> = None;
+            loop {
+                let body = tokio::select! {
+                    event = rx.recv() => {
+                        let Some(event) = event else { break };
+                        let Ok(body) = serde_json::to_string(&event) else {
+                            continue;
+                        };
+                        if matches!(event, OriginEvent::Stage { .. }) {
+                            current_stage = Some(body.clone());
+                        }
+                        body
+                    }
+                    _ = tokio::time::sleep(heartbeat), if current_stage.is_some() => {
+                        current_stage.clone().expect("this branch only runs with a stage")
+                    }
                 };
                 for attempt in 0..3u32 {
                     match reporter.post(&url, &body).await {

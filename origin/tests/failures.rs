@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use dodolens_shared::protocol::{ErrorCode, OriginEvent};
+use dodolens_shared::protocol::{ErrorCode, OriginEvent, Stage};
 use serde_json::json;
 use support::{fixtures, *};
 
@@ -19,6 +19,33 @@ async fn rate_limited_once_then_success() {
     assert_eq!(
         stats["chat_completions"], 2,
         "the 429 and the retry after Retry-After"
+    );
+    s.finish(&[&id]).await;
+}
+
+/// A model call longer than the heartbeat: the job re-sends its current stage while it waits,
+/// so the edge's watchdog sees a live origin instead of re-forwarding the video.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_model_call_keeps_the_edge_informed() {
+    let s = Scenario::start(&[("DODOLENS_HEARTBEAT_MS", "200")]).await;
+    s.sim.control(json!({ "latency_ms": 1500 })).await;
+    let (id, event) = s.run(read(&fixtures::no_audio())).await;
+    completed(&event);
+    let analysing =
+        s.cb.events(&id)
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    OriginEvent::Stage {
+                        stage: Stage::Analysing
+                    }
+                )
+            })
+            .count();
+    assert!(
+        analysing >= 3,
+        "{analysing} analysing events during a 1.5 s model call"
     );
     s.finish(&[&id]).await;
 }

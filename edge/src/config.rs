@@ -5,7 +5,13 @@
 
 use crate::error::EdgeError;
 use dodolens_shared::lifecycle::Limits;
+use std::{cell::OnceCell, rc::Rc};
 use worker::Env;
+
+thread_local! {
+    /// The Worker isolate's configuration, read on its first request.
+    static WORKER_CONFIG: OnceCell<Rc<Config>> = const { OnceCell::new() };
+}
 
 /// Binding name of the session Durable Object namespace.
 pub const SESSION_BINDING: &str = "SESSION";
@@ -26,6 +32,20 @@ pub struct Config {
 }
 
 impl Config {
+    /// The configuration of this isolate. Vars and secrets cannot change under a running
+    /// isolate (a deployment or a `wrangler dev` reload starts a new one), so they are read once,
+    /// not on every request. An invalid configuration is not kept: every request reports it.
+    pub fn cached(env: &Env) -> Result<Rc<Config>, EdgeError> {
+        if let Some(config) = WORKER_CONFIG.with(|c| c.get().cloned()) {
+            return Ok(config);
+        }
+        let config = Rc::new(Config::from_env(env)?);
+        WORKER_CONFIG.with(|c| {
+            let _ = c.set(config.clone());
+        });
+        Ok(config)
+    }
+
     pub fn from_env(env: &Env) -> Result<Config, EdgeError> {
         let defaults = Limits::default();
         let limits = Limits {

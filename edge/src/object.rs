@@ -52,6 +52,9 @@ pub struct Object {
     alarm_at: Cell<Option<Millis>>,
     /// A PATCH is streaming rows: a second writer is refused rather than interleaved.
     pub writing: Cell<bool>,
+    /// No chunk row lies past the committed offset (known since this object started), so the
+    /// next PATCH need not truncate first.
+    pub tail_clean: Cell<bool>,
     /// A forward is in flight: a second one waits for its outcome instead of racing it.
     pub forwarding: Cell<bool>,
     pub live: crate::live::Live,
@@ -75,6 +78,7 @@ impl DurableObject for Session {
                 record: RefCell::new(None),
                 alarm_at: Cell::new(None),
                 writing: Cell::new(false),
+                tail_clean: Cell::new(false),
                 forwarding: Cell::new(false),
                 live: Default::default(),
             }),
@@ -318,8 +322,8 @@ impl Object {
         // The Worker verified the signature before forwarding the body here.
         let event: OriginEvent = serde_json::from_slice(&req.bytes().await?)
             .map_err(|e| EdgeError::BadRequest(e.to_string()))?;
-        self.active()?;
-        // A repeated final event is a no-op in the state machine, hence still 204.
+        // `apply` answers an unknown session 404 and a purged one 410 (the state machine refuses
+        // every input but the tombstone's alarm); a repeated final event is a no-op, hence 204.
         self.apply(Input::Origin(event)).await?;
         Ok(http::empty(204, &[]))
     }

@@ -23,7 +23,7 @@ use worker::{js_sys::Uint8Array, Env, Method, Request, RequestInit, Response, St
 const MAX_EVENT_BYTES: u64 = 1 << 20;
 
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response, EdgeError> {
-    let config = Config::from_env(env)?;
+    let config = Config::cached(env)?;
     let method = method_of(&req);
     let path = req.path();
     let route = Route::parse(&method, &path).ok_or(EdgeError::NotFound)?;

@@ -159,7 +159,18 @@ impl Object {
         }
         let _writing = Writing(&self.writing);
 
-        self.store.truncate_rows(stored)?;
+        // Rows past the committed offset are the tail of an earlier interrupted or refused write;
+        // after a PATCH that committed (or cleaned up) there are none, and no statement is spent.
+        let truncate = || -> Result<(), EdgeError> {
+            self.store.truncate_rows(stored)?;
+            self.tail_clean.set(true);
+            Ok(())
+        };
+        if !self.tail_clean.get() {
+            self.store.truncate_rows(stored)?;
+        }
+        // Until the offset moves, the rows about to be written are such a tail.
+        self.tail_clean.set(false);
         let received = match self
             .receive(
                 &req,
@@ -173,14 +184,14 @@ impl Object {
         {
             Ok(received) => received,
             Err(e) => {
-                self.store.truncate_rows(stored)?;
+                truncate()?;
                 return Err(e);
             }
         };
         if let Some(checksum) = checksum {
             let digest = received.digest.unwrap_or_default();
             if received.interrupted || digest.as_slice() != checksum.sha1 {
-                self.store.truncate_rows(stored)?;
+                truncate()?;
                 return Err(TusError::ChecksumMismatch.into());
             }
         }
@@ -190,9 +201,12 @@ impl Object {
         match self.current()? {
             Some(latest) if latest.session.status != Status::Purged => {
                 if offset == stored {
+                    self.tail_clean.set(true);
                     return Ok(latest);
                 }
-                self.apply(Input::Patched { offset }).await
+                let committed = self.apply(Input::Patched { offset }).await?;
+                self.tail_clean.set(true);
+                Ok(committed)
             }
             Some(_) => {
                 self.store.delete_rows()?;

@@ -4,11 +4,17 @@
 //      rows) vs @tus/server + FileStore.
 //   2. Event → WebSocket client latency, 50 sessions connected: a signed origin event POSTed to
 //      the edge vs an HTTP POST to a Socket.IO server that emits to a room.
+//   Parts 1 and 2 measure the edge twice: through `wrangler dev`'s port, where wrangler's own
+//   proxy (a second workerd process) relays every request and WebSocket frame, and directly at
+//   the workerd that runs the Worker and its objects — what the peers are measured as (a client
+//   talking straight to the server), and what production has (no dev proxy). The ratios are
+//   computed for the direct path; the proxied figures are printed beside them.
 //   3. Upload complete → first byte at the origin, → result on the WebSocket, for a 120 s
 //      sample, with the simulator at zero latency (a byte-counting TCP tap sits in front of the
 //      real origin).
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -94,6 +100,36 @@ async function tap(target) {
   return { url: `http://127.0.0.1:${server.address().port}`, connections, close: () => new Promise((r) => server.close(r)) };
 }
 
+/**
+ * The URL of the workerd that runs the Worker itself, behind wrangler dev's proxy: the other
+ * workerd listener, besides the proxy's public port, that answers the edge's health route.
+ * `null` when it cannot be found (then only the proxied figures are printed).
+ */
+async function directUrl(stack) {
+  const listing = await new Promise((resolve) =>
+    execFile('ss', ['-ltnpH'], (error, stdout) => resolve(error ? '' : stdout)),
+  );
+  const proxyPort = new URL(stack.edgeUrl).port;
+  for (const [, port] of listing.matchAll(/127\.0\.0\.1:(\d+)\s.*"workerd"/g)) {
+    if (port === proxyPort) continue;
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      const res = await fetch(`${url}/api/dodo-lens/health`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok && (await res.json()).service === 'dodolens-edge') return url;
+    } catch {
+      // Another of workerd's listeners (inspector, loopback): not the Worker.
+    }
+  }
+  return null;
+}
+
+/** The edge's targets: through wrangler dev's proxy, and direct when found. */
+function edgeTargets(stack) {
+  const targets = [{ name: 'via wrangler proxy', edgeUrl: stack.edgeUrl }];
+  if (stack.directUrl) targets.push({ name: 'direct to workerd', edgeUrl: stack.directUrl });
+  return targets.map((t) => ({ ...t, api: `${t.edgeUrl}/api/dodo-lens` }));
+}
+
 async function uploadThroughput(stack) {
   say('\n## 1. 80 MiB with tus-js-client: edge (wrangler dev + DO SQLite) vs @tus/server + FileStore');
   const data = randomBytes(80 * MiB);
@@ -101,23 +137,28 @@ async function uploadThroughput(stack) {
   const peer = await startService('tus peer', process.execPath, [path.join(here, 'peers.mjs'), 'tus', dir], { ready: /listening on (\d+)/ });
   try {
     const peerEndpoint = `http://127.0.0.1:${peer.match[1]}/files`;
+    const targets = edgeTargets(stack);
     for (const chunk of [5 * MiB, 1 * MiB]) {
-      const edge = [];
+      const edge = targets.map(() => []);
       const other = [];
       for (let i = 0; i < RUNS; i++) {
-        const e = await timedUpload(`${stack.api}/uploads`, data, chunk);
-        edge.push(e.ms);
-        // Terminate at once: the benchmark measures intake, not the (silent) origin.
-        await fetch(e.url, { method: 'DELETE', headers: TUS });
-        await stack.assertNoChunks(sessionId(e.url));
+        for (const [t, target] of targets.entries()) {
+          const e = await timedUpload(`${target.api}/uploads`, data, chunk);
+          edge[t].push(e.ms);
+          // Terminate at once: the benchmark measures intake, not the (silent) origin.
+          await fetch(e.url, { method: 'DELETE', headers: TUS });
+          await stack.assertNoChunks(sessionId(e.url));
+        }
         other.push((await timedUpload(peerEndpoint, data, chunk)).ms);
         await rm(dir, { recursive: true, force: true });
       }
       const rate = (t) => (80 / (t / 1000)).toFixed(0);
-      const e = median(edge);
       const p = median(other);
-      say(`chunks ${chunk / MiB} MiB: edge ${rate(e)} MiB/s (median ${(e / 1000).toFixed(2)} s of ${RUNS}), ` +
-        `@tus/server ${rate(p)} MiB/s (${(p / 1000).toFixed(2)} s); edge/peer = ${(p / e).toFixed(2)}×`);
+      say(`chunks ${chunk / MiB} MiB: @tus/server ${rate(p)} MiB/s (median ${(p / 1000).toFixed(2)} s of ${RUNS})`);
+      for (const [t, target] of targets.entries()) {
+        const e = median(edge[t]);
+        say(`  edge ${target.name.padEnd(18)} ${rate(e)} MiB/s (${(e / 1000).toFixed(2)} s); edge/peer = ${(p / e).toFixed(2)}×`);
+      }
     }
   } finally {
     await peer.stop();
@@ -131,9 +172,10 @@ async function eventLatency(stack) {
   const ids = [];
   for (let i = 0; i < SESSIONS; i++) ids.push(await upload(stack.api, randomBytes(1024)));
   await waitFor(async () => (await Promise.all(ids.map((id) => stack.snapshot(id)))).every((s) => s.status === 'forwarding'), 30_000, 'forwarding');
-  const sockets = await Promise.all(ids.map((id) => openSocket(stack.api, id)));
+  let sockets = [];
 
-  const edgeSend = async (i) => {
+  /** One event to session i's socket through `target`: POST sent → frame received. */
+  const edgeSend = (target) => async (i) => {
     const id = ids[i % SESSIONS];
     const fraction = (i % 1000) / 1000 + 0.0001;
     const body = JSON.stringify({ type: 'progress', stage: 'analysing', fraction });
@@ -142,7 +184,7 @@ async function eventLatency(stack) {
     const socket = sockets[i % SESSIONS];
     const t0 = performance.now();
     const seen = socket.until((f) => f.type === 'event' && f.event.type === 'progress' && Math.abs(f.event.fraction - fraction) < 1e-6 && !f.counted, 10_000);
-    const res = await fetch(`${stack.edgeUrl}${p}`, { method: 'POST', headers, body });
+    const res = await fetch(`${target.edgeUrl}${p}`, { method: 'POST', headers, body });
     if (res.status !== 204) throw new Error(`event: ${res.status}`);
     const frame = await seen;
     frame.counted = true;
@@ -188,12 +230,18 @@ async function eventLatency(stack) {
       for (let i = 0; i < EVENTS; i++) out.push(await send(i));
       return out;
     };
-    const edge = await measure(edgeSend);
+    const line = (name, xs) => `${name.padEnd(48)}: p50 ${ms(pct(xs, 50))}, p99 ${ms(pct(xs, 99))}, mean ${ms(xs.reduce((a, b) => a + b, 0) / xs.length)}`;
     const other = await measure(peerSend);
-    const line = (name, xs) => `${name}: p50 ${ms(pct(xs, 50))}, p99 ${ms(pct(xs, 99))}, mean ${ms(xs.reduce((a, b) => a + b, 0) / xs.length)}`;
-    say(line('edge (POST → Worker → DO → WS)   ', edge));
-    say(line('Socket.IO (POST → emit to room)   ', other));
-    say(`p99 edge/Socket.IO = ${(pct(edge, 99) / pct(other, 99)).toFixed(2)}× (goal ≤ 2×)`);
+    say(line('Socket.IO (POST → emit to room)', other));
+    for (const target of edgeTargets(stack)) {
+      // Each target gets its own sockets, and only those: a broadcast reaches one socket.
+      sockets = await Promise.all(ids.map((id) => openSocket(target.api, id)));
+      const edge = await measure(edgeSend(target));
+      for (const s of sockets) s.close();
+      sockets = [];
+      say(line(`edge ${target.name} (POST → Worker → DO → WS)`, edge));
+      say(`  p99 edge/Socket.IO = ${(pct(edge, 99) / pct(other, 99)).toFixed(2)}× (goal ≤ 2×), p50 ${(pct(edge, 50) / pct(other, 50)).toFixed(2)}×`);
+    }
   } finally {
     for (const c of clients) c.close();
     await peer.stop();
@@ -256,7 +304,9 @@ async function pipelineLatency() {
 const silent = await silentOrigin();
 const stack = await startStack({ simulator: true, vars: { ORIGIN_URL: silent.url, WATCHDOG_MS: '600000' } });
 try {
-  say(`edge benchmark — ${new Date().toISOString()}, ${os.cpus().length} CPUs, Node ${process.version}`);
+  say(`edge benchmark — ${new Date().toISOString()}, ${os.cpus().length} CPUs, Node ${process.version}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  stack.directUrl = await directUrl(stack);
+  say(stack.directUrl ? `edge: wrangler dev at ${stack.edgeUrl}, its Worker's workerd at ${stack.directUrl}` : 'edge: the Worker\'s own workerd port was not found; proxied figures only');
   if (ONLY.has('upload')) await uploadThroughput(stack);
   if (ONLY.has('latency')) await eventLatency(stack);
 } finally {

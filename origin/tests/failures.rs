@@ -73,19 +73,8 @@ async fn server_errors_until_retries_are_exhausted_fail_retryable_then_retry_run
             .status(),
         202
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let finals: Vec<OriginEvent> = s.cb.events(&id).into_iter().filter(is_final).collect();
-        if finals.len() == 2 {
-            completed(&finals[1]);
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "retry did not complete"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let finals = s.cb.final_events(&id, 2, Duration::from_secs(60)).await;
+    completed(&finals[1]);
     s.finish(&[&id]).await;
 }
 

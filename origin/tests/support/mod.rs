@@ -117,17 +117,24 @@ impl Callback {
         *self.inner.bad_signatures.lock().unwrap()
     }
 
-    /// Waits for the final event of `id` (polls with a deadline, woken on every event).
+    /// Waits for the final event of `id`.
     pub async fn final_event(&self, id: &str, within: Duration) -> OriginEvent {
+        self.final_events(id, 1, within).await.remove(0)
+    }
+
+    /// Waits until `id` has received `n` final events (one per run), woken on every event.
+    pub async fn final_events(&self, id: &str, n: usize, within: Duration) -> Vec<OriginEvent> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let notified = self.inner.changed.notified();
-            if let Some(e) = self.events(id).into_iter().find(is_final) {
-                return e;
+            let finals: Vec<OriginEvent> = self.events(id).into_iter().filter(is_final).collect();
+            if finals.len() >= n {
+                return finals;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 panic!(
-                    "no final event for {id} within {within:?}: {:?}",
+                    "{} of {n} final events for {id} within {within:?}: {:?}",
+                    finals.len(),
                     self.events(id)
                 );
             }

@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as tus from 'tus-js-client';
-import { makeSample } from './sample.mjs';
+import { makeSample, removeSample } from './sample.mjs';
 import { build, startStack } from './stack.mjs';
 
 const args = process.argv.slice(2);
@@ -26,10 +26,13 @@ const say = (line) => console.log(line);
 const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
 const TYPES = { '.mp4': 'video/mp4', '.m4v': 'video/mp4', '.mov': 'video/quicktime', '.webm': 'video/webm', '.mkv': 'video/x-matroska', '.3gp': 'video/3gpp' };
 
-if (!file) {
+const generated = !file;
+if (generated) {
   say('No video given: generating a 20 s sample with a French narration (ffmpeg + espeak-ng)…');
   file = await makeSample({ seconds: 20, width: 1280, height: 720 });
 }
+/** A generated sample is ours to delete; a video the user gave is not. */
+const forgetSample = () => (generated ? removeSample(file) : undefined);
 const { size } = await stat(file);
 say(`Video: ${file} (${mib(size)})`);
 
@@ -39,11 +42,13 @@ try {
   stack = await startStack({ redis, log: (l) => say(`stack: ${l}`) });
 } catch (error) {
   say(`FAILED to start the stack: ${error.message}`);
+  await forgetSample();
   process.exit(1);
 }
 let exitCode = 1;
 const interrupted = async () => {
   await stack.stop();
+  await forgetSample();
   process.exit(130);
 };
 process.on('SIGINT', interrupted);
@@ -58,6 +63,7 @@ try {
   say(`FAILED: ${error.message}`);
 } finally {
   await stack.stop();
+  await forgetSample();
 }
 process.exit(exitCode);
 

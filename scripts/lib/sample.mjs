@@ -2,7 +2,7 @@
 // espeak-ng ("le frigo reste", "quinze cartons de livres"…), encoded as a phone would (H.264 +
 // AAC in MP4, moov atom at the end). Nothing is downloaded.
 import { execFile } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -39,4 +39,19 @@ export async function makeSample({ seconds = 12, width = 640, height = 360, name
     { maxBuffer: 16 << 20 },
   );
   return file;
+}
+
+/** Removes a sample made by `makeSample` (its whole temporary directory, narration included). */
+export async function removeSample(file) {
+  await rm(path.dirname(file), { recursive: true, force: true });
+}
+
+/** A sample's bytes, with nothing left on disk: what the tests upload. */
+export async function sampleBytes(options) {
+  const file = await makeSample(options);
+  try {
+    return await readFile(file);
+  } finally {
+    await removeSample(file);
+  }
 }

@@ -3,11 +3,11 @@
 // job whose chunks are gone from wrangler's local Durable Object state afterwards (read
 // directly from the SQLite files, since introspection is off).
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, test } from 'node:test';
-import { makeSample } from '../../scripts/lib/sample.mjs';
+import { sampleBytes } from '../../scripts/lib/sample.mjs';
 import { startStack, waitFor } from '../../scripts/lib/stack.mjs';
 import { isEvent, openSocket, startUpload, sessionId } from './support.mjs';
 
@@ -15,12 +15,12 @@ let stack;
 let video;
 
 before(async () => {
-  const [s, file] = await Promise.all([
+  const [s, bytes] = await Promise.all([
     startStack({ redis: true, simulator: true, vars: { DEV_INTROSPECTION: '0' } }),
-    makeSample({ seconds: 6 }),
+    sampleBytes({ seconds: 6 }),
   ]);
   stack = s;
-  video = await readFile(file);
+  video = bytes;
 });
 
 after(async () => {

@@ -5,9 +5,8 @@
 // 200 ms).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { makeSample } from '../../scripts/lib/sample.mjs';
+import { sampleBytes } from '../../scripts/lib/sample.mjs';
 import { startStack, TEST_VARS, waitFor } from '../../scripts/lib/stack.mjs';
 import {
   brief, create, isEvent, isStatus, metadata, openSocket, patch, sessionId, signedHeaders, startUpload, TUS,
@@ -20,7 +19,7 @@ let stack;
 let video;
 
 before(async () => {
-  const [s, file] = await Promise.all([
+  const [s, bytes] = await Promise.all([
     startStack({
       vars: { ...TEST_VARS, MAX_UPLOAD_BYTES: String(MAX_UPLOAD), MAX_REQUEST_BYTES: String(MAX_REQUEST) },
       // A hung model call fails fast (as a retryable timeout) instead of after 90 s; one job at
@@ -33,10 +32,10 @@ before(async () => {
       },
       simulator: true,
     }),
-    makeSample({ seconds: 8 }),
+    sampleBytes({ seconds: 8 }),
   ]);
   stack = s;
-  video = await readFile(file);
+  video = bytes;
 });
 
 after(async () => {

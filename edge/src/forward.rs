@@ -36,9 +36,8 @@ enum Outcome {
 }
 
 impl Object {
-    /// Runs a forward in the background; a forward already in flight reports for both. The
-    /// state machine's per-run attempt number only bounds retries; the job carries the
-    /// session-wide count (see [`Record::forwards_sent`](crate::store::Record)).
+    /// Runs a forward in the background; a forward already in flight reports for both. The job
+    /// carries the session-wide count (`Session::forwards_sent`), not the per-run attempt.
     pub fn start_forward(self: &Rc<Self>) {
         if self.forwarding.replace(true) {
             return;
@@ -51,12 +50,8 @@ impl Object {
     }
 
     async fn forward(self: &Rc<Self>) {
-        if let Err(e) = self.apply(Input::ForwardStarted).await {
-            worker::console_warn!("forward not started: {e}");
-            return;
-        }
-        let attempt = match self.next_attempt() {
-            Ok(attempt) => attempt,
+        let attempt = match self.apply(Input::ForwardStarted).await {
+            Ok(record) => record.session.forwards_sent,
             Err(e) => {
                 worker::console_warn!("forward not started: {e}");
                 return;
@@ -93,14 +88,6 @@ impl Object {
             // The origin's events may already have moved the session on (e.g. completed).
             worker::console_log!("forward outcome not applied: {e}");
         }
-    }
-
-    fn next_attempt(&self) -> Result<u32, EdgeError> {
-        let mut record = self.active()?;
-        record.forwards_sent += 1;
-        let attempt = record.forwards_sent;
-        self.save(record)?;
-        Ok(attempt)
     }
 
     async fn send_job(&self, attempt: u32) -> Result<Outcome, EdgeError> {

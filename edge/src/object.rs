@@ -207,13 +207,6 @@ impl Object {
         }
     }
 
-    /// Persists edge bookkeeping that is not a state transition.
-    pub fn save(&self, record: Record) -> std::result::Result<(), EdgeError> {
-        self.store.save(&record)?;
-        *self.record.borrow_mut() = Some(Some(record));
-        Ok(())
-    }
-
     /// Stores a new session (tus creation) and arms its first deadline.
     pub async fn start(&self, record: Record) -> std::result::Result<(), EdgeError> {
         self.store.create(&record)?;

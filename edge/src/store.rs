@@ -19,11 +19,6 @@ pub struct Record {
     /// Base URL the origin calls back (`EDGE_PUBLIC_URL`, or the creating request's origin),
     /// kept because forwards also start from alarms, which have no request.
     pub callback_base: String,
-    /// Forwards sent over the session's whole life. The origin runs a job again only for a
-    /// newer attempt than the one that failed, while the state machine counts attempts per
-    /// processing run (it restarts at 1 on retry), so the job's `attempt` comes from here.
-    #[serde(default)]
-    pub forwards_sent: u32,
 }
 
 /// Row counts for residue checks (dev-only introspection).

@@ -96,7 +96,6 @@ impl Object {
         self.start(Record {
             session,
             callback_base,
-            forwards_sent: 0,
         })
         .await?;
 

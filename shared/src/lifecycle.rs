@@ -135,8 +135,13 @@ pub struct Session {
     pub error: Option<Failure>,
     /// Last assigned event sequence number.
     pub seq: u64,
-    /// Forward attempts in the current processing run.
+    /// Forward attempts in the current processing run: bounds the retries of one run.
     pub forward_attempts: u32,
+    /// Forwards started over the session's whole life; the job's `attempt` on the wire. The
+    /// origin runs a session again only for a newer attempt than the one it finished, so this
+    /// must keep growing across "Réessayer", unlike `forward_attempts`.
+    #[serde(default)]
+    pub forwards_sent: u32,
     /// Whether chunk rows still exist (false after completion or a terminal failure).
     pub has_chunks: bool,
     pub deadline: Option<Deadline>,
@@ -217,6 +222,7 @@ impl Session {
             error: None,
             seq: 0,
             forward_attempts: 0,
+            forwards_sent: 0,
             has_chunks: false,
             deadline: Some(after(now, limits.idle_expiry_ms, DeadlineKind::IdleExpiry)),
         }
@@ -314,6 +320,7 @@ impl Session {
             (Input::Patched { .. }, _) => return Err(not_allowed),
 
             (Input::ForwardStarted, Uploaded | Forwarding) => {
+                self.forwards_sent += 1;
                 self.set_status(Forwarding, fx);
                 self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
             }
@@ -1147,6 +1154,10 @@ mod tests {
                 input: "retry"
             })
         ));
+        // The run's attempts restart; the job number on the wire keeps growing.
+        assert_eq!(s.forwards_sent, 1);
+        ok(&mut s, Input::ForwardStarted, T0 + 210);
+        assert_eq!((s.forward_attempts, s.forwards_sent), (1, 2));
     }
 
     #[test]
@@ -1459,6 +1470,8 @@ mod tests {
                 // Tus offsets never go backwards, nor past the length.
                 prop_assert!(s.upload.offset >= before.upload.offset);
                 prop_assert!(s.upload.offset <= s.upload.length);
+                // The job number on the wire never repeats an older one.
+                prop_assert!(s.forwards_sent >= before.forwards_sent);
 
                 let effects = match outcome {
                     Err(_) => {

@@ -151,17 +151,28 @@ pub struct Snapshot {
 #[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SessionEvent {
-    Status { status: Status },
+    Status {
+        status: Status,
+    },
     Upload {
         #[cfg_attr(test, ts(type = "number"))]
         offset: u64,
         #[cfg_attr(test, ts(type = "number"))]
         length: u64,
     },
-    Stage { stage: Stage },
-    Progress { stage: Stage, fraction: f32 },
-    Completed { result: Box<AnalysisResult> },
-    Failed { error: Failure },
+    Stage {
+        stage: Stage,
+    },
+    Progress {
+        stage: Stage,
+        fraction: f32,
+    },
+    Completed {
+        result: Box<AnalysisResult>,
+    },
+    Failed {
+        error: Failure,
+    },
 }
 
 /// Messages the edge sends on the WebSocket (and, for long-poll, in a JSON array).
@@ -170,7 +181,9 @@ pub enum SessionEvent {
 #[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
-    Snapshot { snapshot: Box<Snapshot> },
+    Snapshot {
+        snapshot: Box<Snapshot>,
+    },
     Event {
         #[cfg_attr(test, ts(type = "number"))]
         seq: u64,
@@ -415,7 +428,10 @@ mod tests {
     fn events_are_tagged_snake_case() {
         let e = ServerMessage::Event {
             seq: 7,
-            event: SessionEvent::Progress { stage: Stage::Extracting, fraction: 0.5 },
+            event: SessionEvent::Progress {
+                stage: Stage::Extracting,
+                fraction: 0.5,
+            },
         };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["type"], "event");

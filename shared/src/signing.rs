@@ -109,7 +109,10 @@ fn mac(secret: &[u8], parts: &SignedParts<'_>) -> Result<HmacSha256, SignatureEr
     if secret.is_empty() {
         return Err(SignatureError::EmptySecret);
     }
-    if [parts.method, parts.path, parts.metadata].iter().any(|f| f.contains('\n')) {
+    if [parts.method, parts.path, parts.metadata]
+        .iter()
+        .any(|f| f.contains('\n'))
+    {
         return Err(SignatureError::Malformed);
     }
     let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| SignatureError::EmptySecret)?;
@@ -156,8 +159,14 @@ mod tests {
     fn stale_and_future_timestamps_fail() {
         let p = parts("m");
         let sig = sign(SECRET, &p).unwrap();
-        assert_eq!(verify(SECRET, &p, &sig, 1_700_000_000 + 301), Err(SignatureError::Stale));
-        assert_eq!(verify(SECRET, &p, &sig, 1_700_000_000 - 301), Err(SignatureError::Stale));
+        assert_eq!(
+            verify(SECRET, &p, &sig, 1_700_000_000 + 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(SECRET, &p, &sig, 1_700_000_000 - 301),
+            Err(SignatureError::Stale)
+        );
         assert_eq!(verify(SECRET, &p, &sig, 1_700_000_000 + 300), Ok(()));
     }
 
@@ -165,9 +174,18 @@ mod tests {
     fn wrong_secret_and_garbage_fail() {
         let p = parts("m");
         let sig = sign(SECRET, &p).unwrap();
-        assert_eq!(verify(b"other", &p, &sig, 1_700_000_000), Err(SignatureError::Mismatch));
-        assert_eq!(verify(SECRET, &p, "zz", 1_700_000_000), Err(SignatureError::Malformed));
-        assert_eq!(verify(SECRET, &p, "", 1_700_000_000), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(b"other", &p, &sig, 1_700_000_000),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(SECRET, &p, "zz", 1_700_000_000),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(SECRET, &p, "", 1_700_000_000),
+            Err(SignatureError::Mismatch)
+        );
         assert_eq!(sign(b"", &p), Err(SignatureError::EmptySecret));
     }
 

@@ -23,11 +23,22 @@ fn every_protocol_example_round_trips() {
     let mut checked = 0;
     let mut lines = doc.lines();
     while let Some(line) = lines.next() {
-        let Some(ty) = line.strip_prefix("<!-- type: ").and_then(|l| l.strip_suffix(" -->")) else {
+        let Some(ty) = line
+            .strip_prefix("<!-- type: ")
+            .and_then(|l| l.strip_suffix(" -->"))
+        else {
             continue;
         };
-        assert_eq!(lines.next(), Some("```json"), "a ```json block must follow the {ty} marker");
-        let json: String = lines.by_ref().take_while(|l| *l != "```").collect::<Vec<_>>().join("\n");
+        assert_eq!(
+            lines.next(),
+            Some("```json"),
+            "a ```json block must follow the {ty} marker"
+        );
+        let json: String = lines
+            .by_ref()
+            .take_while(|l| *l != "```")
+            .collect::<Vec<_>>()
+            .join("\n");
         let outcome = match ty {
             "ServerMessage" => round_trip::<ServerMessage>(&json),
             "SessionEvent" => round_trip::<SessionEvent>(&json),

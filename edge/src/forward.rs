@@ -14,7 +14,7 @@ use crate::{
 use base64::{engine::general_purpose::STANDARD, Engine};
 use dodolens_shared::{
     lifecycle::Input,
-    protocol::{ErrorCode, Failure, JobMeta, OriginEvent},
+    protocol::JobMeta,
     signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
 };
 use futures_util::{
@@ -27,12 +27,10 @@ use worker::{
     RequestInit,
 };
 
-enum Outcome {
-    Accepted,
-    Refused {
-        status: u16,
-        retry_after_ms: Option<u64>,
-    },
+/// The origin's HTTP answer to a forward; a timeout counts as 504.
+struct Answer {
+    status: u16,
+    retry_after_ms: Option<u64>,
 }
 
 impl Object {
@@ -58,24 +56,14 @@ impl Object {
             }
         };
         let input = match self.send_job(attempt).await {
-            Ok(Outcome::Accepted) => Input::ForwardAccepted,
-            // The origin's size limit is lower than ours: sending it again cannot succeed, so
-            // this is reported as the origin would report a failed job.
-            Ok(Outcome::Refused { status: 413, .. }) => Input::Origin(OriginEvent::Failed {
-                error: Failure {
-                    code: ErrorCode::TooLarge,
-                    message:
-                        "La vidéo dépasse la taille maximale acceptée par le service d'analyse."
-                            .into(),
-                    retryable: false,
-                },
-            }),
-            Ok(Outcome::Refused {
-                status,
-                retry_after_ms,
-            }) => {
-                worker::console_warn!("origin refused job (attempt {attempt}): status {status}");
-                Input::ForwardFailed { retry_after_ms }
+            Ok(answer) => {
+                if !(200..300).contains(&answer.status) {
+                    worker::console_warn!(
+                        "origin refused job (attempt {attempt}): status {}",
+                        answer.status
+                    );
+                }
+                Input::from_forward_response(answer.status, answer.retry_after_ms)
             }
             Err(e) => {
                 worker::console_warn!("origin unreachable (attempt {attempt}): {e}");
@@ -90,7 +78,7 @@ impl Object {
         }
     }
 
-    async fn send_job(&self, attempt: u32) -> Result<Outcome, EdgeError> {
+    async fn send_job(&self, attempt: u32) -> Result<Answer, EdgeError> {
         let config = self.config()?;
         let secret = config.secret()?;
         let record = self.active()?;
@@ -143,22 +131,19 @@ impl Object {
             Either::Left((response, _)) => response?,
             Either::Right(_) => {
                 controller.abort();
-                return Ok(Outcome::Refused {
+                return Ok(Answer {
                     status: 504,
                     retry_after_ms: None,
                 });
             }
         };
         let status = response.status_code();
-        if (200..300).contains(&status) {
-            return Ok(Outcome::Accepted);
-        }
         let retry_after_ms = response
             .headers()
             .get("Retry-After")?
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|secs| secs * 1000);
-        Ok(Outcome::Refused {
+        Ok(Answer {
             status,
             retry_after_ms,
         })

@@ -190,6 +190,26 @@ impl Limits {
 }
 
 impl Input {
+    /// The origin's HTTP answer to a forward, as an input. 2xx is accepted. 413 can never
+    /// succeed (the origin's size limit is below the edge's), so the job fails for good as
+    /// `too_large`, as if the origin had reported it. Anything else is retried with backoff,
+    /// honouring `Retry-After` (a timeout or a lost connection is reported as such a status).
+    pub fn from_forward_response(status: u16, retry_after_ms: Option<u64>) -> Input {
+        match status {
+            200..=299 => Input::ForwardAccepted,
+            413 => Input::Origin(OriginEvent::Failed {
+                error: Failure {
+                    code: ErrorCode::TooLarge,
+                    message:
+                        "La vidéo dépasse la taille maximale acceptée par le service d'analyse."
+                            .into(),
+                    retryable: false,
+                },
+            }),
+            _ => Input::ForwardFailed { retry_after_ms },
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Input::Patched { .. } => "PATCH",
@@ -922,6 +942,38 @@ mod tests {
             s.deadline.unwrap().at,
             T0 + 70 + 20,
             "second failure waits twice as long"
+        );
+    }
+
+    #[test]
+    fn origin_answers_become_inputs() {
+        assert_eq!(
+            Input::from_forward_response(202, None),
+            Input::ForwardAccepted
+        );
+        assert_eq!(
+            Input::from_forward_response(503, Some(5_000)),
+            Input::ForwardFailed {
+                retry_after_ms: Some(5_000)
+            }
+        );
+        assert_eq!(
+            Input::from_forward_response(504, None),
+            Input::ForwardFailed {
+                retry_after_ms: None
+            }
+        );
+        let mut s = uploaded();
+        ok(&mut s, Input::ForwardStarted, T0 + 20);
+        let fx = ok(&mut s, Input::from_forward_response(413, None), T0 + 30);
+        assert_eq!(s.status, Status::Failed);
+        assert_eq!(
+            s.error.as_ref().map(|e| (e.code, e.retryable)),
+            Some((ErrorCode::TooLarge, false))
+        );
+        assert!(
+            !s.has_chunks && fx.contains(&Effect::DeleteChunks),
+            "a video that can never be analysed is not kept"
         );
     }
 

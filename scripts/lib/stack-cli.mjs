@@ -4,23 +4,25 @@ import { build, startStack } from './stack.mjs';
 const args = process.argv.slice(2);
 const vars = {};
 let redis = false;
+let replicas;
 let skipBuild = false;
 for (let i = 0; i < args.length; i++) {
   const arg = args[i];
   if (arg === '--redis') redis = true;
+  else if (arg === '--replicas') replicas = /^\d+$/.test(args[i + 1] ?? '') ? Number(args[++i]) : 2;
   else if (arg === '--no-build') skipBuild = true;
   else if (arg === '--var' && args[i + 1]?.includes('=')) {
     const [name, ...value] = args[++i].split('=');
     vars[name] = value.join('=');
   } else {
-    console.error(`usage: scripts/stack [--redis] [--no-build] [--var NAME=VALUE]...\nunknown argument: ${arg}`);
+    console.error(`usage: scripts/stack [--redis] [--replicas [N]] [--no-build] [--var NAME=VALUE]...\nunknown argument: ${arg}`);
     process.exit(2);
   }
 }
 
 const log = (line) => console.log(`stack: ${line}`);
 if (!skipBuild) await build(log);
-const stack = await startStack({ vars, redis, log });
+const stack = await startStack({ vars, redis, replicas, log });
 let stopping = false;
 const stop = async (signal) => {
   if (stopping) return;

@@ -1,6 +1,6 @@
 // The full local DodoLens stack: optional redis-server, the OpenAI simulator (only when no
-// OPENAI_API_KEY is set), the origin and the edge under `wrangler dev`, wired together on free
-// ports with a freshly generated signing secret.
+// OPENAI_API_KEY is set), the origin — or several origin replicas behind HAProxy — and the edge
+// under `wrangler dev`, wired together on free ports with a freshly generated signing secret.
 //
 // One module serves `scripts/stack`, `scripts/analyse`, the edge tests and the benchmarks, so
 // they all run the same thing. Each service runs in its own process group (wrangler forks node
@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, startService, stopGroup } from '../../tests/support/process.mjs';
+import { CALLBACKS, startHaproxy } from './haproxy.mjs';
 
 export const root = path.resolve(import.meta.dirname, '../..');
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
@@ -60,40 +61,116 @@ export async function waitFor(probe, timeoutMs = 30_000, what = 'condition') {
   }
 }
 
+/** Signals process group `pgid`; one that is already gone is fine. */
+function signalGroup(pgid, sig) {
+  try {
+    process.kill(-pgid, sig);
+  } catch (e) {
+    if (e.code !== 'ESRCH') throw e;
+  }
+}
+
+/**
+ * A service that can be started, stopped (SIGTERM), killed (SIGKILL), paused (SIGSTOP), resumed
+ * (SIGCONT) and started again with the same command (so on the same port).
+ */
+function restartable(name, cmd, args, options) {
+  let running = null;
+  let output = '';
+  const signal = (sig) => running && signalGroup(running.pgid, sig);
+  return {
+    name,
+    get pid() {
+      return running?.pgid ?? null;
+    },
+    async start() {
+      if (running) return;
+      running = await startService(name, cmd, args, options);
+    },
+    async stop() {
+      const service = running;
+      running = null;
+      if (!service) return;
+      // A paused (SIGSTOP) service would sit on its SIGTERM until the grace period ends.
+      signalGroup(service.pgid, 'SIGCONT');
+      await service.stop();
+      output += service.output();
+    },
+    /** A crash: nothing is reported to anyone. */
+    async kill() {
+      const service = running;
+      running = null;
+      if (!service) return;
+      const { pgid, child } = service;
+      const exited = new Promise((resolve) => (child.exitCode !== null ? resolve() : child.on('exit', resolve)));
+      process.kill(-pgid, 'SIGKILL');
+      await stopGroup(pgid, exited);
+      output += service.output();
+    },
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
+    /** Everything it printed, across restarts. */
+    output: () => output + (running?.output() ?? ''),
+  };
+}
+
+/** An origin process on the address in env.DODOLENS_BIND (its logs are on stderr). */
+function originReplica(name, env) {
+  const replica = restartable(name, bin('dodolens-origin'), [], { env, ready: /listening on (\S+)/ });
+  return Object.assign(replica, { url: `http://${env.DODOLENS_BIND}`, env });
+}
+
 /**
  * Starts everything and resolves to a handle: URLs, the secret, control of the origin (stop,
  * kill, start again on the same port) and of the simulator, and stop().
  *
  * vars: edge wrangler vars overriding wrangler.toml (e.g. TEST_VARS); originEnv: extra origin
- * environment; originAddr: where the origin listens (default: a free port); redis: also start a redis-server for the origin; simulator: force the simulator
- * on or off (default: on when OPENAI_API_KEY is unset).
+ * environment; originAddr: where the origin listens (default: a free port); redis: also start a
+ * redis-server for the origin (stack.redis: pause/resume/kill/start, same port); simulator: force
+ * the simulator on or off (default: on when OPENAI_API_KEY is unset).
+ *
+ * replicas: N origin replicas (instance ids origin-1…origin-N) sharing one redis-server (implied)
+ * behind a real HAProxy, which becomes the edge's ORIGIN_URL (stack.balancerUrl); stack.origins
+ * holds each replica's handle, stack.haproxy the load balancer's. callbackProxy: origin events
+ * reach the edge through HAProxy too (EDGE_PUBLIC_URL = stack.callbackUrl), so
+ * stack.refuseCallbacks(true) makes the edge's callback path answer 503 until set back.
+ * Without these options the stack is one origin talking to the edge directly.
  */
-export async function startStack({ vars = {}, originEnv = {}, originAddr, redis = false, simulator, log = () => {} } = {}) {
+export async function startStack({
+  vars = {},
+  originEnv = {},
+  originAddr,
+  redis = false,
+  simulator,
+  replicas,
+  callbackProxy = false,
+  log = () => {},
+} = {}) {
   const useSimulator = simulator ?? !process.env.OPENAI_API_KEY;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dodolens-stack-'));
   const services = [];
-  let origin = null;
   const stack = {
     dir,
     simulated: useSimulator,
     secret: randomBytes(32).toString('hex'),
+    origins: [],
     async stop() {
-      if (origin) await origin.stop();
-      origin = null;
+      for (const replica of stack.origins) await replica.stop();
       for (const service of services.splice(0).reverse()) await service.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
   try {
-    if (redis) {
+    if (redis || replicas) {
       const port = await freePort();
-      const server = await startService(
+      stack.redis = restartable(
         'redis-server',
         'redis-server',
         ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
         { ready: /Ready to accept connections/ },
       );
-      services.push(server);
+      await stack.redis.start();
+      services.push(stack.redis);
       stack.redisUrl = `redis://127.0.0.1:${port}/0`;
       log(`redis-server on ${stack.redisUrl}`);
     }
@@ -112,43 +189,67 @@ export async function startStack({ vars = {}, originEnv = {}, originAddr, redis 
       log(`OpenAI: ${process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1'} (real models)`);
     }
 
-    const bind = originAddr ?? `127.0.0.1:${await freePort()}`;
-    stack.originUrl = `http://${bind}`;
     const originVars = {
-      DODOLENS_BIND: bind,
       DODOLENS_SIGNING_SECRET: stack.secret,
       ...(stack.redisUrl ? { REDIS_URL: stack.redisUrl } : {}),
       ...modelEnv,
       ...originEnv,
     };
-    stack.startOrigin = async () => {
-      if (origin) return;
-      origin = await startService('origin', bin('dodolens-origin'), [], { env: originVars, ready: /listening on (\S+)/ });
-    };
+    if (replicas) {
+      // Each replica on its own port, named for the logs and the store's slot holders.
+      for (let i = 1; i <= replicas; i++) {
+        const name = `origin-${i}`;
+        const env = { ...originVars, DODOLENS_BIND: `127.0.0.1:${await freePort()}`, DODOLENS_INSTANCE_ID: name };
+        stack.origins.push(originReplica(name, env));
+      }
+    } else {
+      stack.origins.push(originReplica('origin', { ...originVars, DODOLENS_BIND: originAddr ?? `127.0.0.1:${await freePort()}` }));
+    }
+    for (const replica of stack.origins) {
+      await replica.start();
+      log(`${replica.name} on ${replica.url}`);
+    }
+    const [first] = stack.origins;
+    stack.startOrigin = () => first.start();
     /** Graceful stop (SIGTERM): the origin fails its running jobs as retryable. */
-    stack.stopOrigin = async () => {
-      await origin?.stop();
-      origin = null;
-    };
+    stack.stopOrigin = () => first.stop();
     /** A crash: SIGKILL, nothing is reported to the edge. */
-    stack.killOrigin = async () => {
-      if (!origin) return;
-      const { pgid, child } = origin;
-      origin = null;
-      const exited = new Promise((resolve) => (child.exitCode !== null ? resolve() : child.on('exit', resolve)));
-      process.kill(-pgid, 'SIGKILL');
-      await stopGroup(pgid, exited);
-    };
-    stack.originOutput = () => origin?.output() ?? '';
-    await stack.startOrigin();
-    log(`origin on ${stack.originUrl}`);
+    stack.killOrigin = () => first.kill();
+    stack.originOutput = () => first.output();
+    stack.originUrl = first.url;
+
+    const edgePort = await freePort();
+    const edgeUrl = `http://127.0.0.1:${edgePort}`;
+    const proxied = {};
+    if (replicas || callbackProxy) {
+      const originsPort = replicas ? await freePort() : undefined;
+      const callbacksPort = callbackProxy ? await freePort() : undefined;
+      stack.haproxy = await startHaproxy(dir, {
+        origins: replicas ? stack.origins.map((o) => ({ name: o.name, url: o.url, healthPath: '/healthz' })) : undefined,
+        originsPort,
+        callbacks: callbackProxy ? edgeUrl : undefined,
+        callbacksPort,
+      });
+      services.push(stack.haproxy);
+      if (replicas) {
+        // The edge forwards to the load balancer; stack.originUrl stays replica 1's own URL.
+        stack.balancerUrl = `http://127.0.0.1:${originsPort}`;
+        proxied.ORIGIN_URL = stack.balancerUrl;
+        log(`haproxy: ${stack.balancerUrl} → ${stack.origins.map((o) => o.name).join(', ')}`);
+      }
+      if (callbackProxy) {
+        stack.callbackUrl = `http://127.0.0.1:${callbacksPort}`;
+        proxied.EDGE_PUBLIC_URL = stack.callbackUrl;
+        log(`haproxy: origin events via ${stack.callbackUrl} → the edge`);
+      }
+    }
 
     // The secret goes in an env file (mode 600), never on a command line.
     const envFile = path.join(dir, 'edge.env');
-    const edgeVars = { DODOLENS_SIGNING_SECRET: stack.secret, ORIGIN_URL: stack.originUrl, DEV_INTROSPECTION: '1', ...vars };
+    const edgeVars = { DODOLENS_SIGNING_SECRET: stack.secret, ORIGIN_URL: stack.originUrl, DEV_INTROSPECTION: '1', ...proxied, ...vars };
     await writeFile(envFile, Object.entries(edgeVars).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
     await chmod(envFile, 0o600);
-    const port = await freePort();
+    const port = edgePort;
     const inspector = await freePort();
     const edge = await startService(
       'wrangler dev',
@@ -171,7 +272,7 @@ export async function startStack({ vars = {}, originEnv = {}, originAddr, redis 
     );
     services.push(edge);
     stack.edgeOutput = () => edge.output();
-    stack.edgeUrl = `http://127.0.0.1:${port}`;
+    stack.edgeUrl = edgeUrl;
     stack.api = `${stack.edgeUrl}/api/dodo-lens`;
     await waitFor(async () => (await fetch(`${stack.api}/health`)).ok, 30_000, 'edge health');
     log(`edge on ${stack.edgeUrl}`);
@@ -194,6 +295,8 @@ export async function startStack({ vars = {}, originEnv = {}, originAddr, redis 
       body: JSON.stringify({ fault: 'none', latency_ms: 0, ...control }),
     });
   stack.simStats = () => json(`${stack.simUrl}/__sim/stats`);
+  /** Origin events to the edge refused (HAProxy answers 503) while `refusing`; needs callbackProxy. */
+  stack.refuseCallbacks = (refusing) => stack.haproxy.setServer(`${CALLBACKS}_edge`, 'edge', refusing ? 'disable' : 'enable');
   /** Waits until the edge holds no chunk row for session `id`. */
   stack.assertNoChunks = (id, timeoutMs = 15_000) =>
     waitFor(async () => (await stack.introspect(id)).chunk_rows === 0, timeoutMs, `no chunk rows for ${id}`);

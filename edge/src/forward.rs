@@ -13,6 +13,7 @@ use crate::{
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
 use dodolens_shared::{
+    answer,
     lifecycle::Input,
     protocol::JobMeta,
     signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
@@ -27,9 +28,9 @@ use worker::{
     RequestInit,
 };
 
-/// The origin's HTTP answer to a forward; a timeout counts as 504.
+/// The origin's HTTP answer to a forward; `None`: no answer (network error or timeout).
 struct Answer {
-    status: u16,
+    status: Option<u16>,
     retry_after_ms: Option<u64>,
 }
 
@@ -55,23 +56,17 @@ impl Object {
                 return;
             }
         };
-        let input = match self.send_job(attempt).await {
-            Ok(answer) => {
-                if !(200..300).contains(&answer.status) {
-                    worker::console_warn!(
-                        "origin refused job (attempt {attempt}): status {}",
-                        answer.status
-                    );
-                }
-                Input::from_forward_response(answer.status, answer.retry_after_ms)
+        let answer = self.send_job(attempt).await.unwrap_or_else(|e| {
+            worker::console_warn!("origin unreachable (attempt {attempt}): {e}");
+            Answer {
+                status: None,
+                retry_after_ms: None,
             }
-            Err(e) => {
-                worker::console_warn!("origin unreachable (attempt {attempt}): {e}");
-                Input::ForwardFailed {
-                    retry_after_ms: None,
-                }
-            }
-        };
+        });
+        if let Some(status) = answer.status.filter(|s| !(200..300).contains(s)) {
+            worker::console_warn!("origin refused job (attempt {attempt}): status {status}");
+        }
+        let input = Input::from_forward_response(answer.status, answer.retry_after_ms);
         if let Err(e) = self.apply(input).await {
             // The origin's events may already have moved the session on (e.g. completed).
             worker::console_log!("forward outcome not applied: {e}");
@@ -132,20 +127,16 @@ impl Object {
             Either::Right(_) => {
                 controller.abort();
                 return Ok(Answer {
-                    status: 504,
+                    status: None,
                     retry_after_ms: None,
                 });
             }
         };
-        let status = response.status_code();
-        let retry_after_ms = response
-            .headers()
-            .get("Retry-After")?
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|secs| secs * 1000);
         Ok(Answer {
-            status,
-            retry_after_ms,
+            status: Some(response.status_code()),
+            retry_after_ms: answer::retry_after_ms(
+                response.headers().get("Retry-After")?.as_deref(),
+            ),
         })
     }
 }

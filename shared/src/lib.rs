@@ -4,6 +4,7 @@
 //! and perform the effects it returns. Keeping the rules here means they are tested natively with
 //! `cargo test -p dodolens-shared`, and both sides agree by construction.
 
+pub mod answer;
 pub mod catalogue;
 pub mod fusion;
 pub mod lifecycle;

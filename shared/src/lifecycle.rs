@@ -14,6 +14,7 @@
 //! retryable failure. The session itself holds no video, so it can be stored as JSON and sent as
 //! a [`Snapshot`].
 
+use crate::answer::{classify, Answer};
 use crate::protocol::{
     AnalysisResult, ErrorCode, Failure, Millis, OriginEvent, SessionEvent, Snapshot, Stage, Status,
     UploadMeta, UploadProgress,
@@ -190,23 +191,36 @@ impl Limits {
 }
 
 impl Input {
-    /// The origin's HTTP answer to a forward, as an input. 2xx is accepted. 413 can never
-    /// succeed (the origin's size limit is below the edge's), so the job fails for good as
-    /// `too_large`, as if the origin had reported it. Anything else is retried with backoff,
-    /// honouring `Retry-After` (a timeout or a lost connection is reported as such a status).
-    pub fn from_forward_response(status: u16, retry_after_ms: Option<u64>) -> Input {
-        match status {
-            200..=299 => Input::ForwardAccepted,
-            413 => Input::Origin(OriginEvent::Failed {
+    /// The origin's HTTP answer to a forward (`None`: no answer, i.e. a network error or the
+    /// forward's timeout), as an input, classified by [`crate::answer::classify`]. Accepted →
+    /// processing. A permanent refusal can never succeed, so the job fails for good at once, as
+    /// if the origin had reported it: 413 as `too_large` (the origin's size limit is below the
+    /// edge's), anything else (400 malformed, 401 bad signature…) as `internal`. Busy and
+    /// transient answers are retried with backoff, honouring `Retry-After`.
+    pub fn from_forward_response(status: Option<u16>, retry_after_ms: Option<u64>) -> Input {
+        let refused = |code, message: &str| {
+            Input::Origin(OriginEvent::Failed {
                 error: Failure {
-                    code: ErrorCode::TooLarge,
-                    message:
-                        "La vidéo dépasse la taille maximale acceptée par le service d'analyse."
-                            .into(),
+                    code,
+                    message: message.into(),
                     retryable: false,
                 },
-            }),
-            _ => Input::ForwardFailed { retry_after_ms },
+            })
+        };
+        match classify(status, retry_after_ms) {
+            Answer::Accepted => Input::ForwardAccepted,
+            Answer::Permanent if status == Some(413) => refused(
+                ErrorCode::TooLarge,
+                "La vidéo dépasse la taille maximale acceptée par le service d'analyse.",
+            ),
+            Answer::Permanent => refused(
+                ErrorCode::Internal,
+                "Le service d'analyse a refusé la vidéo (erreur de configuration).",
+            ),
+            Answer::Busy { retry_after_ms } => Input::ForwardFailed { retry_after_ms },
+            Answer::Transient => Input::ForwardFailed {
+                retry_after_ms: None,
+            },
         }
     }
 
@@ -948,33 +962,48 @@ mod tests {
     #[test]
     fn origin_answers_become_inputs() {
         assert_eq!(
-            Input::from_forward_response(202, None),
+            Input::from_forward_response(Some(202), None),
             Input::ForwardAccepted
         );
         assert_eq!(
-            Input::from_forward_response(503, Some(5_000)),
+            Input::from_forward_response(Some(503), Some(5_000)),
             Input::ForwardFailed {
                 retry_after_ms: Some(5_000)
             }
         );
-        assert_eq!(
-            Input::from_forward_response(504, None),
-            Input::ForwardFailed {
-                retry_after_ms: None
-            }
-        );
-        let mut s = uploaded();
-        ok(&mut s, Input::ForwardStarted, T0 + 20);
-        let fx = ok(&mut s, Input::from_forward_response(413, None), T0 + 30);
-        assert_eq!(s.status, Status::Failed);
-        assert_eq!(
-            s.error.as_ref().map(|e| (e.code, e.retryable)),
-            Some((ErrorCode::TooLarge, false))
-        );
-        assert!(
-            !s.has_chunks && fx.contains(&Effect::DeleteChunks),
-            "a video that can never be analysed is not kept"
-        );
+        for transient in [Some(504), Some(500), None] {
+            assert_eq!(
+                Input::from_forward_response(transient, Some(9_000)),
+                Input::ForwardFailed {
+                    retry_after_ms: None
+                },
+                "{transient:?}: only a busy answer's Retry-After counts"
+            );
+        }
+        for (status, code) in [
+            (413, ErrorCode::TooLarge),
+            (400, ErrorCode::Internal),
+            (401, ErrorCode::Internal),
+            (415, ErrorCode::Internal),
+        ] {
+            let mut s = uploaded();
+            ok(&mut s, Input::ForwardStarted, T0 + 20);
+            let fx = ok(
+                &mut s,
+                Input::from_forward_response(Some(status), None),
+                T0 + 30,
+            );
+            assert_eq!(s.status, Status::Failed);
+            assert_eq!(
+                s.error.as_ref().map(|e| (e.code, e.retryable)),
+                Some((code, false)),
+                "{status}"
+            );
+            assert!(
+                !s.has_chunks && fx.contains(&Effect::DeleteChunks),
+                "a video that can never be analysed is not kept"
+            );
+        }
     }
 
     #[test]

@@ -38,7 +38,9 @@ impl EdgeError {
             EdgeError::Tus(e) => e.status(),
             EdgeError::Lifecycle(LifecycleError::Purged) => 410,
             EdgeError::Lifecycle(
-                LifecycleError::NotAllowed { .. } | LifecycleError::BadOffset { .. },
+                LifecycleError::NotAllowed { .. }
+                | LifecycleError::BadOffset { .. }
+                | LifecycleError::StaleAttempt { .. },
             ) => 409,
             EdgeError::Signature(_) => 401,
             EdgeError::NotFound => 404,

@@ -14,8 +14,8 @@ use crate::{
 use base64::{engine::general_purpose::STANDARD, Engine};
 use dodolens_shared::{
     answer,
-    lifecycle::Input,
-    protocol::JobMeta,
+    lifecycle::{ForwardResponse, Input},
+    protocol::{JobMeta, HEADER_RUNNING_ATTEMPT},
     signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
 };
 use futures_util::{
@@ -27,12 +27,6 @@ use worker::{
     worker_sys, AbortController, Delay, Fetch, FixedLengthStream, Headers, Method, Request,
     RequestInit,
 };
-
-/// The origin's HTTP answer to a forward; `None`: no answer (network error or timeout).
-struct Answer {
-    status: Option<u16>,
-    retry_after_ms: Option<u64>,
-}
 
 impl Object {
     /// Runs a forward in the background; a forward already in flight reports for both. The job
@@ -58,22 +52,19 @@ impl Object {
         };
         let answer = self.send_job(attempt).await.unwrap_or_else(|e| {
             worker::console_warn!("origin unreachable (attempt {attempt}): {e}");
-            Answer {
-                status: None,
-                retry_after_ms: None,
-            }
+            ForwardResponse::default()
         });
         if let Some(status) = answer.status.filter(|s| !(200..300).contains(s)) {
             worker::console_warn!("origin refused job (attempt {attempt}): status {status}");
         }
-        let input = Input::from_forward_response(answer.status, answer.retry_after_ms);
+        let input = Input::from_forward_response(attempt, &answer);
         if let Err(e) = self.apply(input).await {
             // The origin's events may already have moved the session on (e.g. completed).
             worker::console_log!("forward outcome not applied: {e}");
         }
     }
 
-    async fn send_job(&self, attempt: u32) -> Result<Answer, EdgeError> {
+    async fn send_job(&self, attempt: u32) -> Result<ForwardResponse, EdgeError> {
         let config = self.config()?;
         let secret = config.secret()?;
         let record = self.active()?;
@@ -126,17 +117,16 @@ impl Object {
             Either::Left((response, _)) => response?,
             Either::Right(_) => {
                 controller.abort();
-                return Ok(Answer {
-                    status: None,
-                    retry_after_ms: None,
-                });
+                return Ok(ForwardResponse::default());
             }
         };
-        Ok(Answer {
+        let headers = response.headers();
+        Ok(ForwardResponse {
             status: Some(response.status_code()),
-            retry_after_ms: answer::retry_after_ms(
-                response.headers().get("Retry-After")?.as_deref(),
-            ),
+            retry_after_ms: answer::retry_after_ms(headers.get("Retry-After")?.as_deref()),
+            running_attempt: headers
+                .get(HEADER_RUNNING_ATTEMPT)?
+                .and_then(|v| v.trim().parse().ok()),
         })
     }
 }

@@ -16,7 +16,7 @@ use crate::{
 };
 use dodolens_shared::{
     lifecycle::{Deadline, Effect, Input},
-    protocol::{Millis, OriginEvent, Status},
+    protocol::{Millis, OriginReport, Status},
 };
 use std::{
     cell::{Cell, RefCell},
@@ -313,11 +313,12 @@ impl Object {
         mut req: Request,
     ) -> std::result::Result<Response, EdgeError> {
         // The Worker verified the signature before forwarding the body here.
-        let event: OriginEvent = serde_json::from_slice(&req.bytes().await?)
+        let OriginReport { attempt, event } = serde_json::from_slice(&req.bytes().await?)
             .map_err(|e| EdgeError::BadRequest(e.to_string()))?;
         // `apply` answers an unknown session 404 and a purged one 410 (the state machine refuses
-        // every input but the tombstone's alarm); a repeated final event is a no-op, hence 204.
-        self.apply(Input::Origin(event)).await?;
+        // every input but the tombstone's alarm) and an event of another attempt 409; a repeated
+        // final event is a no-op, hence 204.
+        self.apply(Input::Origin { attempt, event }).await?;
         Ok(http::empty(204, &[]))
     }
 

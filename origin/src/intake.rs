@@ -17,14 +17,16 @@ use axum::{
 };
 use base64::Engine;
 use dodolens_shared::{
-    protocol::JobMeta,
+    protocol::{JobMeta, HEADER_RUNNING_ATTEMPT},
     signing::{
         self, SignatureError, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP,
     },
 };
 use futures_util::StreamExt;
 
-use crate::{error::IntakeError, metrics::label, pipeline, video::MemFile, AppState};
+use crate::{
+    error::IntakeError, metrics::label, pipeline, store::JobMark, video::MemFile, AppState,
+};
 
 pub async fn post_job(
     State(state): State<Arc<AppState>>,
@@ -83,10 +85,12 @@ async fn accept(
         .claim_job(id, meta.attempt, state.cfg.job_ttl())
         .await?
     {
-        // Running or finished here or on another replica: acknowledge without running twice.
+        // Running or finished here or on another replica: acknowledge without running twice,
+        // naming the attempt that runs so the edge applies that job's events.
         drain(body, length).await?;
-        tracing::info!(job = %short(id), attempt = meta.attempt, "duplicate forward acknowledged");
-        return Ok(accepted(id, true));
+        let running = state.store.job_mark(id).await?.map(JobMark::attempt);
+        tracing::info!(job = %short(id), attempt = meta.attempt, ?running, "duplicate forward acknowledged");
+        return Ok(accepted(id, running));
     }
     let holder = format!("{}:{id}", state.cfg.instance_id);
     let slot = state
@@ -131,7 +135,7 @@ async fn accept(
         received_at: Instant::now(),
     };
     state.tracker.spawn(pipeline::run(Arc::clone(state), job));
-    Ok(accepted(id, false))
+    Ok(accepted(id, None))
 }
 
 fn verify(
@@ -221,12 +225,18 @@ async fn drain(body: Body, length: u64) -> Result<(), IntakeError> {
     Ok(())
 }
 
-fn accepted(id: &str, duplicate: bool) -> Response {
-    (
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "job": id, "duplicate": duplicate })),
-    )
-        .into_response()
+/// 202; for a duplicate, with the attempt that runs (or ran) in [`HEADER_RUNNING_ATTEMPT`].
+fn accepted(id: &str, running: Option<u32>) -> Response {
+    let body = Json(serde_json::json!({ "job": id, "duplicate": running.is_some() }));
+    match running {
+        Some(attempt) => (
+            StatusCode::ACCEPTED,
+            [(HEADER_RUNNING_ATTEMPT, attempt.to_string())],
+            body,
+        )
+            .into_response(),
+        None => (StatusCode::ACCEPTED, body).into_response(),
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

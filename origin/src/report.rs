@@ -1,9 +1,12 @@
 //! Signed events to the edge.
 //!
+//! Every event goes out as an [`OriginReport`] stamped with the job's forward attempt, so the
+//! edge can tell a late event of an earlier forward from one of the job it waits for.
 //! Stage and progress events are informative: they go out in order from one task per job, with
 //! a couple of quick retries, and are dropped if the edge stays unreachable. When a job has been
-//! silent for the heartbeat interval (a long model call), the task re-sends the current stage:
-//! the edge takes silence for a dead origin and would re-forward the whole video. The final event
+//! silent for the heartbeat interval (a long model call), the task sends a `heartbeat`: the edge
+//! takes silence for a dead origin and would re-forward the whole video, and a heartbeat only
+//! refreshes its watchdog (re-sending the stage would store and broadcast it again). The final event
 //! (`completed` or `failed`) must arrive, so it goes through the outbox in the store: a loop
 //! takes due entries (leased, so two replicas do not send the same one), posts them, and retries
 //! with exponential backoff until the edge answers 2xx, or a status that will never change
@@ -13,7 +16,7 @@
 use std::{sync::Arc, time::Duration};
 
 use dodolens_shared::{
-    protocol::{JobMeta, OriginEvent},
+    protocol::{JobMeta, OriginEvent, OriginReport},
     signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
 };
 use tokio::sync::{mpsc, Notify};
@@ -75,24 +78,21 @@ impl Reporter {
         let (tx, mut rx) = mpsc::unbounded_channel::<OriginEvent>();
         let reporter = Arc::clone(self);
         let url = meta.callback_url.clone();
+        let attempt = meta.attempt;
         let heartbeat = self.heartbeat;
         let task = tokio::spawn(async move {
-            let mut current_stage: Option<String> = None;
+            let mut started = false;
             loop {
-                let body = tokio::select! {
+                let event = tokio::select! {
                     event = rx.recv() => {
                         let Some(event) = event else { break };
-                        let Ok(body) = serde_json::to_string(&event) else {
-                            continue;
-                        };
-                        if matches!(event, OriginEvent::Stage { .. }) {
-                            current_stage = Some(body.clone());
-                        }
-                        body
+                        started = true;
+                        event
                     }
-                    _ = tokio::time::sleep(heartbeat), if current_stage.is_some() => {
-                        current_stage.clone().expect("this branch only runs with a stage")
-                    }
+                    _ = tokio::time::sleep(heartbeat), if started => OriginEvent::Heartbeat,
+                };
+                let Ok(body) = report_body(attempt, event) else {
+                    continue;
                 };
                 for attempt in 0..3u32 {
                     match reporter.post(&url, &body).await {
@@ -113,7 +113,7 @@ impl Reporter {
             id: format!("{}-{}", meta.session_id, meta.attempt),
             session_id: meta.session_id.clone(),
             callback_url: meta.callback_url.clone(),
-            body: serde_json::to_string(event)?,
+            body: report_body(meta.attempt, event.clone())?,
             attempts: 0,
         };
         self.store.outbox_put(&entry, self.outbox_ttl).await?;
@@ -207,6 +207,11 @@ impl Reporter {
             Err(_) => Delivery::Retry,
         }
     }
+}
+
+/// The JSON an event of forward `attempt` is posted as.
+pub fn report_body(attempt: u32, event: OriginEvent) -> Result<String, serde_json::Error> {
+    serde_json::to_string(&OriginReport { attempt, event })
 }
 
 /// The three signature headers for a small JSON body posted to `path`.

@@ -23,29 +23,39 @@ async fn rate_limited_once_then_success() {
     s.finish(&[&id]).await;
 }
 
-/// A model call longer than the heartbeat: the job re-sends its current stage while it waits,
-/// so the edge's watchdog sees a live origin instead of re-forwarding the video.
+/// A model call longer than the heartbeat: the job sends heartbeats while it waits, so the
+/// edge's watchdog sees a live origin instead of re-forwarding the video, and every event says
+/// which forward attempt it belongs to.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_model_call_keeps_the_edge_informed() {
     let s = Scenario::start(&[("DODOLENS_HEARTBEAT_MS", "200")]).await;
     s.sim.control(json!({ "latency_ms": 1500 })).await;
     let (id, event) = s.run(read(&fixtures::no_audio())).await;
     completed(&event);
-    let analysing =
-        s.cb.events(&id)
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e,
-                    OriginEvent::Stage {
-                        stage: Stage::Analysing
-                    }
-                )
-            })
-            .count();
+    let events = s.cb.events(&id);
+    let heartbeats = events
+        .iter()
+        .filter(|e| matches!(e, OriginEvent::Heartbeat))
+        .count();
     assert!(
-        analysing >= 3,
-        "{analysing} analysing events during a 1.5 s model call"
+        heartbeats >= 3,
+        "{heartbeats} heartbeats during a 1.5 s model call"
+    );
+    let analysing = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                OriginEvent::Stage {
+                    stage: Stage::Analysing
+                }
+            )
+        })
+        .count();
+    assert_eq!(analysing, 1, "the stage is not re-sent as if it were new");
+    assert!(
+        s.cb.reports(&id).iter().all(|r| r.attempt == 1),
+        "every event is stamped with the forward's attempt"
     );
     s.finish(&[&id]).await;
 }
@@ -75,6 +85,17 @@ async fn server_errors_until_retries_are_exhausted_fail_retryable_then_retry_run
     );
     let finals = s.cb.final_events(&id, 2, Duration::from_secs(60)).await;
     completed(&finals[1]);
+    let attempts: Vec<u32> =
+        s.cb.reports(&id)
+            .iter()
+            .filter(|r| r.event.is_final())
+            .map(|r| r.attempt)
+            .collect();
+    assert_eq!(
+        attempts,
+        [1, 2],
+        "each run's result carries its own attempt"
+    );
     s.finish(&[&id]).await;
 }
 

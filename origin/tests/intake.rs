@@ -90,8 +90,19 @@ async fn duplicate_forwards_run_once() {
     let meta = s.meta(&id);
     let first = forward(s.origin.addr, &meta, body.clone(), Signature::Good).await;
     assert_eq!(first.status(), 202);
-    let while_running = forward(s.origin.addr, &meta, body.clone(), Signature::Good).await;
+    assert_eq!(first.headers().get("dodolens-attempt"), None, "a fresh job");
+    // A re-forward (the edge's watchdog) while attempt 1 runs: the answer names attempt 1, whose
+    // events the edge must then apply.
+    let mut again = meta.clone();
+    again.attempt += 1;
+    let while_running = forward(s.origin.addr, &again, body.clone(), Signature::Good).await;
     assert_eq!(while_running.status(), 202);
+    assert_eq!(
+        while_running.headers()["dodolens-attempt"]
+            .to_str()
+            .unwrap(),
+        meta.attempt.to_string()
+    );
     assert_eq!(
         while_running.json::<serde_json::Value>().await.unwrap()["duplicate"],
         true

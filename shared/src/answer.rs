@@ -61,7 +61,11 @@ mod tests {
             assert_eq!(classify(Some(status), None), Answer::Accepted, "{status}");
         }
         for status in [400, 401, 403, 404, 409, 410, 413, 415] {
-            assert_eq!(classify(Some(status), Some(1_000)), Answer::Permanent, "{status}");
+            assert_eq!(
+                classify(Some(status), Some(1_000)),
+                Answer::Permanent,
+                "{status}"
+            );
         }
         for status in [429, 503] {
             assert_eq!(

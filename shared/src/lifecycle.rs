@@ -19,6 +19,8 @@ use crate::protocol::{
     AnalysisResult, ErrorCode, Failure, Millis, OriginEvent, SessionEvent, Snapshot, Stage, Status,
     UploadMeta, UploadProgress,
 };
+#[cfg(doc)]
+use crate::protocol::{OriginReport, HEADER_RUNNING_ATTEMPT};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -72,6 +74,17 @@ pub struct Deadline {
     pub kind: DeadlineKind,
 }
 
+/// The origin's answer to one forward, as the edge read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ForwardResponse {
+    /// `None`: no answer (a network error or the forward's timeout).
+    pub status: Option<u16>,
+    /// `Retry-After`, in milliseconds ([`crate::answer::retry_after_ms`]).
+    pub retry_after_ms: Option<u64>,
+    /// [`HEADER_RUNNING_ATTEMPT`] of a 2xx answer to a duplicate forward.
+    pub running_attempt: Option<u32>,
+}
+
 /// What happened, as seen by the Durable Object.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
@@ -79,12 +92,14 @@ pub enum Input {
     Patched { offset: u64 },
     /// The edge starts streaming the video to the origin.
     ForwardStarted,
-    /// The origin answered 202.
-    ForwardAccepted,
+    /// The origin answered 2xx. `running`: for a duplicate, the attempt the origin says it
+    /// runs (or ran) for this session ([`HEADER_RUNNING_ATTEMPT`]); its events are then the ones
+    /// to apply.
+    ForwardAccepted { running: Option<u32> },
     /// The origin could not be reached or refused (5xx, 503 with `retry_after_ms`).
     ForwardFailed { retry_after_ms: Option<u64> },
-    /// A verified origin event.
-    Origin(OriginEvent),
+    /// A verified origin event of forward `attempt` ([`OriginReport`]).
+    Origin { attempt: u32, event: OriginEvent },
     /// The user asked to run processing again (only after a retryable failure).
     Retry,
     /// tus DELETE.
@@ -114,6 +129,12 @@ pub enum LifecycleError {
     Purged,
     #[error("{input} is not allowed while {status:?}")]
     NotAllowed { status: Status, input: &'static str },
+    #[error("event of attempt {attempt}, but the edge applies attempts {current} to {latest}")]
+    StaleAttempt {
+        attempt: u32,
+        current: u32,
+        latest: u32,
+    },
     #[error("offset {offset} is before {current} or after the length {length}")]
     BadOffset {
         current: u64,
@@ -143,6 +164,10 @@ pub struct Session {
     /// must keep growing across "Réessayer", unlike `forward_attempts`.
     #[serde(default)]
     pub forwards_sent: u32,
+    /// The oldest attempt whose origin events are applied: the one the origin is known to run
+    /// (from its events or its answer to the forward). Older attempts are stale.
+    #[serde(default)]
+    pub origin_attempt: u32,
     /// Whether chunk rows still exist (false after completion or a terminal failure).
     pub has_chunks: bool,
     pub deadline: Option<Deadline>,
@@ -191,25 +216,28 @@ impl Limits {
 }
 
 impl Input {
-    /// The origin's HTTP answer to a forward (`None`: no answer, i.e. a network error or the
-    /// forward's timeout), as an input, classified by [`crate::answer::classify`]. Accepted →
-    /// processing. A permanent refusal can never succeed, so the job fails for good at once, as
-    /// if the origin had reported it: 413 as `too_large` (the origin's size limit is below the
-    /// edge's), anything else (400 malformed, 401 bad signature…) as `internal`. Busy and
-    /// transient answers are retried with backoff, honouring `Retry-After`.
-    pub fn from_forward_response(status: Option<u16>, retry_after_ms: Option<u64>) -> Input {
-        let refused = |code, message: &str| {
-            Input::Origin(OriginEvent::Failed {
+    /// The origin's answer to forward `attempt`, as an input, classified by
+    /// [`crate::answer::classify`]. Accepted → processing. A permanent refusal can never succeed,
+    /// so the job fails for good at once, as if the origin had reported it: 413 as `too_large`
+    /// (the origin's size limit is below the edge's), anything else (400 malformed, 401 bad
+    /// signature…) as `internal`. Busy and transient answers are retried with backoff, honouring
+    /// a busy answer's `Retry-After`.
+    pub fn from_forward_response(attempt: u32, response: &ForwardResponse) -> Input {
+        let refused = |code, message: &str| Input::Origin {
+            attempt,
+            event: OriginEvent::Failed {
                 error: Failure {
                     code,
                     message: message.into(),
                     retryable: false,
                 },
-            })
+            },
         };
-        match classify(status, retry_after_ms) {
-            Answer::Accepted => Input::ForwardAccepted,
-            Answer::Permanent if status == Some(413) => refused(
+        match classify(response.status, response.retry_after_ms) {
+            Answer::Accepted => Input::ForwardAccepted {
+                running: response.running_attempt,
+            },
+            Answer::Permanent if response.status == Some(413) => refused(
                 ErrorCode::TooLarge,
                 "La vidéo dépasse la taille maximale acceptée par le service d'analyse.",
             ),
@@ -228,9 +256,9 @@ impl Input {
         match self {
             Input::Patched { .. } => "PATCH",
             Input::ForwardStarted => "forward start",
-            Input::ForwardAccepted => "forward acceptance",
+            Input::ForwardAccepted { .. } => "forward acceptance",
             Input::ForwardFailed { .. } => "forward failure",
-            Input::Origin(_) => "origin event",
+            Input::Origin { .. } => "origin event",
             Input::Retry => "retry",
             Input::Terminate => "termination",
             Input::Alarm => "alarm",
@@ -257,6 +285,7 @@ impl Session {
             seq: 0,
             forward_attempts: 0,
             forwards_sent: 0,
+            origin_attempt: 1,
             has_chunks: false,
             deadline: Some(after(now, limits.idle_expiry_ms, DeadlineKind::IdleExpiry)),
         }
@@ -275,6 +304,13 @@ impl Session {
     /// the due deadline (idle expiry → Purge; forward retry → Forward; watchdog → re-forward or
     /// fail; retention → Purge; tombstone → Forget); an alarm before the deadline does nothing.
     /// Nothing leaves purged but Alarm at the tombstone deadline (Forget).
+    ///
+    /// Origin events carry their forward attempt. Only attempts from `origin_attempt` (the job
+    /// the origin is known to run: raised by its events and its 2xx answer, lowered only when a
+    /// duplicate's answer names an earlier job it runs) to `forwards_sent` apply; any other is
+    /// `Err(StaleAttempt)` and changes nothing (409 at the edge). "Réessayer" makes everything
+    /// of the earlier run stale. A heartbeat only pushes the watchdog: no event, stage and
+    /// progress kept.
     ///
     /// Races are expected, because forwards run in the background and the origin's outbox
     /// retries: the origin may report a stage before the edge saw its 202 (accepted as
@@ -358,9 +394,14 @@ impl Session {
                 self.set_status(Forwarding, fx);
                 self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
             }
-            (Input::ForwardAccepted, Uploaded | Forwarding) => {
+            (Input::ForwardAccepted { running }, Uploaded | Forwarding) => {
+                self.origin_attempt = self.running_attempt(running);
                 self.set_status(Processing, fx);
                 self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
+            }
+            // The origin spoke first; a duplicate's answer still says which job it runs.
+            (Input::ForwardAccepted { running }, Processing | Failed) => {
+                self.origin_attempt = self.running_attempt(running);
             }
             (Input::ForwardFailed { retry_after_ms }, Uploaded | Forwarding) => {
                 if self.forward_attempts >= limits.max_attempts() {
@@ -375,19 +416,26 @@ impl Session {
             }
             // A forward outcome that arrives after the origin already spoke is stale.
             (
-                Input::ForwardStarted | Input::ForwardAccepted | Input::ForwardFailed { .. },
+                Input::ForwardStarted | Input::ForwardAccepted { .. } | Input::ForwardFailed { .. },
                 Processing | Completed | Failed,
             ) => {}
-            (Input::ForwardStarted | Input::ForwardAccepted | Input::ForwardFailed { .. }, _) => {
-                return Err(not_allowed)
-            }
+            (
+                Input::ForwardStarted | Input::ForwardAccepted { .. } | Input::ForwardFailed { .. },
+                _,
+            ) => return Err(not_allowed),
 
-            (Input::Origin(_), Created | Uploading) => return Err(not_allowed),
-            (Input::Origin(OriginEvent::Completed { result }), Failed) => {
-                self.complete(result, now, limits, fx)
+            (Input::Origin { .. }, Created | Uploading) => return Err(not_allowed),
+            (Input::Origin { attempt, event }, _) => {
+                self.check_attempt(attempt)?;
+                self.origin_attempt = attempt;
+                match (event, self.status) {
+                    (OriginEvent::Completed { result }, Failed) => {
+                        self.complete(result, now, limits, fx)
+                    }
+                    (_, Completed | Failed) => {}
+                    (event, _) => self.origin(event, now, limits, fx),
+                }
             }
-            (Input::Origin(_), Completed | Failed) => {}
-            (Input::Origin(event), _) => self.origin(event, now, limits, fx),
 
             (Input::Retry, Failed)
                 if self.has_chunks && self.error.as_ref().is_some_and(|e| e.retryable) =>
@@ -396,6 +444,8 @@ impl Session {
                 self.stage = None;
                 self.progress = None;
                 self.forward_attempts = 0;
+                // Whatever the earlier run still reports is stale from now on.
+                self.origin_attempt = self.forwards_sent + 1;
                 self.set_status(Uploaded, fx);
                 self.forward_or_fail(now, limits, fx);
             }
@@ -451,9 +501,39 @@ impl Session {
         Ok(())
     }
 
+    /// Only events of the attempt the origin runs (or a newer one already sent) apply.
+    fn check_attempt(&self, attempt: u32) -> Result<(), LifecycleError> {
+        if attempt < self.origin_attempt || attempt > self.forwards_sent {
+            return Err(LifecycleError::StaleAttempt {
+                attempt,
+                current: self.origin_attempt,
+                latest: self.forwards_sent,
+            });
+        }
+        Ok(())
+    }
+
+    /// The attempt a 2xx answer to the latest forward says the origin runs: that forward's, or
+    /// for a duplicate the earlier one the origin names (never a newer one than was sent).
+    fn running_attempt(&self, running: Option<u32>) -> u32 {
+        running
+            .filter(|&attempt| attempt <= self.forwards_sent)
+            .unwrap_or(self.forwards_sent)
+    }
+
     /// An origin event while the job is in flight (uploaded, forwarding or processing).
     fn origin(&mut self, event: OriginEvent, now: Millis, limits: &Limits, fx: &mut Vec<Effect>) {
         match event {
+            OriginEvent::Heartbeat => {
+                // Only the silence timer moves: no event, and a pending retry keeps its time.
+                if self
+                    .deadline
+                    .is_some_and(|d| d.kind == DeadlineKind::Watchdog)
+                {
+                    self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
+                }
+                return;
+            }
             OriginEvent::Stage { stage } => {
                 self.stage = Some(stage);
                 self.progress = None;
@@ -647,12 +727,13 @@ mod tests {
     fn processing() -> Session {
         let mut s = uploaded();
         ok(&mut s, Input::ForwardStarted, T0 + 20);
-        ok(&mut s, Input::ForwardAccepted, T0 + 30);
+        ok(&mut s, Input::ForwardAccepted { running: None }, T0 + 30);
         s
     }
 
+    /// An event of the first forward.
     fn origin_event(event: OriginEvent) -> Input {
-        Input::Origin(event)
+        Input::Origin { attempt: 1, event }
     }
 
     fn events(effects: &[Effect]) -> Vec<SessionEvent> {
@@ -805,7 +886,7 @@ mod tests {
                 kind: DeadlineKind::Watchdog
             })
         );
-        let fx = ok(&mut s, Input::ForwardAccepted, T0 + 30);
+        let fx = ok(&mut s, Input::ForwardAccepted { running: None }, T0 + 30);
         assert_eq!(events(&fx), vec![status_event(Status::Processing)]);
         let fx = ok(
             &mut s,
@@ -857,7 +938,10 @@ mod tests {
             ]
         );
         let before = s.clone();
-        assert_eq!(ok(&mut s, Input::ForwardAccepted, T0 + 30), vec![]);
+        assert_eq!(
+            ok(&mut s, Input::ForwardAccepted { running: None }, T0 + 30),
+            vec![]
+        );
         assert_eq!(
             ok(
                 &mut s,
@@ -961,19 +1045,24 @@ mod tests {
 
     #[test]
     fn origin_answers_become_inputs() {
+        let answer = |status: Option<u16>, retry_after_ms: Option<u64>| ForwardResponse {
+            status,
+            retry_after_ms,
+            running_attempt: Some(1),
+        };
         assert_eq!(
-            Input::from_forward_response(Some(202), None),
-            Input::ForwardAccepted
+            Input::from_forward_response(2, &answer(Some(202), None)),
+            Input::ForwardAccepted { running: Some(1) }
         );
         assert_eq!(
-            Input::from_forward_response(Some(503), Some(5_000)),
+            Input::from_forward_response(2, &answer(Some(503), Some(5_000))),
             Input::ForwardFailed {
                 retry_after_ms: Some(5_000)
             }
         );
         for transient in [Some(504), Some(500), None] {
             assert_eq!(
-                Input::from_forward_response(transient, Some(9_000)),
+                Input::from_forward_response(2, &answer(transient, Some(9_000))),
                 Input::ForwardFailed {
                     retry_after_ms: None
                 },
@@ -990,7 +1079,7 @@ mod tests {
             ok(&mut s, Input::ForwardStarted, T0 + 20);
             let fx = ok(
                 &mut s,
-                Input::from_forward_response(Some(status), None),
+                Input::from_forward_response(1, &answer(Some(status), None)),
                 T0 + 30,
             );
             assert_eq!(s.status, Status::Failed);
@@ -1004,6 +1093,59 @@ mod tests {
                 "a video that can never be analysed is not kept"
             );
         }
+    }
+
+    #[test]
+    fn a_heartbeat_only_pushes_the_watchdog() {
+        let mut s = processing();
+        ok(
+            &mut s,
+            origin_event(OriginEvent::Progress {
+                stage: Stage::Analysing,
+                fraction: 0.4,
+            }),
+            T0 + 100,
+        );
+        let before = s.clone();
+        let fx = ok(&mut s, origin_event(OriginEvent::Heartbeat), T0 + 450);
+        assert_eq!(fx, vec![], "nothing stored or broadcast");
+        assert_eq!(
+            (s.stage, s.progress, s.seq),
+            (before.stage, before.progress, before.seq)
+        );
+        assert_eq!(s.deadline.unwrap().at, T0 + 950);
+    }
+
+    #[test]
+    fn events_of_another_attempt_are_stale() {
+        let mut s = processing();
+        let at = s.deadline.unwrap().at;
+        ok(&mut s, Input::Alarm, at);
+        ok(&mut s, Input::ForwardStarted, at);
+        ok(&mut s, Input::ForwardAccepted { running: None }, at + 1);
+        let before = s.clone();
+        for attempt in [1, 3] {
+            assert!(matches!(
+                s.apply(
+                    Input::Origin {
+                        attempt,
+                        event: OriginEvent::Completed { result: result() }
+                    },
+                    at + 2,
+                    &limits()
+                ),
+                Err(LifecycleError::StaleAttempt { .. })
+            ));
+        }
+        assert_eq!(s, before);
+        // A duplicate's answer names the job that runs: its events apply.
+        ok(&mut s, Input::ForwardAccepted { running: Some(1) }, at + 3);
+        ok(
+            &mut s,
+            origin_event(OriginEvent::Completed { result: result() }),
+            at + 4,
+        );
+        assert_eq!(s.status, Status::Completed);
     }
 
     #[test]
@@ -1287,7 +1429,7 @@ mod tests {
             );
         }
         assert!(matches!(
-            s.apply(Input::ForwardAccepted, T0 + 2, &limits()),
+            s.apply(Input::ForwardAccepted { running: None }, T0 + 2, &limits()),
             Err(LifecycleError::NotAllowed { .. })
         ));
     }
@@ -1354,7 +1496,7 @@ mod tests {
         let before = s.clone();
         for input in [
             Input::Patched { offset: LEN },
-            Input::ForwardAccepted,
+            Input::ForwardAccepted { running: None },
             origin_event(OriginEvent::Completed { result: result() }),
             Input::Retry,
             Input::Terminate,
@@ -1489,10 +1631,10 @@ mod tests {
             36 => (0..=LEN / 3).prop_map(Step::Patch),
             4 => (0..=LEN + 5).prop_map(|offset| Step::Input(Input::Patched { offset })),
             12 => Just(Step::Input(Input::ForwardStarted)),
-            12 => Just(Step::Input(Input::ForwardAccepted)),
+            12 => Just(Step::Input(Input::ForwardAccepted { running: None })),
             12 => prop::option::of(0u64..3_000)
                 .prop_map(|retry_after_ms| Step::Input(Input::ForwardFailed { retry_after_ms })),
-            24 => any_origin_event().prop_map(|e| Step::Input(Input::Origin(e))),
+            24 => any_origin_event().prop_map(|e| Step::Input(Input::Origin { attempt: 1, event: e })),
             6 => Just(Step::Input(Input::Retry)),
             1 => Just(Step::Input(Input::Terminate)),
             8 => Just(Step::Input(Input::Alarm)),
@@ -1586,7 +1728,7 @@ mod tests {
                 } else {
                     prop_assert!(s.deadline.is_some());
                 }
-                if s != before && !matches!(input, Input::Alarm) {
+                if s.deadline != before.deadline && !matches!(input, Input::Alarm) {
                     prop_assert!(s.deadline.unwrap().at >= now);
                 }
                 prop_assert!(deadline_fits(&s), "{:?} with {:?}", s.status, s.deadline);

@@ -202,17 +202,56 @@ pub enum ClientMessage {
     Retry,
 }
 
-/// Events the origin posts to the edge (signed), in the order they happen for one job.
+/// Events the origin posts to the edge (signed, inside an [`OriginReport`]), in the order they
+/// happen for one job.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OriginEvent {
-    Stage { stage: Stage },
-    Progress { stage: Stage, fraction: f32 },
-    Completed { result: Box<AnalysisResult> },
-    Failed { error: Failure },
+    Stage {
+        stage: Stage,
+    },
+    Progress {
+        stage: Stage,
+        fraction: f32,
+    },
+    Completed {
+        result: Box<AnalysisResult>,
+    },
+    Failed {
+        error: Failure,
+    },
+    /// The job is alive but has nothing new to say (a long model call). It only refreshes the
+    /// edge's watchdog: nothing is stored or broadcast, the stage and progress stay.
+    Heartbeat,
 }
+
+impl OriginEvent {
+    /// Completed and failed end the job; the origin delivers them through its outbox.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            OriginEvent::Completed { .. } | OriginEvent::Failed { .. }
+        )
+    }
+}
+
+/// What the origin posts to `callback_url`: one event of one forward attempt. The edge applies
+/// only events of the attempt it currently waits for (see [`crate::lifecycle`]), so a late
+/// event of an earlier forward (an outbox retry, a job the user already re-ran) changes nothing.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
+pub struct OriginReport {
+    /// The `JobMeta::attempt` of the forward this job runs for.
+    pub attempt: u32,
+    pub event: OriginEvent,
+}
+
+/// Header of the origin's 2xx answer to a forward it acknowledged as a duplicate: the attempt
+/// it runs (or ran) for this session, whose events the edge must then accept.
+pub const HEADER_RUNNING_ATTEMPT: &str = "dodolens-attempt";
 
 /// Sent by the edge with a forwarded job (in the signed `x-dodolens-metadata` header), so the
 /// origin knows where to report and how to interpret the video.
@@ -452,6 +491,22 @@ mod tests {
         let text = serde_json::to_string(&e).unwrap();
         assert!(text.contains(r#""code":"unsupported_media""#), "{text}");
         assert_eq!(serde_json::from_str::<OriginEvent>(&text).unwrap(), e);
+    }
+
+    #[test]
+    fn origin_reports_carry_the_attempt_beside_the_event() {
+        let report = OriginReport {
+            attempt: 3,
+            event: OriginEvent::Heartbeat,
+        };
+        let text = serde_json::to_string(&report).unwrap();
+        assert_eq!(text, r#"{"attempt":3,"event":{"type":"heartbeat"}}"#);
+        assert_eq!(serde_json::from_str::<OriginReport>(&text).unwrap(), report);
+        assert!(
+            serde_json::from_str::<OriginReport>(r#"{"type":"heartbeat"}"#).is_err(),
+            "an event without its attempt is refused"
+        );
+        assert!(!OriginEvent::Heartbeat.is_final());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Keeps docs/PROTOCOL.md true: every JSON example annotated `<!-- type: T -->` must parse as
 //! `T` and serialise back to the same JSON (so a renamed or missing field fails here).
 
-use dodolens_shared::protocol::{ClientMessage, JobMeta, OriginEvent, ServerMessage, SessionEvent};
+use dodolens_shared::protocol::{
+    ClientMessage, JobMeta, OriginEvent, OriginReport, ServerMessage, SessionEvent,
+};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
@@ -44,6 +46,7 @@ fn every_protocol_example_round_trips() {
             "SessionEvent" => round_trip::<SessionEvent>(&json),
             "ClientMessage" => round_trip::<ClientMessage>(&json),
             "OriginEvent" => round_trip::<OriginEvent>(&json),
+            "OriginReport" => round_trip::<OriginReport>(&json),
             "JobMeta" => round_trip::<JobMeta>(&json),
             other => panic!("unknown type marker {other}"),
         };

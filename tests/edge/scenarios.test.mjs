@@ -261,7 +261,7 @@ test('origin events: 401 for a bad, stale or missing signature, 404 unknown, 409
   const url = await create(stack.api, 1000);
   const id = sessionId(url);
   const path = `/internal/sessions/${id}/events`;
-  const body = JSON.stringify({ type: 'stage', stage: 'probing' });
+  const body = JSON.stringify({ attempt: 1, event: { type: 'stage', stage: 'probing' } });
   const send = (p, headers, b = body) => fetch(`${stack.edgeUrl}${p}`, { method: 'POST', headers, body: b });
 
   assert.equal((await send(path, signedHeaders('wrong-secret', path, body))).status, 401, 'wrong secret');

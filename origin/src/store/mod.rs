@@ -41,6 +41,13 @@ pub enum JobMark {
 }
 
 impl JobMark {
+    /// The forward attempt this job runs or ran for.
+    pub fn attempt(self) -> u32 {
+        match self {
+            JobMark::Running { attempt } | JobMark::Ended { attempt, .. } => attempt,
+        }
+    }
+
     pub fn encode(self) -> String {
         match self {
             JobMark::Running { attempt } => format!("running:{attempt}"),

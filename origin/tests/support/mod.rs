@@ -24,7 +24,7 @@ use axum::{
 use base64::Engine;
 use dodolens_origin::{config::Config, Origin};
 use dodolens_shared::{
-    protocol::{JobMeta, OriginEvent, UploadMeta},
+    protocol::{JobMeta, OriginEvent, OriginReport, UploadMeta},
     signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
 };
 use serde_json::Value;
@@ -75,7 +75,7 @@ pub struct Callback {
 
 #[derive(Default)]
 struct CallbackInner {
-    events: Mutex<HashMap<String, Vec<OriginEvent>>>,
+    reports: Mutex<HashMap<String, Vec<OriginReport>>>,
     bad_signatures: Mutex<u64>,
     changed: Notify,
 }
@@ -104,8 +104,13 @@ impl Callback {
     }
 
     pub fn events(&self, id: &str) -> Vec<OriginEvent> {
+        self.reports(id).into_iter().map(|r| r.event).collect()
+    }
+
+    /// The events of `id` with the forward attempt each was stamped with.
+    pub fn reports(&self, id: &str) -> Vec<OriginReport> {
         self.inner
-            .events
+            .reports
             .lock()
             .unwrap()
             .get(id)
@@ -180,17 +185,17 @@ async fn receive(
         *cb.inner.bad_signatures.lock().unwrap() += 1;
         return StatusCode::UNAUTHORIZED;
     }
-    let Ok(event) = serde_json::from_slice::<OriginEvent>(&body) else {
+    let Ok(report) = serde_json::from_slice::<OriginReport>(&body) else {
         return StatusCode::BAD_REQUEST;
     };
-    let mut events = cb.inner.events.lock().unwrap();
-    let list = events.entry(id).or_default();
+    let mut reports = cb.inner.reports.lock().unwrap();
+    let list = reports.entry(id).or_default();
     // A redelivered final event is a no-op, as on the edge.
-    if is_final(&event) && list.contains(&event) {
+    if is_final(&report.event) && list.contains(&report) {
         return StatusCode::NO_CONTENT;
     }
-    list.push(event);
-    drop(events);
+    list.push(report);
+    drop(reports);
     cb.inner.changed.notify_waiters();
     StatusCode::NO_CONTENT
 }

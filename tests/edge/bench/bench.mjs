@@ -178,7 +178,7 @@ async function eventLatency(stack) {
   const edgeSend = (target) => async (i) => {
     const id = ids[i % SESSIONS];
     const fraction = (i % 1000) / 1000 + 0.0001;
-    const body = JSON.stringify({ type: 'progress', stage: 'analysing', fraction });
+    const body = JSON.stringify({ attempt: 1, event: { type: 'progress', stage: 'analysing', fraction } });
     const p = `/internal/sessions/${id}/events`;
     const headers = signedHeaders(stack.secret, p, body);
     const socket = sockets[i % SESSIONS];

@@ -88,9 +88,21 @@ attempt: number, };
 export type MediaFacts = { duration_s: number, width: number, height: number, rotation: number, has_audio: boolean, frames_analysed: number, };
 
 /**
- * Events the origin posts to the edge (signed), in the order they happen for one job.
+ * Events the origin posts to the edge (signed, inside an [`OriginReport`]), in the order they
+ * happen for one job.
  */
-export type OriginEvent = { "type": "stage", stage: Stage, } | { "type": "progress", stage: Stage, fraction: number, } | { "type": "completed", result: AnalysisResult, } | { "type": "failed", error: Failure, };
+export type OriginEvent = { "type": "stage", stage: Stage, } | { "type": "progress", stage: Stage, fraction: number, } | { "type": "completed", result: AnalysisResult, } | { "type": "failed", error: Failure, } | { "type": "heartbeat" };
+
+/**
+ * What the origin posts to `callback_url`: one event of one forward attempt. The edge applies
+ * only events of the attempt it currently waits for (see [`crate::lifecycle`]), so a late
+ * event of an earlier forward (an outbox retry, a job the user already re-ran) changes nothing.
+ */
+export type OriginReport = { 
+/**
+ * The `JobMeta::attempt` of the forward this job runs for.
+ */
+attempt: number, event: OriginEvent, };
 
 export type RoomInventory = { room: string, lines: Array<InventoryLine>, subtotal_m3: number, notes: Array<string>, };
 

@@ -114,10 +114,13 @@ function restartable(name, cmd, args, options) {
   };
 }
 
-/** An origin process on the address in env.DODOLENS_BIND (its logs are on stderr). */
+/**
+ * An origin process on the address in env.DODOLENS_BIND, its operator routes on
+ * env.DODOLENS_OPS_BIND (its logs are on stderr).
+ */
 function originReplica(name, env) {
   const replica = restartable(name, bin('dodolens-origin'), [], { env, ready: /listening on (\S+)/ });
-  return Object.assign(replica, { url: `http://${env.DODOLENS_BIND}`, env });
+  return Object.assign(replica, { url: `http://${env.DODOLENS_BIND}`, opsUrl: `http://${env.DODOLENS_OPS_BIND}`, env });
 }
 
 /**
@@ -195,15 +198,15 @@ export async function startStack({
       ...modelEnv,
       ...originEnv,
     };
+    const ports = async (bind) => ({ DODOLENS_BIND: bind ?? `127.0.0.1:${await freePort()}`, DODOLENS_OPS_BIND: `127.0.0.1:${await freePort()}` });
     if (replicas) {
-      // Each replica on its own port, named for the logs and the store's slot holders.
+      // Each replica on its own ports, named for the logs and the store's slot holders.
       for (let i = 1; i <= replicas; i++) {
         const name = `origin-${i}`;
-        const env = { ...originVars, DODOLENS_BIND: `127.0.0.1:${await freePort()}`, DODOLENS_INSTANCE_ID: name };
-        stack.origins.push(originReplica(name, env));
+        stack.origins.push(originReplica(name, { ...originVars, ...(await ports()), DODOLENS_INSTANCE_ID: name }));
       }
     } else {
-      stack.origins.push(originReplica('origin', { ...originVars, DODOLENS_BIND: originAddr ?? `127.0.0.1:${await freePort()}` }));
+      stack.origins.push(originReplica('origin', { ...originVars, ...(await ports(originAddr)) }));
     }
     for (const replica of stack.origins) {
       await replica.start();

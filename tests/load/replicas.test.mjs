@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sampleBytes } from '../../scripts/lib/sample.mjs';
 import { startStack, TEST_VARS, waitFor } from '../../scripts/lib/stack.mjs';
-import { burst, count, describeFailures, jobRuns, percentile, residue } from './support.mjs';
+import { burst, count, describeFailures, inFlight, jobRuns, percentile, residue } from './support.mjs';
 
 const SESSIONS = Number(process.env.LOAD_SESSIONS ?? 50);
 const MODEL_LATENCY_MS = 2000;
@@ -27,6 +27,8 @@ before(async () => {
         DODOLENS_LOG_FORMAT: 'json',
         DODOLENS_HEARTBEAT_MS: '1000',
         DODOLENS_RETRY_AFTER_S: '1',
+        // A dead replica's claim on its running jobs lapses after 3 s, not a minute.
+        DODOLENS_RUNNING_LEASE_S: '3',
       },
     }),
     // A few MiB, generated once and uploaded by every session.
@@ -39,12 +41,6 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
-
-/** The replica's jobs_in_flight gauge (its own metrics route, not through HAProxy). */
-async function inFlight(replica) {
-  const text = await (await fetch(`${replica.url}/metrics`)).text();
-  return Number(text.match(/^dodolens_jobs_in_flight (\d+)/m)?.[1] ?? 0);
-}
 
 test(`${SESSIONS} sessions at once, two replicas behind HAProxy, one SIGKILLed mid-run: every session completes`, { timeout: 10 * 60_000 }, async (t) => {
   await stack.simControl({ latency_ms: MODEL_LATENCY_MS });

@@ -154,6 +154,18 @@ export function jobRuns(outputs) {
   return runs;
 }
 
+/**
+ * A replica's Prometheus text: from its operator listener, or from its main port for an origin
+ * that serves /metrics there.
+ */
+export async function metrics(replica) {
+  const res = await fetch(`${replica.opsUrl}/metrics`).catch(() => fetch(`${replica.url}/metrics`));
+  return res.text();
+}
+
+/** A replica's jobs_in_flight gauge. */
+export const inFlight = async (replica) => Number((await metrics(replica)).match(/^dodolens_jobs_in_flight (\d+)/m)?.[1] ?? 0);
+
 /** Open memfds of process `pid` ({ fd, name, bytes }): the origin keeps each video in one. */
 export async function memfds(pid) {
   const dir = `/proc/${pid}/fd`;

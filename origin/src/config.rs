@@ -65,6 +65,13 @@ pub struct ModelConfig {
     pub prices: Prices,
 }
 
+/// OpenAI-style rate limits shared by every replica; 0 disables a limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelBudget {
+    pub requests_per_minute: u64,
+    pub tokens_per_minute: u64,
+}
+
 #[derive(Clone, Debug)]
 pub struct AirtableConfig {
     pub api_url: String,
@@ -86,8 +93,16 @@ pub struct Config {
     pub bind: SocketAddr,
     pub signing_secret: String,
     pub max_video_bytes: u64,
+    /// Jobs this replica processes at once (its CPU slots); every replica has its own.
     pub max_concurrent_jobs: u32,
+    /// Sum of the video bytes this replica may hold in memory at once.
+    pub memory_budget_bytes: u64,
+    /// The Retry-After estimate until a job duration has been measured.
     pub retry_after: Duration,
+    /// The cluster-wide model budget (per minute, over every replica).
+    pub model_budget: ModelBudget,
+    /// Timeout of one Redis operation; a paused or unreachable Redis fails it, the caller retries.
+    pub redis_timeout: Duration,
     pub job_timeout: Duration,
     pub ffmpeg: FfmpegConfig,
     pub model: ModelConfig,
@@ -95,6 +110,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub key_prefix: String,
     pub instance_id: String,
+    /// A running job's claim expires after this unless renewed (a dead replica's jobs run again).
+    pub running_lease: Duration,
     /// How long a finished job id is remembered, so a late re-forward does not run it again.
     pub done_ttl: Duration,
     /// How long an undelivered final event is retried before it is dropped.
@@ -141,12 +158,22 @@ impl Config {
             None => None,
         };
         let signing_secret = vars.required("DODOLENS_SIGNING_SECRET")?;
+        let max_video_bytes: u64 = vars.parse("DODOLENS_MAX_VIDEO_BYTES", "209715200")?;
         let config = Config {
             bind: vars.parse("DODOLENS_BIND", "127.0.0.1:8788")?,
             signing_secret,
-            max_video_bytes: vars.parse("DODOLENS_MAX_VIDEO_BYTES", "209715200")?,
-            max_concurrent_jobs: vars.parse("DODOLENS_MAX_CONCURRENT_JOBS", "2")?,
+            max_video_bytes,
+            max_concurrent_jobs: vars.parse("DODOLENS_MAX_CONCURRENT_JOBS", &machine::cpus())?,
+            memory_budget_bytes: vars.parse(
+                "DODOLENS_MEMORY_BUDGET_BYTES",
+                &machine::default_memory_budget(max_video_bytes),
+            )?,
             retry_after: vars.secs("DODOLENS_RETRY_AFTER_S", "5")?,
+            model_budget: ModelBudget {
+                requests_per_minute: vars.parse("DODOLENS_MODEL_RPM", "500")?,
+                tokens_per_minute: vars.parse("DODOLENS_MODEL_TPM", "200000")?,
+            },
+            redis_timeout: Duration::from_millis(vars.parse("DODOLENS_REDIS_TIMEOUT_MS", "2000")?),
             job_timeout: vars.secs("DODOLENS_JOB_TIMEOUT_S", "300")?,
             ffmpeg: FfmpegConfig {
                 ffmpeg_bin: vars.string("DODOLENS_FFMPEG_BIN", "ffmpeg"),
@@ -188,6 +215,7 @@ impl Config {
             instance_id: vars
                 .opt("DODOLENS_INSTANCE_ID")
                 .unwrap_or_else(default_instance_id),
+            running_lease: vars.secs("DODOLENS_RUNNING_LEASE_S", "60")?,
             done_ttl: vars.secs("DODOLENS_DONE_TTL_S", "900")?,
             outbox_ttl: vars.secs("DODOLENS_OUTBOX_TTL_S", "3600")?,
             callback_timeout: vars.secs("DODOLENS_CALLBACK_TIMEOUT_S", "10")?,
@@ -219,12 +247,59 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if config.memory_budget_bytes < config.max_video_bytes {
+            return Err(invalid(
+                "DODOLENS_MEMORY_BUDGET_BYTES",
+                "must hold at least one video of DODOLENS_MAX_VIDEO_BYTES",
+            ));
+        }
+        if config.running_lease < Duration::from_millis(300) {
+            return Err(invalid("DODOLENS_RUNNING_LEASE_S", "must be at least 0.3"));
+        }
+        if config.redis_timeout.is_zero() {
+            return Err(invalid("DODOLENS_REDIS_TIMEOUT_MS", "must be at least 1"));
+        }
         Ok(config)
     }
 
     /// The job-level TTL of state keys: a job can never legitimately live longer.
     pub fn job_ttl(&self) -> Duration {
         self.job_timeout + self.shutdown_grace + Duration::from_secs(60)
+    }
+}
+
+/// Defaults sized from the machine this replica runs on.
+mod machine {
+    /// One job slot per CPU the process may use (cgroup quotas included).
+    pub fn cpus() -> String {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .to_string()
+    }
+
+    /// Half of the memory the process may use (the cgroup limit if lower than the machine's),
+    /// leaving the rest to ffmpeg, frames and audio; never less than one maximal video.
+    pub fn default_memory_budget(max_video_bytes: u64) -> String {
+        let total = [cgroup_limit(), mem_total()].into_iter().flatten().min();
+        total
+            .map_or(max_video_bytes * 2, |t| t / 2)
+            .max(max_video_bytes)
+            .to_string()
+    }
+
+    fn cgroup_limit() -> Option<u64> {
+        std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn mem_total() -> Option<u64> {
+        let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
     }
 }
 

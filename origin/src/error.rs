@@ -13,7 +13,10 @@ use axum::{
 use dodolens_shared::protocol::{ErrorCode, Failure};
 use thiserror::Error;
 
-use crate::store::StoreError;
+use crate::{admission::Busy, store::StoreError};
+
+/// Retry-After when the store or the shutdown, not a measured queue, is the reason.
+const STORE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Why a `POST /v1/jobs/{id}` was refused.
 #[derive(Debug, Error)]
@@ -24,8 +27,8 @@ pub enum IntakeError {
     BadRequest(&'static str),
     #[error("body of {0} bytes exceeds the maximum")]
     TooLarge(u64),
-    #[error("at capacity")]
-    AtCapacity { retry_after: Duration },
+    #[error("busy ({}): come back later", .0.reason.as_str())]
+    Busy(Busy),
     #[error("body ended after {received} of {expected} bytes")]
     Incomplete { received: u64, expected: u64 },
     #[error("in-memory buffer: {0}")]
@@ -42,19 +45,27 @@ impl IntoResponse for IntakeError {
             IntakeError::Unauthorised(_) => StatusCode::UNAUTHORIZED,
             IntakeError::BadRequest(_) | IntakeError::Incomplete { .. } => StatusCode::BAD_REQUEST,
             IntakeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            IntakeError::AtCapacity { .. } | IntakeError::ShuttingDown => {
+            // A store that does not answer (Redis paused, restarting) is a wait, not a fault.
+            IntakeError::Busy(_) | IntakeError::ShuttingDown | IntakeError::Store(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            IntakeError::Buffer(_) | IntakeError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            IntakeError::Buffer(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let retry_after = match &self {
-            IntakeError::AtCapacity { retry_after } => Some(retry_after.as_secs().max(1)),
-            IntakeError::ShuttingDown | IntakeError::Store(_) => Some(5),
+            IntakeError::Busy(busy) => Some(busy.retry_after),
+            IntakeError::ShuttingDown | IntakeError::Store(_) => Some(STORE_RETRY_AFTER),
             _ => None,
         };
-        let body = Json(serde_json::json!({ "error": self.to_string() }));
+        let mut body = serde_json::json!({ "error": self.to_string() });
+        if let IntakeError::Busy(busy) = &self {
+            body["busy"] = busy.reason.as_str().into();
+        }
+        let body = Json(body);
         match retry_after {
-            Some(secs) => (status, [(header::RETRY_AFTER, secs.to_string())], body).into_response(),
+            Some(wait) => {
+                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                (status, [(header::RETRY_AFTER, secs.to_string())], body).into_response()
+            }
             None => (status, body).into_response(),
         }
     }

@@ -1,7 +1,9 @@
 //! `POST /v1/jobs/{id}`: the edge forwards one uploaded video.
 //!
 //! Everything that can be refused is refused from the headers, before a byte of body is read:
-//! signature (401), size (413), duplicate (202 after draining), capacity (503). The body then
+//! signature (401), size (413), duplicate (202 after draining; a finished job's final event is
+//! sent again), capacity (503 + Retry-After: this replica's slots and memory budget, the
+//! cluster's model budget — see [`crate::admission`] and [`crate::model_budget`]). The body then
 //! streams chunk by chunk into a memfd — the only copy of the video in the origin — and the 202
 //! goes out once all of it has arrived, so the edge can release its side knowing the origin
 //! holds the whole file.
@@ -25,7 +27,13 @@ use dodolens_shared::{
 use futures_util::StreamExt;
 
 use crate::{
-    error::IntakeError, metrics::label, pipeline, store::JobMark, video::MemFile, AppState,
+    admission::{Busy, BusyReason, Permit},
+    error::IntakeError,
+    metrics::label,
+    model_budget, pipeline,
+    store::{Claim, FinalRecord, JobMark, Lease, OutboxEntry},
+    video::MemFile,
+    AppState,
 };
 
 pub async fn post_job(
@@ -40,7 +48,7 @@ pub async fn post_job(
             IntakeError::Unauthorised(_) => "unauthorised",
             IntakeError::BadRequest(_) | IntakeError::Incomplete { .. } => "bad_request",
             IntakeError::TooLarge(_) => "too_large",
-            IntakeError::AtCapacity { .. } => "at_capacity",
+            IntakeError::Busy(busy) => busy.reason.as_str(),
             IntakeError::ShuttingDown => "shutting_down",
             IntakeError::Buffer(_) | IntakeError::Store(_) => "internal",
         };
@@ -80,42 +88,26 @@ async fn accept(
     }
     url_ok(&meta.callback_url)?;
 
-    if !state
+    match state
         .store
-        .claim_job(id, meta.attempt, state.cfg.job_ttl())
+        .claim_job(id, meta.attempt, state.cfg.running_lease)
         .await?
     {
-        // Running or finished here or on another replica: acknowledge without running twice,
-        // naming the attempt that runs so the edge applies that job's events.
-        drain(body, length).await?;
-        let running = state.store.job_mark(id).await?.map(JobMark::attempt);
-        tracing::info!(job = %short(id), attempt = meta.attempt, ?running, "duplicate forward acknowledged");
-        return Ok(accepted(id, running));
+        Claim::Won => {}
+        Claim::Taken(mark) => return duplicate(state, &meta, mark, body, length).await,
     }
-    let holder = format!("{}:{id}", state.cfg.instance_id);
-    let slot = state
-        .store
-        .acquire_slot(&holder, state.cfg.max_concurrent_jobs, state.cfg.job_ttl())
-        .await;
-    match slot {
-        Ok(true) => {}
-        Ok(false) => {
-            state.store.release_job(id).await?;
-            return Err(IntakeError::AtCapacity {
-                retry_after: state.cfg.retry_after,
-            });
-        }
+    let (permit, lease) = match admit(state, &meta, length).await {
+        Ok(admitted) => admitted,
         Err(e) => {
             let _ = state.store.release_job(id).await;
-            return Err(e.into());
+            return Err(e);
         }
-    }
-
+    };
     let started = Instant::now();
     let video = match receive(state, id, body, length).await {
         Ok(video) => video,
         Err(e) => {
-            let _ = state.store.release_slot(&holder).await;
+            drop((permit, lease));
             let _ = state.store.release_job(id).await;
             return Err(e);
         }
@@ -131,11 +123,78 @@ async fn accept(
         id: id.to_string(),
         meta,
         video,
-        slot_holder: holder,
+        permit,
+        lease,
         received_at: Instant::now(),
     };
     state.tracker.spawn(pipeline::run(Arc::clone(state), job));
     Ok(accepted(id, None))
+}
+
+/// A forward of a job this origin already has (here or on another replica). Running:
+/// acknowledged, the running job reports. Ended: acknowledged and its kept final event sent
+/// again to this forward's callback, so a re-forward (the edge never got the result) always ends
+/// the session. Either way the answer names the attempt whose events the edge must apply.
+async fn duplicate(
+    state: &Arc<AppState>,
+    meta: &JobMeta,
+    mark: Option<JobMark>,
+    body: Body,
+    length: u64,
+) -> Result<Response, IntakeError> {
+    drain(body, length).await?;
+    let id = &meta.session_id;
+    let kept = match mark {
+        Some(mark @ JobMark::Ended { .. }) => state.store.final_event(id).await?.map(|e| (mark, e)),
+        _ => None,
+    };
+    let resent = kept.is_some();
+    if let Some((mark, event)) = kept {
+        let record = FinalRecord {
+            job_id: id.clone(),
+            mark,
+            entry: OutboxEntry {
+                id: OutboxEntry::id_for(id, meta.attempt),
+                session_id: id.clone(),
+                callback_url: meta.callback_url.clone(),
+                body: event,
+                attempts: 0,
+            },
+        };
+        state.outbox.finish(record).await;
+    }
+    let running = mark.map(JobMark::attempt);
+    tracing::info!(job = %short(id), attempt = meta.attempt, ?running, resent, "duplicate forward acknowledged");
+    // Naming the attempt that runs or ran, so the edge applies that job's events.
+    Ok(accepted(id, running))
+}
+
+/// This replica's slot and memory, then the cluster's model budget; all or nothing.
+async fn admit(
+    state: &Arc<AppState>,
+    meta: &JobMeta,
+    length: u64,
+) -> Result<(Permit, Lease), IntakeError> {
+    let permit = state.admission.admit(length).map_err(IntakeError::Busy)?;
+    let draw = model_budget::expected_draw(&state.cfg.ffmpeg);
+    let member = OutboxEntry::id_for(&meta.session_id, meta.attempt);
+    state
+        .store
+        .take_model_budget(&member, draw, state.cfg.model_budget)
+        .await?
+        .map_err(|wait| {
+            IntakeError::Busy(Busy {
+                reason: BusyReason::ModelBudget,
+                retry_after: wait,
+            })
+        })?;
+    let lease = Lease::start(
+        Arc::clone(&state.store),
+        meta.session_id.clone(),
+        meta.attempt,
+        state.cfg.running_lease,
+    );
+    Ok((permit, lease))
 }
 
 fn verify(

@@ -2,9 +2,12 @@
 //!
 //! The flow of one job: [`intake`] (signed forward → memfd) → [`pipeline`] ([`extract`] with
 //! ffmpeg, [`analysis`] with the models, fusion from `dodolens-shared`) → [`report`] (signed
-//! events, outbox) and [`sinks`]. State shared between replicas lives behind [`store::Store`].
+//! events), [`outbox`] (the final event, durably) and [`sinks`]. A replica admits jobs by its
+//! own slots and memory ([`admission`]) and the cluster's model budget ([`model_budget`]). State
+//! shared between replicas lives behind [`store::Store`].
 //! [`sim`] is the OpenAI simulator used by tests and the offline demo.
 
+pub mod admission;
 pub mod analysis;
 pub mod config;
 pub mod cost;
@@ -12,7 +15,9 @@ pub mod error;
 pub mod extract;
 pub mod intake;
 pub mod metrics;
+pub mod model_budget;
 pub mod ops;
+pub mod outbox;
 pub mod pipeline;
 pub mod quality;
 pub mod report;
@@ -33,9 +38,11 @@ use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    admission::Admission,
     analysis::Analyst,
     config::Config,
     metrics::Metrics,
+    outbox::Outbox,
     report::Reporter,
     sinks::Sinks,
     store::{MemoryStore, RedisStore, Store},
@@ -47,6 +54,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub analyst: Analyst,
     pub reporter: Arc<Reporter>,
+    pub outbox: Arc<Outbox>,
+    pub admission: Arc<Admission>,
     pub sinks: Sinks,
     pub metrics: Arc<Metrics>,
     /// Running jobs, awaited on shutdown.
@@ -95,7 +104,7 @@ pub async fn start(cfg: Config) -> Result<Origin, StartError> {
     install_crypto_provider();
     let (store, memory_store): (Arc<dyn Store>, _) = match &cfg.redis_url {
         Some(url) => (
-            Arc::new(RedisStore::connect(url, &cfg.key_prefix).await?),
+            Arc::new(RedisStore::connect(url, &cfg.key_prefix, cfg.redis_timeout).await?),
             None,
         ),
         None => {
@@ -104,16 +113,20 @@ pub async fn start(cfg: Config) -> Result<Origin, StartError> {
         }
     };
     let metrics = Arc::new(Metrics::new());
-    let reporter = Arc::new(Reporter::new(
-        &cfg,
-        Arc::clone(&store),
-        Arc::clone(&metrics),
-    )?);
+    let reporter = Arc::new(Reporter::new(&cfg, Arc::clone(&metrics))?);
+    let outbox = Arc::new(Outbox::new(&cfg, Arc::clone(&store), Arc::clone(&reporter)));
+    let admission = Admission::new(
+        cfg.max_concurrent_jobs,
+        cfg.memory_budget_bytes,
+        cfg.retry_after,
+    );
     let state = Arc::new(AppState {
         analyst: Analyst::new(&cfg.model)?,
         sinks: Sinks::new(&cfg.sinks, &cfg.signing_secret, Arc::clone(&metrics))?,
         store,
-        reporter: Arc::clone(&reporter),
+        reporter,
+        outbox: Arc::clone(&outbox),
+        admission,
         metrics,
         tracker: TaskTracker::new(),
         shutdown: CancellationToken::new(),
@@ -127,7 +140,7 @@ pub async fn start(cfg: Config) -> Result<Origin, StartError> {
         .local_addr()
         .map_err(|e| StartError::Bind(state.cfg.bind, e))?;
     let outbox_stop = CancellationToken::new();
-    let outbox = tokio::spawn(reporter.run_outbox(outbox_stop.clone()));
+    let outbox = tokio::spawn(outbox.run(outbox_stop.clone()));
     let app = router(Arc::clone(&state));
     let stop = state.shutdown.clone();
     let server = tokio::spawn(async move {

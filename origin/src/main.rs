@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let origin = dodolens_origin::start(config).await?;
     println!("listening on {}", origin.addr);
-    tracing::info!(addr = %origin.addr, "origin ready");
+    tracing::info!(addr = %origin.addr, instance = %origin.state.cfg.instance_id, "origin ready");
     shutdown_signal().await;
     tracing::info!("shutting down");
     origin.shutdown().await;

@@ -15,6 +15,8 @@ pub struct Metrics {
     registry: Registry,
     pub jobs: Family<Labels, Counter>,
     pub in_flight: Gauge,
+    pub video_bytes_held: Gauge,
+    pub outbox_held: Gauge,
     pub intake_rejections: Family<Labels, Counter>,
     pub received_bytes: Counter,
     pub stage_seconds: Family<Labels, Histogram, fn() -> Histogram>,
@@ -36,6 +38,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("dodolens");
         let jobs = Family::<Labels, Counter>::default();
         let in_flight = Gauge::default();
+        let video_bytes_held = Gauge::default();
+        let outbox_held = Gauge::default();
         let intake_rejections = Family::<Labels, Counter>::default();
         let received_bytes = Counter::default();
         let stage_seconds = Family::new_with_constructor(seconds_histogram as fn() -> Histogram);
@@ -50,6 +54,16 @@ impl Metrics {
             jobs.clone(),
         );
         registry.register("jobs_in_flight", "Jobs being processed", in_flight.clone());
+        registry.register(
+            "video_bytes_held",
+            "Video bytes this replica holds in memory (against DODOLENS_MEMORY_BUDGET_BYTES)",
+            video_bytes_held.clone(),
+        );
+        registry.register(
+            "outbox_held",
+            "Final events this replica holds until the edge acknowledges them",
+            outbox_held.clone(),
+        );
         registry.register(
             "intake_rejections",
             "Forwards refused at intake, by reason",
@@ -90,6 +104,8 @@ impl Metrics {
             registry,
             jobs,
             in_flight,
+            video_bytes_held,
+            outbox_held,
             intake_rejections,
             received_bytes,
             stage_seconds,

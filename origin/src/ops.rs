@@ -42,6 +42,10 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let usage = state.admission.usage();
+    let metrics = &state.metrics;
+    metrics.video_bytes_held.set(usage.bytes as i64);
+    metrics.outbox_held.set(state.outbox.held() as i64);
     (
         [(
             header::CONTENT_TYPE,

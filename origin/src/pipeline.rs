@@ -1,8 +1,8 @@
 //! One job from the received video to the final event: probe, extract, analyse and transcribe
 //! in parallel, fuse, deliver. The video memfd is closed as soon as extraction is done, frames
-//! and audio as soon as the models have them; whatever happens (error, timeout, panic,
-//! shutdown) the job ends with exactly one final event, its store keys settled and its slot
-//! released.
+//! and audio as soon as the models have them (the video's share of the memory budget with it);
+//! whatever happens (error, timeout, panic, shutdown) the job ends with exactly one final event,
+//! handed to the outbox, and its slot released.
 
 use std::{
     sync::Arc,
@@ -19,6 +19,7 @@ use dodolens_shared::{
 use futures_util::FutureExt;
 
 use crate::{
+    admission::Permit,
     analysis::Usage,
     cost,
     error::JobError,
@@ -26,8 +27,8 @@ use crate::{
     intake::short,
     metrics::label,
     quality,
-    report::JobReporter,
-    store::{JobMark, Outcome},
+    report::{self, JobReporter},
+    store::{FinalRecord, JobMark, Lease, OutboxEntry, Outcome},
     video::MemFile,
     AppState,
 };
@@ -39,7 +40,10 @@ pub struct Job {
     pub id: String,
     pub meta: JobMeta,
     pub video: MemFile,
-    pub slot_holder: String,
+    /// This replica's slot and the video's memory; the memory goes with the video.
+    pub permit: Permit,
+    /// Keeps the job's claim alive until its end is recorded.
+    pub lease: Lease,
     pub received_at: Instant,
 }
 
@@ -49,7 +53,8 @@ pub async fn run(state: Arc<AppState>, job: Job) {
         id,
         meta,
         video,
-        slot_holder,
+        permit,
+        lease,
         received_at,
     } = job;
     state.metrics.in_flight.inc();
@@ -57,9 +62,15 @@ pub async fn run(state: Arc<AppState>, job: Job) {
     events.send(OriginEvent::Stage {
         stage: Stage::Received,
     });
-    let work =
-        std::panic::AssertUnwindSafe(process(&state, &id, &meta, video, &events, received_at))
-            .catch_unwind();
+    let work = std::panic::AssertUnwindSafe(process(
+        &state,
+        &id,
+        &meta,
+        (video, &permit),
+        &events,
+        received_at,
+    ))
+    .catch_unwind();
     let outcome = tokio::select! {
         result = tokio::time::timeout(state.cfg.job_timeout, work) => match result {
             Ok(Ok(result)) => result,
@@ -110,15 +121,21 @@ pub async fn run(state: Arc<AppState>, job: Job) {
             )
         }
     };
-    if let Err(e) = state.reporter.finish(&meta, &event).await {
-        tracing::error!(job = %short(&id), error = %e, "could not queue the final event");
-    }
-    if let Err(e) = state.store.finish_job(&id, mark, state.cfg.done_ttl).await {
-        tracing::warn!(job = %short(&id), error = %e, "could not record the job's end");
-    }
-    if let Err(e) = state.store.release_slot(&slot_holder).await {
-        tracing::warn!(job = %short(&id), error = %e, "could not release the slot");
-    }
+    // The work is done: the slot is free before the store is asked to record the end.
+    drop(permit);
+    let record = FinalRecord {
+        job_id: id.clone(),
+        mark,
+        entry: OutboxEntry {
+            id: OutboxEntry::id_for(&id, meta.attempt),
+            session_id: id.clone(),
+            callback_url: meta.callback_url.clone(),
+            body: report::report_body(meta.attempt, event).expect("an OriginReport serialises"),
+            attempts: 0,
+        },
+    };
+    state.outbox.finish(record).await;
+    drop(lease);
     state.metrics.in_flight.dec();
     tracing::info!(job = %short(&id), ms = received_at.elapsed().as_millis() as u64, "job ended");
 }
@@ -127,7 +144,7 @@ async fn process(
     state: &AppState,
     id: &str,
     meta: &JobMeta,
-    video: MemFile,
+    (video, permit): (MemFile, &Permit),
     events: &JobReporter,
     received_at: Instant,
 ) -> Result<AnalysisResult, JobError> {
@@ -152,6 +169,7 @@ async fn process(
     let t = stage(Stage::Extracting).await;
     let extraction = extract::extract(&cfg.ffmpeg, &video, id, duration_s, probe.has_audio).await?;
     drop(video);
+    permit.video_dropped();
     timed(Stage::Extracting, t);
     events.send(OriginEvent::Progress {
         stage: Stage::Extracting,

@@ -7,69 +7,39 @@
 //! silent for the heartbeat interval (a long model call), the task sends a `heartbeat`: the edge
 //! takes silence for a dead origin and would re-forward the whole video, and a heartbeat only
 //! refreshes its watchdog (re-sending the stage would store and broadcast it again). The final event
-//! (`completed` or `failed`) must arrive, so it goes through the outbox in the store: a loop
-//! takes due entries (leased, so two replicas do not send the same one), posts them, and retries
-//! with exponential backoff until the edge answers 2xx, or a status that will never change
-//! (401, 404, 409, 410), or the entry's TTL runs out. With Redis, an entry whose replica died is
-//! delivered by another one.
+//! (`completed` or `failed`) must arrive: it goes through [`crate::outbox`], which posts it with
+//! [`Reporter::post_final`].
 
 use std::{sync::Arc, time::Duration};
 
 use dodolens_shared::{
+    answer::{self, Answer},
     protocol::{JobMeta, OriginEvent, OriginReport},
     signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
 };
-use tokio::sync::{mpsc, Notify};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
 
 use crate::{
     metrics::{label, Metrics},
-    store::{OutboxEntry, Store, StoreError},
+    store::OutboxEntry,
 };
-
-const OUTBOX_POLL: Duration = Duration::from_millis(250);
-const OUTBOX_BATCH: usize = 16;
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Delivery {
-    Delivered,
-    /// The edge will never accept it (unknown, purged, wrong state, bad signature).
-    Refused(u16),
-    Retry,
-}
 
 pub struct Reporter {
     http: reqwest::Client,
     secret: String,
-    store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
-    outbox_ttl: Duration,
-    lease: Duration,
-    backoff: Duration,
-    backoff_max: Duration,
     heartbeat: Duration,
-    wake: Notify,
 }
 
 impl Reporter {
-    pub fn new(
-        cfg: &crate::config::Config,
-        store: Arc<dyn Store>,
-        metrics: Arc<Metrics>,
-    ) -> Result<Self, reqwest::Error> {
+    pub fn new(cfg: &crate::config::Config, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
         Ok(Reporter {
             http: reqwest::Client::builder()
                 .timeout(cfg.callback_timeout)
                 .build()?,
             secret: cfg.signing_secret.clone(),
-            store,
             metrics,
-            outbox_ttl: cfg.outbox_ttl,
-            lease: cfg.callback_timeout * 2 + Duration::from_secs(1),
-            backoff: cfg.callback_backoff,
-            backoff_max: cfg.callback_backoff_max,
             heartbeat: cfg.heartbeat,
-            wake: Notify::new(),
         })
     }
 
@@ -96,7 +66,7 @@ impl Reporter {
                 };
                 for attempt in 0..3u32 {
                     match reporter.post(&url, &body).await {
-                        Delivery::Retry if attempt < 2 => {
+                        Answer::Busy { .. } | Answer::Transient if attempt < 2 => {
                             tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                         }
                         _ => break,
@@ -107,75 +77,18 @@ impl Reporter {
         JobReporter { tx, task }
     }
 
-    /// Queues the final event durably and wakes the outbox loop.
-    pub async fn finish(&self, meta: &JobMeta, event: &OriginEvent) -> Result<(), StoreError> {
-        let entry = OutboxEntry {
-            id: format!("{}-{}", meta.session_id, meta.attempt),
-            session_id: meta.session_id.clone(),
-            callback_url: meta.callback_url.clone(),
-            body: report_body(meta.attempt, event.clone())?,
-            attempts: 0,
-        };
-        self.store.outbox_put(&entry, self.outbox_ttl).await?;
-        self.wake.notify_one();
-        Ok(())
+    /// Posts a final event from the outbox once.
+    pub async fn post_final(&self, entry: &OutboxEntry) -> Answer {
+        self.post(&entry.callback_url, &entry.body).await
     }
 
-    /// Delivers outbox entries until `shutdown`, then makes one last pass.
-    pub async fn run_outbox(self: Arc<Self>, shutdown: CancellationToken) {
-        loop {
-            self.deliver_due().await;
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(OUTBOX_POLL) => {}
-                _ = shutdown.cancelled() => {
-                    self.deliver_due().await;
-                    return;
-                }
-            }
-        }
-    }
-
-    async fn deliver_due(&self) {
-        let due = match self.store.outbox_take_due(self.lease, OUTBOX_BATCH).await {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox unavailable");
-                return;
-            }
-        };
-        for mut entry in due {
-            let outcome = self.post(&entry.callback_url, &entry.body).await;
-            let result = match outcome {
-                Delivery::Delivered => self.store.outbox_remove(&entry.id).await,
-                Delivery::Refused(status) => {
-                    tracing::warn!(session = %entry.session_id, status, "edge refused final event");
-                    self.store.outbox_remove(&entry.id).await
-                }
-                Delivery::Retry => {
-                    entry.attempts += 1;
-                    let delay = self
-                        .backoff
-                        .saturating_mul(1 << entry.attempts.min(16) >> 1);
-                    tracing::info!(session = %entry.session_id, attempts = entry.attempts, "final event will be retried");
-                    self.store
-                        .outbox_retry(&entry, delay.min(self.backoff_max))
-                        .await
-                }
-            };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "outbox update failed");
-            }
-        }
-    }
-
-    /// One signed POST of a JSON event.
-    pub async fn post(&self, url: &str, body: &str) -> Delivery {
+    /// One signed POST of a JSON event, its answer classified by the shared rule.
+    pub async fn post(&self, url: &str, body: &str) -> Answer {
         let outcome = self.try_post(url, body).await;
         let name = match &outcome {
-            Delivery::Delivered => "delivered",
-            Delivery::Refused(_) => "refused",
-            Delivery::Retry => "retry",
+            Answer::Accepted => "delivered",
+            Answer::Permanent => "refused",
+            Answer::Busy { .. } | Answer::Transient => "retry",
         };
         self.metrics
             .deliveries
@@ -184,12 +97,12 @@ impl Reporter {
         outcome
     }
 
-    async fn try_post(&self, url: &str, body: &str) -> Delivery {
+    async fn try_post(&self, url: &str, body: &str) -> Answer {
         let Ok(parsed) = reqwest::Url::parse(url) else {
-            return Delivery::Refused(0);
+            return Answer::Permanent;
         };
         let Ok(headers) = signed_headers(&self.secret, parsed.path(), body.as_bytes()) else {
-            return Delivery::Refused(0);
+            return Answer::Permanent;
         };
         let mut request = self
             .http
@@ -199,12 +112,13 @@ impl Reporter {
             request = request.header(name, value);
         }
         match request.body(body.to_string()).send().await {
-            Ok(response) if response.status().is_success() => Delivery::Delivered,
-            Ok(response) => match response.status().as_u16() {
-                status @ (401 | 404 | 409 | 410) => Delivery::Refused(status),
-                _ => Delivery::Retry,
-            },
-            Err(_) => Delivery::Retry,
+            Ok(response) => {
+                let retry_after = response.headers().get(reqwest::header::RETRY_AFTER);
+                let retry_after_ms =
+                    answer::retry_after_ms(retry_after.and_then(|v| v.to_str().ok()));
+                answer::classify(Some(response.status().as_u16()), retry_after_ms)
+            }
+            Err(_) => answer::classify(None, None),
         }
     }
 }

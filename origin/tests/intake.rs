@@ -114,6 +114,9 @@ async fn duplicate_forwards_run_once() {
     );
     let after_end = forward(s.origin.addr, &meta, body, Signature::Good).await;
     assert_eq!(after_end.status(), 202);
+    // A re-forward of a finished job means the edge lacks the result: it is sent again.
+    s.cb.wait_final_posts(&id, 2, std::time::Duration::from_secs(30))
+        .await;
     assert_eq!(
         s.sim.stats().await["chat_completions"],
         1,
@@ -141,7 +144,15 @@ async fn at_capacity_answers_503_with_retry_after() {
     );
     let busy = forward(s.origin.addr, &s.meta(&b), body.clone(), Signature::Good).await;
     assert_eq!(busy.status(), 503);
-    assert_eq!(busy.headers()["retry-after"], "7");
+    assert_eq!(
+        busy.headers()["retry-after"],
+        "7",
+        "nothing measured yet: the configured prior"
+    );
+    assert_eq!(
+        busy.json::<serde_json::Value>().await.unwrap()["busy"],
+        "slots"
+    );
     completed(
         &s.cb
             .final_event(&a, std::time::Duration::from_secs(60))

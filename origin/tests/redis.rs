@@ -24,15 +24,26 @@ async fn redis_mode_runs_a_job_and_keeps_only_expiring_markers() {
     let (id, event) = s.run(read(&fixtures::moov_at_end())).await;
     completed(&event);
     assert_no_residue(&[&id], Some(&redis)).await;
-    assert_eq!(redis.keys("*"), vec![format!("dodolens:job:{id}")]);
+    let mut keys = redis.keys("*");
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            format!("dodolens:final:{id}"),
+            format!("dodolens:job:{id}"),
+            "dodolens:model-budget".to_string(),
+        ]
+    );
     assert!(redis
         .cli(&["GET", &format!("dodolens:job:{id}")])
         .starts_with("completed:1"));
     s.finish(&[&id]).await;
 }
 
+/// Each replica admits by its own slots: two origins with one slot each run two jobs at once,
+/// and a job forwarded to both still runs once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_origins_share_dedupe_and_slots() {
+async fn two_origins_share_dedupe_and_add_up_their_slots() {
     let redis = Redis::start().await;
     let url = redis.url();
     let sim = Sim::start().await;
@@ -51,56 +62,95 @@ async fn two_origins_share_dedupe_and_slots() {
         &[&limits[..], &[("DODOLENS_INSTANCE_ID", "two")]].concat(),
     ))
     .await;
-    sim.control(json!({ "latency_ms": 1500 })).await;
+    // Long enough model calls that both jobs still hold their slots when the third job comes.
+    sim.control(json!({ "latency_ms": 5000 })).await;
     let body = read(&fixtures::no_audio());
+    let meta = |n| {
+        let id = session_id(n);
+        job_meta(&id, &Callback::url(cb_addr, &id), 1)
+    };
 
     // The same job forwarded to both replicas runs once.
-    let a = session_id(900);
-    let meta = job_meta(&a, &Callback::url(cb_addr, &a), 1);
+    let a = meta(900);
     assert_eq!(
-        forward(one.addr, &meta, body.clone(), Signature::Good)
+        forward(one.addr, &a, body.clone(), Signature::Good)
             .await
             .status(),
         202
     );
-    let dup = forward(two.addr, &meta, body.clone(), Signature::Good).await;
+    let dup = forward(two.addr, &a, body.clone(), Signature::Good).await;
     assert_eq!(dup.status(), 202);
     assert_eq!(
         dup.json::<serde_json::Value>().await.unwrap()["duplicate"],
         true
     );
 
-    // The only slot is taken by replica one, so replica two is at capacity too.
-    let b = session_id(901);
-    let meta_b = job_meta(&b, &Callback::url(cb_addr, &b), 1);
+    // Replica two's own slot takes another job while replica one's is busy: capacity adds up.
+    let b = meta(901);
     assert_eq!(
-        forward(two.addr, &meta_b, body.clone(), Signature::Good)
-            .await
-            .status(),
-        503
-    );
-    let slots = redis.cli(&["ZRANGE", "dodolens:slots", "0", "-1"]);
-    assert!(slots.contains(&format!("one:{a}")), "{slots}");
-
-    completed(&cb.final_event(&a, Duration::from_secs(60)).await);
-    sim.control(json!({ "latency_ms": 0 })).await;
-    assert_eq!(
-        forward(two.addr, &meta_b, body, Signature::Good)
+        forward(two.addr, &b, body.clone(), Signature::Good)
             .await
             .status(),
         202
     );
-    completed(&cb.final_event(&b, Duration::from_secs(60)).await);
+    for origin in [&one, &two] {
+        let c = meta(902);
+        let busy = forward(origin.addr, &c, body.clone(), Signature::Good).await;
+        assert_eq!(busy.status(), 503);
+        assert!(busy.headers().contains_key("retry-after"));
+        assert_eq!(
+            busy.json::<serde_json::Value>().await.unwrap()["busy"],
+            "slots"
+        );
+    }
+    completed(&cb.final_event(&a.session_id, Duration::from_secs(60)).await);
+    completed(&cb.final_event(&b.session_id, Duration::from_secs(60)).await);
     assert_eq!(
         sim.stats().await["chat_completions"],
         2,
         "one vision call per job"
     );
-    assert_eq!(cb.events(&a).iter().filter(|e| is_final(e)).count(), 1);
+    assert_eq!(cb.final_posts(&a.session_id), 1);
 
-    assert_no_residue(&[&a, &b], Some(&redis)).await;
-    assert_eq!(redis.cli(&["ZCARD", "dodolens:slots"]).trim(), "0");
+    assert_no_residue(&[&a.session_id, &b.session_id], Some(&redis)).await;
     assert_eq!(cb.bad_signatures(), 0);
+    one.shutdown().await;
+    two.shutdown().await;
+}
+
+/// The model budget is the cluster's: what one replica reserved, the other cannot use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_budget_is_shared_by_the_replicas() {
+    let redis = Redis::start().await;
+    let url = redis.url();
+    let sim = Sim::start().await;
+    let (cb, cb_addr) = Callback::start().await;
+    let vars = [("REDIS_URL", url.as_str()), ("DODOLENS_MODEL_RPM", "3")];
+    let one = start_origin(config(&sim, &vars)).await;
+    let two = start_origin(config(&sim, &vars)).await;
+    let body = read(&fixtures::no_audio());
+    let (a, b) = (session_id(950), session_id(951));
+    let meta = |id: &str| job_meta(id, &Callback::url(cb_addr, id), 1);
+    assert_eq!(
+        forward(one.addr, &meta(&a), body.clone(), Signature::Good)
+            .await
+            .status(),
+        202
+    );
+    let busy = forward(two.addr, &meta(&b), body, Signature::Good).await;
+    assert_eq!(busy.status(), 503);
+    assert_eq!(
+        busy.json::<serde_json::Value>().await.unwrap()["busy"],
+        "model_budget"
+    );
+    completed(&cb.final_event(&a, Duration::from_secs(60)).await);
+    let ttl: i64 = redis
+        .cli(&["PTTL", "dodolens:model-budget"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((1..=60_000).contains(&ttl), "{ttl}");
+    assert_no_residue(&[&a, &b], Some(&redis)).await;
     one.shutdown().await;
     two.shutdown().await;
 }

@@ -13,7 +13,11 @@ use std::{
 use async_trait::async_trait;
 use tokio::{sync::Notify, time::Instant};
 
-use super::{may_run, JobMark, OutboxEntry, Store, StoreError};
+use super::{may_run, Claim, FinalRecord, FinalTtls, JobMark, OutboxEntry, Store, StoreError};
+use crate::{
+    config::ModelBudget,
+    model_budget::{self, Draw, Reserved},
+};
 
 #[derive(Clone)]
 pub struct MemoryStore {
@@ -22,6 +26,8 @@ pub struct MemoryStore {
 
 struct Shared {
     state: Mutex<State>,
+    /// The origin of the budget's millisecond clock.
+    epoch: Instant,
     /// Wakes the purge task: an earlier deadline appeared, or the store was dropped.
     purge: Arc<Notify>,
 }
@@ -41,6 +47,8 @@ enum Value {
     Text(String),
     /// An outbox entry and when it is next due.
     Outbox(OutboxEntry, Instant),
+    /// The model budget's reservations of the last minute, oldest first.
+    Budget(Vec<Reserved>),
 }
 
 impl MemoryStore {
@@ -49,6 +57,7 @@ impl MemoryStore {
         let purge = Arc::new(Notify::new());
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
+            epoch: Instant::now(),
             purge: purge.clone(),
         });
         tokio::spawn(purge_expired(Arc::downgrade(&shared), purge));
@@ -58,6 +67,18 @@ impl MemoryStore {
     /// Number of live keys, for residue checks.
     pub fn len(&self) -> usize {
         self.shared.state.lock().unwrap().entries.len()
+    }
+
+    /// Names of the live keys, for residue checks.
+    pub fn keys(&self) -> Vec<String> {
+        let state = self.shared.state.lock().unwrap();
+        let now = Instant::now();
+        state
+            .entries
+            .iter()
+            .filter(|(_, e)| e.expires_at > now)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,10 +100,11 @@ impl MemoryStore {
     }
 
     fn remove(&self, key: &str) {
-        let mut state = self.shared.state.lock().unwrap();
-        if let Some(old) = state.entries.remove(key) {
-            state.expirations.remove(&(old.expires_at, key.to_string()));
-        }
+        self.shared.state.lock().unwrap().remove(key);
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.shared.epoch).as_millis() as u64
     }
 
     fn text(&self, key: &str) -> Option<String> {
@@ -133,6 +155,12 @@ impl State {
         earliest
     }
 
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.entries.remove(key) {
+            self.expirations.remove(&(old.expires_at, key.to_string()));
+        }
+    }
+
     /// Removes what has expired and returns the next deadline.
     fn purge(&mut self, now: Instant) -> Option<Instant> {
         while let Some((when, key)) = self.expirations.iter().next().cloned() {
@@ -169,34 +197,57 @@ fn job_key(id: &str) -> String {
     format!("job:{id}")
 }
 
-fn status_key(id: &str) -> String {
-    format!("status:{id}")
+fn final_key(id: &str) -> String {
+    format!("final:{id}")
 }
 
-fn slot_key(holder: &str) -> String {
-    format!("slot:{holder}")
+fn status_key(id: &str) -> String {
+    format!("status:{id}")
 }
 
 fn outbox_key(id: &str) -> String {
     format!("outbox:{id}")
 }
 
+const BUDGET_KEY: &str = "budget";
+
+/// The attempt a stored mark belongs to (0 when there is none).
+fn mark_attempt(state: &State, key: &str) -> u32 {
+    state
+        .live_text(key)
+        .and_then(JobMark::decode)
+        .map_or(0, JobMark::attempt)
+}
+
 #[async_trait]
 impl Store for MemoryStore {
-    async fn claim_job(&self, id: &str, attempt: u32, ttl: Duration) -> Result<bool, StoreError> {
+    async fn claim_job(&self, id: &str, attempt: u32, ttl: Duration) -> Result<Claim, StoreError> {
         // Check and set under one lock, as the Redis script does.
         let key = job_key(id);
         let expires_at = Instant::now() + ttl;
         let mut state = self.shared.state.lock().unwrap();
         let existing = state.live_text(&key).and_then(JobMark::decode);
         if !may_run(existing, attempt) {
-            return Ok(false);
+            return Ok(Claim::Taken(existing));
         }
         let value = Value::Text(JobMark::Running { attempt }.encode());
         let earliest = state.insert(key, value, expires_at);
         drop(state);
         self.wake_purge_if(earliest);
-        Ok(true)
+        Ok(Claim::Won)
+    }
+
+    async fn renew_job(&self, id: &str, attempt: u32, ttl: Duration) -> Result<(), StoreError> {
+        let key = job_key(id);
+        let running = JobMark::Running { attempt }.encode();
+        let mut state = self.shared.state.lock().unwrap();
+        if state.live_text(&key) != Some(running.as_str()) {
+            return Ok(());
+        }
+        let earliest = state.insert(key, Value::Text(running), Instant::now() + ttl);
+        drop(state);
+        self.wake_purge_if(earliest);
+        Ok(())
     }
 
     async fn release_job(&self, id: &str) -> Result<(), StoreError> {
@@ -204,10 +255,28 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn finish_job(&self, id: &str, mark: JobMark, ttl: Duration) -> Result<(), StoreError> {
-        self.remove(&status_key(id));
-        self.set(job_key(id), Value::Text(mark.encode()), ttl);
+    async fn record_final(&self, record: &FinalRecord, ttls: FinalTtls) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let attempt = record.mark.attempt();
+        let entry = Value::Outbox(record.entry.clone(), now + ttls.lease);
+        let mut state = self.shared.state.lock().unwrap();
+        // Same order as the Redis script, under one lock: the event first, then the mark.
+        let mut earliest = state.insert(outbox_key(&record.entry.id), entry, now + ttls.outbox);
+        let job = job_key(&record.job_id);
+        if mark_attempt(&state, &job) <= attempt {
+            let body = Value::Text(record.entry.body.clone());
+            earliest |= state.insert(final_key(&record.job_id), body, now + ttls.done);
+            let mark = Value::Text(record.mark.encode());
+            earliest |= state.insert(job, mark, now + ttls.done);
+        }
+        state.remove(&status_key(&record.job_id));
+        drop(state);
+        self.wake_purge_if(earliest);
         Ok(())
+    }
+
+    async fn final_event(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.text(&final_key(id)))
     }
 
     async fn job_mark(&self, id: &str) -> Result<Option<JobMark>, StoreError> {
@@ -223,34 +292,39 @@ impl Store for MemoryStore {
         Ok(self.text(&status_key(id)))
     }
 
-    async fn acquire_slot(
+    async fn take_model_budget(
         &self,
-        holder: &str,
-        limit: u32,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
+        _member: &str,
+        draw: Draw,
+        limits: ModelBudget,
+    ) -> Result<Result<(), Duration>, StoreError> {
         let now = Instant::now();
+        let now_ms = self.millis(now);
         let mut state = self.shared.state.lock().unwrap();
-        let held = state
-            .entries
-            .iter()
-            .filter(|(k, e)| k.starts_with("slot:") && e.expires_at > now)
-            .count();
-        if held >= limit as usize {
-            return Ok(false);
+        let mut window = match state.entries.get(BUDGET_KEY) {
+            Some(Entry {
+                value: Value::Budget(window),
+                expires_at,
+            }) if *expires_at > now => window.clone(),
+            _ => Vec::new(),
+        };
+        let window_ms = model_budget::WINDOW.as_millis() as u64;
+        window.retain(|r| r.at_ms + window_ms > now_ms);
+        if let Err(wait) = model_budget::decide(&window, now_ms, draw, limits) {
+            return Ok(Err(wait));
         }
-        let key = slot_key(holder);
-        let expires_at = now + ttl;
-        let value = Value::Text(String::new());
-        let earliest = state.insert(key, value, expires_at);
+        window.push(Reserved {
+            at_ms: now_ms,
+            draw,
+        });
+        let earliest = state.insert(
+            BUDGET_KEY.to_string(),
+            Value::Budget(window),
+            now + model_budget::WINDOW,
+        );
         drop(state);
         self.wake_purge_if(earliest);
-        Ok(true)
-    }
-
-    async fn release_slot(&self, holder: &str) -> Result<(), StoreError> {
-        self.remove(&slot_key(holder));
-        Ok(())
+        Ok(Ok(()))
     }
 
     async fn outbox_put(&self, entry: &OutboxEntry, ttl: Duration) -> Result<(), StoreError> {
@@ -310,6 +384,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Outcome;
 
     #[tokio::test(start_paused = true)]
     async fn entries_expire_at_their_deadline() {
@@ -331,14 +406,93 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn slots_are_bounded_and_released() {
+    async fn a_final_record_is_kept_and_never_overwrites_a_newer_attempt() {
         let store = MemoryStore::new();
         let ttl = Duration::from_secs(60);
-        assert!(store.acquire_slot("a", 2, ttl).await.unwrap());
-        assert!(store.acquire_slot("b", 2, ttl).await.unwrap());
-        assert!(!store.acquire_slot("c", 2, ttl).await.unwrap());
-        store.release_slot("a").await.unwrap();
-        assert!(store.acquire_slot("c", 2, ttl).await.unwrap());
+        assert_eq!(store.claim_job("j", 1, ttl).await.unwrap(), Claim::Won);
+        store.set_status("j", "analysing", ttl).await.unwrap();
+        let record = |attempt, outcome| FinalRecord {
+            job_id: "j".into(),
+            mark: JobMark::Ended { attempt, outcome },
+            entry: OutboxEntry {
+                id: OutboxEntry::id_for("j", attempt),
+                session_id: "j".into(),
+                callback_url: "http://x/".into(),
+                body: format!("final {attempt}"),
+                attempts: 0,
+            },
+        };
+        let ttls = FinalTtls {
+            done: ttl,
+            outbox: ttl,
+            lease: Duration::ZERO,
+        };
+        let retryable = Outcome::Failed { retryable: true };
+        store
+            .record_final(&record(1, retryable), ttls)
+            .await
+            .unwrap();
+        assert_eq!(store.status("j").await.unwrap(), None);
+        assert_eq!(store.final_event("j").await.unwrap().unwrap(), "final 1");
+        assert_eq!(store.claim_job("j", 2, ttl).await.unwrap(), Claim::Won);
+        // Attempt 1's record written again (a store that lost it) leaves attempt 2 running.
+        store
+            .record_final(&record(1, retryable), ttls)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.job_mark("j").await.unwrap(),
+            Some(JobMark::Running { attempt: 2 })
+        );
+        store
+            .record_final(&record(2, Outcome::Completed), ttls)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.claim_job("j", 3, ttl).await.unwrap(),
+            Claim::Taken(Some(JobMark::Ended {
+                attempt: 2,
+                outcome: Outcome::Completed
+            }))
+        );
+        assert_eq!(store.outbox_take_due(ttl, 10).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_model_budget_slides() {
+        let store = MemoryStore::new();
+        let limits = ModelBudget {
+            requests_per_minute: 6,
+            tokens_per_minute: 0,
+        };
+        let draw = Draw {
+            requests: 3,
+            tokens: 100,
+        };
+        assert!(store
+            .take_model_budget("a", draw, limits)
+            .await
+            .unwrap()
+            .is_ok());
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(store
+            .take_model_budget("b", draw, limits)
+            .await
+            .unwrap()
+            .is_ok());
+        let wait = store.take_model_budget("c", draw, limits).await.unwrap();
+        assert_eq!(wait, Err(Duration::from_secs(50)));
+        tokio::time::sleep(Duration::from_secs(50)).await;
+        assert!(store
+            .take_model_budget("c", draw, limits)
+            .await
+            .unwrap()
+            .is_ok());
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert!(
+            store.is_empty(),
+            "the window expires with its last reservation"
+        );
     }
 
     #[tokio::test]

@@ -1,10 +1,12 @@
-//! Job state behind one trait: dedupe, status, outbox and concurrency slots.
+//! Job state behind one trait: dedupe, status, final events, outbox and the model budget.
 //!
 //! One origin keeps it in memory; several replicas share it through Redis, so a job forwarded
-//! to two replicas runs once, the capacity limit is global, and a final event whose replica
-//! died is still delivered by another. Every key carries a TTL: a crash never leaves state
+//! to two replicas runs once, the model budget is the cluster's, and a final event whose
+//! replica died is still delivered by another. CPU slots and memory are per replica and live
+//! in [`crate::admission`], not here. Every key carries a TTL: a crash never leaves state
 //! behind for longer than the job could have lived.
 
+mod lease;
 mod memory;
 mod redis;
 
@@ -14,6 +16,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::{config::ModelBudget, model_budget::Draw};
+
+pub use self::lease::Lease;
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 
@@ -116,26 +121,71 @@ pub struct OutboxEntry {
     pub attempts: u32,
 }
 
+impl OutboxEntry {
+    /// One entry per forward attempt: a re-send for a newer attempt does not replace an older
+    /// one still being delivered.
+    pub fn id_for(session_id: &str, attempt: u32) -> String {
+        format!("{session_id}-{attempt}")
+    }
+}
+
+/// The end of a job, written in one atomic step: the final event goes into the outbox and is
+/// kept for re-sends, and only then (in the same step) the job counts as finished.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinalRecord {
+    pub job_id: String,
+    pub mark: JobMark,
+    pub entry: OutboxEntry,
+}
+
+/// Lifetimes of what [`Store::record_final`] writes.
+#[derive(Clone, Copy, Debug)]
+pub struct FinalTtls {
+    /// The job mark and the kept final event (the dedupe window).
+    pub done: Duration,
+    /// The outbox entry (how long delivery is retried).
+    pub outbox: Duration,
+    /// The recording replica delivers it itself first; others take it over after this.
+    pub lease: Duration,
+}
+
+/// The outcome of [`Store::claim_job`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This forward runs the job.
+    Won,
+    /// Running or ended already (the mark, when it could be read).
+    Taken(Option<JobMark>),
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Atomically claims `id` for `attempt` if [`may_run`] allows it.
-    async fn claim_job(&self, id: &str, attempt: u32, ttl: Duration) -> Result<bool, StoreError>;
+    /// Atomically claims `id` for `attempt` if [`may_run`] allows it; the claim is a lease of
+    /// `ttl`, renewed with [`Store::renew_job`] while the job lives.
+    async fn claim_job(&self, id: &str, attempt: u32, ttl: Duration) -> Result<Claim, StoreError>;
+    /// Extends the claim of a running job (only if it is still `running:attempt`).
+    async fn renew_job(&self, id: &str, attempt: u32, ttl: Duration) -> Result<(), StoreError>;
     /// Forgets a claim whose job never started (refused at intake).
     async fn release_job(&self, id: &str) -> Result<(), StoreError>;
-    /// Records how the job ended for `ttl` and deletes its other keys.
-    async fn finish_job(&self, id: &str, mark: JobMark, ttl: Duration) -> Result<(), StoreError>;
+    /// The job's end in one atomic step: outbox entry, kept final event, job mark; deletes its
+    /// status. Idempotent (re-written after a store lost its data); never overwrites the mark of
+    /// a newer attempt.
+    async fn record_final(&self, record: &FinalRecord, ttls: FinalTtls) -> Result<(), StoreError>;
+    /// The final event kept for a finished job, to re-send on a duplicate forward.
+    async fn final_event(&self, id: &str) -> Result<Option<String>, StoreError>;
     async fn job_mark(&self, id: &str) -> Result<Option<JobMark>, StoreError>;
     /// The current stage of a running job, for operators.
     async fn set_status(&self, id: &str, status: &str, ttl: Duration) -> Result<(), StoreError>;
     async fn status(&self, id: &str) -> Result<Option<String>, StoreError>;
-    /// Takes one of `limit` slots shared by every replica, held by `holder` for at most `ttl`.
-    async fn acquire_slot(
+    /// Reserves `draw` as `member` in the cluster's one-minute model budget
+    /// ([`crate::model_model_budget::decide`]); `Err(wait)` when it does not fit.
+    async fn take_model_budget(
         &self,
-        holder: &str,
-        limit: u32,
-        ttl: Duration,
-    ) -> Result<bool, StoreError>;
-    async fn release_slot(&self, holder: &str) -> Result<(), StoreError>;
+        member: &str,
+        draw: Draw,
+        limits: ModelBudget,
+    ) -> Result<Result<(), Duration>, StoreError>;
+    /// Queues an entry, due now (a re-send on a duplicate forward).
     async fn outbox_put(&self, entry: &OutboxEntry, ttl: Duration) -> Result<(), StoreError>;
     /// Entries due now, each leased for `lease` so another replica does not send it at once.
     async fn outbox_take_due(

@@ -1,7 +1,7 @@
 //! The shared store: Redis through a connection manager (reconnects by itself).
 //!
 //! Every multi-step decision is one Lua script, so two replicas racing on the same job or the
-//! last free slot cannot both win, and every script reads the clock from Redis (`TIME`) so
+//! last of the model budget cannot both win, a job's end is one step, and every script reads the clock from Redis (`TIME`) so
 //! replicas with skewed clocks still agree. All keys start with the configured prefix and carry
 //! a TTL.
 
@@ -10,31 +10,78 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::{aio::ConnectionManager, AsyncCommands, Script};
 
-use super::{JobMark, OutboxEntry, Store, StoreError};
+use super::{Claim, FinalRecord, FinalTtls, JobMark, OutboxEntry, Store, StoreError};
+use crate::{
+    config::ModelBudget,
+    model_budget::{self, Draw},
+};
 
+/// Returns false when won, else the mark that refused the claim.
 const CLAIM: &str = r"
 local v = redis.call('GET', KEYS[1])
 local attempt = tonumber(ARGV[1])
 if v then
   local kind, prev = string.match(v, '^(%a+):(%d+)$')
-  if not (kind == 'retryable' and attempt > tonumber(prev)) then return 0 end
+  if not (kind == 'retryable' and attempt > tonumber(prev)) then return v end
 end
 redis.call('SET', KEYS[1], 'running:' .. ARGV[1], 'PX', ARGV[2])
+return false
+";
+
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
+";
+
+/// KEYS: job, final, outbox entry, outbox index, status. ARGV: mark, event, entry JSON, entry
+/// id, done ms, outbox ms, lease ms, attempt. The event is in the outbox before the job counts
+/// as finished, in the same step; an older attempt never overwrites a newer one's mark.
+const RECORD_FINAL: &str = r"
+redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[6])
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[7]), ARGV[4])
+redis.call('PEXPIRE', KEYS[4], ARGV[6])
+local v = redis.call('GET', KEYS[1])
+local prev = v and tonumber(string.match(v, ':(%d+)$')) or 0
+if prev <= tonumber(ARGV[8]) then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[5])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[5])
+end
+redis.call('DEL', KEYS[5])
+return 1
+";
+
+/// `model_budget::decide` in Lua over a sorted set of `member|requests|tokens` scored by time.
+/// ARGV: member, requests, tokens, requests/min, tokens/min, window ms. Returns 0 when the
+/// draw was reserved, else the milliseconds until it would fit.
+const TAKE_BUDGET: &str = r"
+local window = tonumber(ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local want_r, want_t = tonumber(ARGV[2]), tonumber(ARGV[3])
+local rpm, tpm = tonumber(ARGV[4]), tonumber(ARGV[5])
+local function fits(r, t)
+  return (rpm == 0 or r + want_r <= rpm) and (tpm == 0 or t + want_t <= tpm)
+end
+local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local held, r, t = {}, 0, 0
+for i = 1, #entries, 2 do
+  local er, et = string.match(entries[i], '|(%d+)|(%d+)$')
+  er, et = tonumber(er), tonumber(et)
+  r, t = r + er, t + et
+  table.insert(held, { tonumber(entries[i + 1]), er, et })
+end
+if #held == 0 or fits(r, t) then
+  redis.call('ZADD', KEYS[1], now, ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return 0
+end
+for i, e in ipairs(held) do
+  r, t = r - e[2], t - e[3]
+  if i == #held or fits(r, t) then return math.max(e[1] + window - now, 1) end
+end
 ";
 
 const NOW: &str =
     "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n";
-
-const ACQUIRE_SLOT: &str = r"
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  return 0
-end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-";
 
 const OUTBOX_PUT: &str = r"
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
@@ -70,18 +117,23 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     claim: Script,
-    acquire_slot: Script,
+    renew: Script,
+    record_final: Script,
+    take_budget: Script,
     outbox_put: Script,
     outbox_take: Script,
     outbox_retry: Script,
 }
 
 impl RedisStore {
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
+    /// Connects with `timeout` on every connection attempt and every response: a paused or
+    /// unreachable Redis fails an operation after it instead of hanging the caller, which
+    /// retries (the connection manager reconnects by itself).
+    pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(3)))
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
             .set_number_of_retries(3);
         let conn = client.get_connection_manager_with_config(config).await?;
         let with_now = |body: &str| Script::new(&format!("{NOW}{body}"));
@@ -89,7 +141,9 @@ impl RedisStore {
             conn,
             prefix: prefix.to_string(),
             claim: Script::new(CLAIM),
-            acquire_slot: with_now(ACQUIRE_SLOT),
+            renew: Script::new(RENEW),
+            record_final: with_now(RECORD_FINAL),
+            take_budget: with_now(TAKE_BUDGET),
             outbox_put: with_now(OUTBOX_PUT),
             outbox_take: with_now(OUTBOX_TAKE),
             outbox_retry: with_now(OUTBOX_RETRY),
@@ -100,8 +154,8 @@ impl RedisStore {
         format!("{}:{kind}:{id}", self.prefix)
     }
 
-    fn slots_key(&self) -> String {
-        format!("{}:slots", self.prefix)
+    fn budget_key(&self) -> String {
+        format!("{}:model-budget", self.prefix)
     }
 
     fn outbox_index(&self) -> String {
@@ -115,15 +169,29 @@ fn millis(d: Duration) -> u64 {
 
 #[async_trait]
 impl Store for RedisStore {
-    async fn claim_job(&self, id: &str, attempt: u32, ttl: Duration) -> Result<bool, StoreError> {
-        let won: i64 = self
+    async fn claim_job(&self, id: &str, attempt: u32, ttl: Duration) -> Result<Claim, StoreError> {
+        let taken: Option<String> = self
             .claim
             .key(self.key("job", id))
             .arg(attempt)
             .arg(millis(ttl))
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(won == 1)
+        Ok(match taken {
+            None => Claim::Won,
+            Some(mark) => Claim::Taken(JobMark::decode(&mark)),
+        })
+    }
+
+    async fn renew_job(&self, id: &str, attempt: u32, ttl: Duration) -> Result<(), StoreError> {
+        let _: i64 = self
+            .renew
+            .key(self.key("job", id))
+            .arg(JobMark::Running { attempt }.encode())
+            .arg(millis(ttl))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
     }
 
     async fn release_job(&self, id: &str) -> Result<(), StoreError> {
@@ -131,15 +199,31 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn finish_job(&self, id: &str, mark: JobMark, ttl: Duration) -> Result<(), StoreError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .del(self.key("status", id))
-            .ignore()
-            .pset_ex(self.key("job", id), mark.encode(), millis(ttl))
-            .ignore();
-        let () = pipe.query_async(&mut self.conn.clone()).await?;
+    async fn record_final(&self, record: &FinalRecord, ttls: FinalTtls) -> Result<(), StoreError> {
+        let attempt = record.mark.attempt();
+        let id = &record.job_id;
+        let _: i64 = self
+            .record_final
+            .key(self.key("job", id))
+            .key(self.key("final", id))
+            .key(self.key("outbox", &record.entry.id))
+            .key(self.outbox_index())
+            .key(self.key("status", id))
+            .arg(record.mark.encode())
+            .arg(&record.entry.body)
+            .arg(serde_json::to_string(&record.entry)?)
+            .arg(&record.entry.id)
+            .arg(millis(ttls.done))
+            .arg(millis(ttls.outbox))
+            .arg(ttls.lease.as_millis() as u64)
+            .arg(attempt)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
         Ok(())
+    }
+
+    async fn final_event(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.conn.clone().get(self.key("final", id)).await?)
     }
 
     async fn job_mark(&self, id: &str) -> Result<Option<JobMark>, StoreError> {
@@ -160,26 +244,27 @@ impl Store for RedisStore {
         Ok(self.conn.clone().get(self.key("status", id)).await?)
     }
 
-    async fn acquire_slot(
+    async fn take_model_budget(
         &self,
-        holder: &str,
-        limit: u32,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        let won: i64 = self
-            .acquire_slot
-            .key(self.slots_key())
-            .arg(holder)
-            .arg(limit)
-            .arg(millis(ttl))
+        member: &str,
+        draw: Draw,
+        limits: ModelBudget,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        let wait_ms: u64 = self
+            .take_budget
+            .key(self.budget_key())
+            .arg(member)
+            .arg(draw.requests)
+            .arg(draw.tokens)
+            .arg(limits.requests_per_minute)
+            .arg(limits.tokens_per_minute)
+            .arg(model_budget::WINDOW.as_millis() as u64)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(won == 1)
-    }
-
-    async fn release_slot(&self, holder: &str) -> Result<(), StoreError> {
-        let _: i64 = self.conn.clone().zrem(self.slots_key(), holder).await?;
-        Ok(())
+        Ok(match wait_ms {
+            0 => Ok(()),
+            ms => Err(Duration::from_millis(ms)),
+        })
     }
 
     async fn outbox_put(&self, entry: &OutboxEntry, ttl: Duration) -> Result<(), StoreError> {

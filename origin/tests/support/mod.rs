@@ -76,6 +76,10 @@ pub struct Callback {
 #[derive(Default)]
 struct CallbackInner {
     reports: Mutex<HashMap<String, Vec<OriginReport>>>,
+    /// Every final event POSTed (redeliveries and refused ones included), by session.
+    final_posts: Mutex<HashMap<String, u64>>,
+    /// While set, final events are answered with this status instead of being applied.
+    refuse_finals: Mutex<Option<u16>>,
     bad_signatures: Mutex<u64>,
     changed: Notify,
 }
@@ -116,6 +120,38 @@ impl Callback {
             .get(id)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Answer final events with `status` (e.g. 503, 410) until called again with `None`.
+    pub fn refuse_finals(&self, status: Option<u16>) {
+        *self.inner.refuse_finals.lock().unwrap() = status;
+    }
+
+    pub fn final_posts(&self, id: &str) -> u64 {
+        self.inner
+            .final_posts
+            .lock()
+            .unwrap()
+            .get(id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Waits until `id` has received at least `n` final POSTs, woken on every one.
+    pub async fn wait_final_posts(&self, id: &str, n: u64, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let notified = self.inner.changed.notified();
+            if self.final_posts(id) >= n {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "{} of {n} final POSTs for {id} within {within:?}",
+                    self.final_posts(id)
+                );
+            }
+        }
     }
 
     pub fn bad_signatures(&self) -> u64 {
@@ -188,10 +224,25 @@ async fn receive(
     let Ok(report) = serde_json::from_slice::<OriginReport>(&body) else {
         return StatusCode::BAD_REQUEST;
     };
+    if is_final(&report.event) {
+        *cb.inner
+            .final_posts
+            .lock()
+            .unwrap()
+            .entry(id.clone())
+            .or_default() += 1;
+        let refusal = *cb.inner.refuse_finals.lock().unwrap();
+        if let Some(status) = refusal {
+            cb.inner.changed.notify_waiters();
+            return StatusCode::from_u16(status).unwrap();
+        }
+    }
     let mut reports = cb.inner.reports.lock().unwrap();
     let list = reports.entry(id).or_default();
     // A redelivered final event is a no-op, as on the edge.
     if is_final(&report.event) && list.contains(&report) {
+        drop(reports);
+        cb.inner.changed.notify_waiters();
         return StatusCode::NO_CONTENT;
     }
     list.push(report);
@@ -413,7 +464,14 @@ impl Redis {
             .port();
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("redis-{port}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new("redis-server")
+        let child = Self::spawn(port, &dir);
+        let redis = Redis { port, child, dir };
+        redis.wait_ready().await;
+        redis
+    }
+
+    fn spawn(port: u16, dir: &Path) -> Child {
+        Command::new("redis-server")
             .args([
                 "--port",
                 &port.to_string(),
@@ -425,22 +483,46 @@ impl Redis {
                 "no",
             ])
             .arg("--dir")
-            .arg(&dir)
-            .current_dir(&dir)
+            .arg(dir)
+            .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server on PATH");
-        let redis = Redis { port, child, dir };
+            .expect("redis-server on PATH")
+    }
+
+    async fn wait_ready(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while redis.cli(&["PING"]).trim() != "PONG" {
+        while self.cli(&["PING"]).trim() != "PONG" {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "redis-server did not start"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        redis
+    }
+
+    fn signal(&self, signal: i32) {
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill({signal})");
+    }
+
+    /// SIGSTOP: the server keeps its connections but answers nothing.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`Redis::pause`].
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    /// SIGKILL, then a fresh redis-server on the same port: every key is lost.
+    pub async fn kill_and_restart(&mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port, &self.dir);
+        self.wait_ready().await;
     }
 
     pub fn url(&self) -> String {
@@ -467,6 +549,8 @@ impl Redis {
 
 impl Drop for Redis {
     fn drop(&mut self) {
+        // A paused server must be resumed to die of SIGKILL promptly and release its port.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGCONT) };
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -525,20 +609,117 @@ impl Scenario {
     pub async fn finish(self, ids: &[&str]) {
         assert_no_residue(ids, None).await;
         if let Some(store) = &self.origin.memory_store {
-            // Only the finished-job markers remain, and they expire.
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            while store.len() > ids.len() {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "store keeps {} keys",
-                    store.len()
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            assert_only_finished_markers(&self.origin, store).await;
         }
         assert_eq!(self.cb.bad_signatures(), 0);
         self.origin.shutdown().await;
     }
+}
+
+/// Only what expires by itself remains: finished-job marks, their kept final events, the model
+/// budget's window; the outbox holds nothing.
+pub async fn assert_only_finished_markers(
+    origin: &Origin,
+    store: &dodolens_origin::store::MemoryStore,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let lingering = || {
+        store
+            .keys()
+            .into_iter()
+            .filter(|k| !(k.starts_with("job:") || k.starts_with("final:") || k == "budget"))
+            .collect::<Vec<_>>()
+    };
+    while !lingering().is_empty() || origin.state.outbox.held() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "store keeps {:?}, outbox holds {}",
+            lingering(),
+            origin.state.outbox.held()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The signed headers of a forward of `length` bytes, for requests written by hand.
+pub fn forward_head(meta: &JobMeta, length: u64) -> String {
+    let metadata =
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(meta).unwrap());
+    let path = format!("/v1/jobs/{}", meta.session_id);
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signature = signing::sign(
+        SECRET.as_bytes(),
+        &SignedParts {
+            method: "POST",
+            path: &path,
+            timestamp,
+            content_length: length,
+            metadata: &metadata,
+        },
+    )
+    .unwrap();
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: origin\r\ncontent-length: {length}\r\n\
+         {HEADER_TIMESTAMP}: {timestamp}\r\n{HEADER_METADATA}: {metadata}\r\n\
+         {HEADER_SIGNATURE}: {signature}\r\n\r\n"
+    )
+}
+
+/// A forward whose head is sent and whose body is not (yet): the connection, to write the body
+/// into or to close.
+pub async fn open_forward(
+    origin: SocketAddr,
+    meta: &JobMeta,
+    length: u64,
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(origin).await.unwrap();
+    stream
+        .write_all(forward_head(meta, length).as_bytes())
+        .await
+        .unwrap();
+    stream
+}
+
+/// Reads a response head from a hand-written request: the status and the lowercase headers.
+pub async fn read_head(
+    stream: &mut tokio::net::TcpStream,
+    within: Duration,
+) -> (u16, HashMap<String, String>) {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let read = async {
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(
+                stream.read(&mut byte).await.unwrap(),
+                1,
+                "connection closed"
+            );
+            head.push(byte[0]);
+        }
+    };
+    tokio::time::timeout(within, read)
+        .await
+        .expect("no response head");
+    let text = String::from_utf8(head).unwrap();
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers)
 }
 
 pub fn completed(event: &OriginEvent) -> &dodolens_shared::protocol::AnalysisResult {

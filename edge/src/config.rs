@@ -15,6 +15,10 @@ thread_local! {
 
 /// Binding name of the session Durable Object namespace.
 pub const SESSION_BINDING: &str = "SESSION";
+/// Binding name of the rate limiter counting session creations per client (`[[ratelimits]]`).
+pub const CREATE_LIMITER_BINDING: &str = "CREATE_LIMITER";
+/// Cloudflare's Turnstile siteverify endpoint, the default of `TURNSTILE_VERIFY_URL`.
+pub const SITEVERIFY_URL: &str = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -27,6 +31,20 @@ pub struct Config {
     pub limits: Limits,
     /// Enables the chunk-row introspection route; "1" only in local and test configurations.
     pub dev_introspection: bool,
+    /// Reads a refused request body to its end instead of cancelling it: `wrangler dev` fails
+    /// the Worker when a Durable Object answers before its request body was consumed. "1" only
+    /// in local and test configurations; production cancels (reads nothing).
+    pub dev_drain_refused_bodies: bool,
+    /// The period (s) of the `CREATE_LIMITER` binding's window, for `Retry-After`; must equal
+    /// `simple.period` in wrangler.toml.
+    pub create_limit_period_secs: u64,
+    /// Turnstile secret: when set, every creation must carry a token siteverify accepts.
+    pub turnstile_secret: Option<String>,
+    pub turnstile_verify_url: String,
+    /// Live WebSockets one session accepts; a further one is closed at once (1008).
+    pub max_sockets_per_session: usize,
+    /// How long a long-poll waits for an event before answering with nothing new.
+    pub long_poll_ms: u64,
     /// `None` when the secret is not set: forwarding and origin events then fail closed.
     pub signing_secret: Option<Vec<u8>>,
 }
@@ -74,6 +92,19 @@ impl Config {
             max_request_bytes: number(env, "MAX_REQUEST_BYTES", 100 << 20)?,
             limits,
             dev_introspection: text(env, "DEV_INTROSPECTION").as_deref() == Some("1"),
+            dev_drain_refused_bodies: text(env, "DEV_DRAIN_REFUSED_BODIES").as_deref() == Some("1"),
+            create_limit_period_secs: number(env, "CREATE_LIMIT_PERIOD_S", 60)?,
+            turnstile_secret: env
+                .secret("TURNSTILE_SECRET")
+                .ok()
+                .map(|s| s.to_string())
+                .filter(|s| !s.is_empty()),
+            turnstile_verify_url: text(env, "TURNSTILE_VERIFY_URL")
+                .unwrap_or_else(|| SITEVERIFY_URL.to_string()),
+            max_sockets_per_session: number(env, "MAX_SOCKETS_PER_SESSION", 8)?
+                .try_into()
+                .map_err(|_| EdgeError::Config("MAX_SOCKETS_PER_SESSION"))?,
+            long_poll_ms: number(env, "LONG_POLL_MS", 25_000)?,
             signing_secret: env
                 .secret("DODOLENS_SIGNING_SECRET")
                 .ok()

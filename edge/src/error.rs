@@ -8,6 +8,9 @@ use dodolens_shared::{lifecycle::LifecycleError, signing::SignatureError, tus::T
 use thiserror::Error;
 use worker::Response;
 
+/// `Retry-After` when siteverify could not be asked.
+const CHALLENGE_RETRY_SECS: u64 = 5;
+
 #[derive(Debug, Error)]
 pub enum EdgeError {
     #[error(transparent)]
@@ -22,8 +25,19 @@ pub enum EdgeError {
     Gone,
     #[error("bad request: {0}")]
     BadRequest(String),
-    #[error("another request is writing to this upload")]
-    Busy,
+    #[error("Content-Length is required")]
+    LengthRequired,
+    #[error("request body too large: {0}")]
+    TooLarge(&'static str),
+    /// A newer PATCH on the same upload took over (the client reconnected); this one stopped.
+    #[error("a newer request took over this upload")]
+    Superseded,
+    #[error("too many uploads created from this address; retry in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("{0}")]
+    ChallengeFailed(String),
+    #[error("the anti-abuse check is unavailable; retry shortly")]
+    ChallengeUnavailable,
     #[error("expected a WebSocket upgrade")]
     UpgradeRequired,
     #[error("configuration value {0} is missing or invalid")]
@@ -46,22 +60,40 @@ impl EdgeError {
             EdgeError::NotFound => 404,
             EdgeError::Gone => 410,
             EdgeError::BadRequest(_) => 400,
-            EdgeError::Busy => 409,
+            EdgeError::LengthRequired => 411,
+            EdgeError::TooLarge(_) => 413,
+            EdgeError::Superseded => 409,
+            EdgeError::TooManyRequests { .. } => 429,
+            EdgeError::ChallengeFailed(_) => 403,
+            EdgeError::ChallengeUnavailable => 503,
             EdgeError::UpgradeRequired => 426,
             EdgeError::Config(_) | EdgeError::Runtime(_) => 500,
+        }
+    }
+
+    /// Seconds a client should wait before trying again, when the refusal is temporary.
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            EdgeError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            EdgeError::ChallengeUnavailable => Some(CHALLENGE_RETRY_SECS),
+            _ => None,
         }
     }
 
     /// A plain-text response; internal details are logged, not returned.
     pub fn into_response(self) -> Response {
         let status = self.status();
-        let body = if status >= 500 {
-            worker::console_error!("edge error: {self}");
-            "internal error".to_string()
-        } else {
-            self.to_string()
+        let body = match self {
+            EdgeError::Config(_) | EdgeError::Runtime(_) => {
+                worker::console_error!("edge error: {self}");
+                "internal error".to_string()
+            }
+            _ => self.to_string(),
         };
-        http::text(status, &body)
+        let retry_after = self
+            .retry_after_secs()
+            .map(|s| ("Retry-After", s.to_string()));
+        http::text(status, &body, retry_after.as_slice())
     }
 }
 

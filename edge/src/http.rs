@@ -28,8 +28,11 @@ pub fn empty(status: u16, extra: &[(&str, String)]) -> Response {
         .empty()
 }
 
-pub fn text(status: u16, body: &str) -> Response {
+pub fn text(status: u16, body: &str, extra: &[(&str, String)]) -> Response {
     let h = headers(&[("Content-Type", "text/plain; charset=utf-8".to_string())]);
+    for (name, value) in extra {
+        let _ = h.set(name, value);
+    }
     Response::builder()
         .with_status(status)
         .with_headers(h)

@@ -6,6 +6,8 @@
 //! back here and are broadcast. Every rule (tus, session lifecycle, signatures) lives in
 //! `dodolens-shared`; this crate only does the I/O: storage, sockets, fetch and the alarm.
 
+mod admission;
+mod body;
 mod config;
 mod error;
 mod forward;

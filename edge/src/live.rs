@@ -5,6 +5,10 @@
 //! sockets are accepted with the hibernation API: an idle session costs nothing while a browser
 //! waits, and a bare `ping` is answered `pong` by the runtime without waking the object. Upload
 //! progress is throttled: a fast upload would otherwise send one event per chunk.
+//!
+//! Both are bounded: a session keeps at most `MAX_SOCKETS_PER_SESSION` sockets (a further one is
+//! accepted only to be closed with 1008 and the reason), and a long-poll that times out takes
+//! its waiter with it instead of leaving it listed until the next event.
 
 use crate::{
     error::EdgeError,
@@ -25,8 +29,8 @@ use std::{
 };
 use worker::{Delay, Request, Response, State, WebSocketIncomingMessage, WebSocketPair};
 
-/// How long a long-poll waits for an event before answering with nothing new.
-const LONG_POLL: Duration = Duration::from_secs(25);
+/// WebSocket close code for a refused socket: policy violation (RFC 6455 §7.4.1).
+const CLOSE_POLICY: u16 = 1008;
 
 #[derive(Default)]
 pub struct Live {
@@ -88,6 +92,16 @@ impl Live {
         self.waiters.borrow_mut().push(tx);
         rx
     }
+
+    /// Forgets the waiters whose long-poll ended (their receiver is gone).
+    fn prune(&self) {
+        self.waiters.borrow_mut().retain(|w| !w.is_canceled());
+    }
+
+    /// Long-polls waiting now.
+    pub fn waiting(&self) -> usize {
+        self.waiters.borrow().len()
+    }
 }
 
 impl Object {
@@ -103,9 +117,11 @@ impl Object {
         };
         if self.active()?.session.seq <= after {
             let waited = self.live.wait();
-            let timeout = Delay::from(LONG_POLL);
+            let timeout = Delay::from(Duration::from_millis(self.config()?.long_poll_ms));
             futures_util::pin_mut!(timeout);
+            // Whichever ends first, the receiver is dropped here and its waiter pruned.
             let _ = select(waited, timeout).await;
+            self.live.prune();
         }
         let record = self.active()?;
         let events = self
@@ -120,14 +136,27 @@ impl Object {
         )?)
     }
 
-    /// `GET /sessions/{id}/ws`: accepts a hibernating socket and sends the snapshot first.
+    /// `GET /sessions/{id}/ws`: accepts a hibernating socket and sends the snapshot first. Past
+    /// the per-session cap the socket is closed at once with the reason: a browser cannot read
+    /// the status of a refused upgrade, but it can read a close frame.
     pub fn connect(&self, req: &Request) -> Result<Response, EdgeError> {
         let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
         if !upgrade.eq_ignore_ascii_case("websocket") {
             return Err(EdgeError::UpgradeRequired);
         }
         let record = self.active()?;
+        let cap = self.config()?.max_sockets_per_session;
         let pair = WebSocketPair::new()?;
+        if self.state.get_websockets().len() >= cap {
+            pair.server.accept()?;
+            pair.server.close(
+                Some(CLOSE_POLICY),
+                Some(format!(
+                    "too many live connections to this session (max {cap})"
+                )),
+            )?;
+            return Ok(Response::from_websocket(pair.client)?);
+        }
         self.state.accept_web_socket(&pair.server);
         let first = ServerMessage::Snapshot {
             snapshot: Box::new(record.session.snapshot()),

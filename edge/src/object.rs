@@ -6,15 +6,22 @@
 //! forward, delete chunks, purge, forget) and points its single alarm at the session's one
 //! deadline. The handlers live beside this file: `upload` (tus), `live` (WebSocket, snapshot,
 //! long-poll), `forward` (streaming to the origin).
+//!
+//! Every browser route presents the session's capability token (in its handle); the object
+//! compares it in constant time with the digest it stored at creation, and answers a wrong one
+//! exactly like an unknown session (404).
 
 use crate::{
+    body,
     config::Config,
     error::EdgeError,
     http,
     routes::{method_of, Route},
     store::{Record, Store},
+    upload::Writers,
 };
 use dodolens_shared::{
+    capability,
     lifecycle::{Deadline, Effect, Input},
     protocol::{Millis, OriginReport, Status},
 };
@@ -23,13 +30,8 @@ use std::{
     rc::Rc,
 };
 use worker::{
-    durable_object, js_sys,
-    wasm_bindgen::{JsCast, JsValue},
-    wasm_bindgen_futures::JsFuture,
-    web_sys::{ReadableStream, ReadableStreamDefaultReader},
-    worker_sys::WebSocketRequestResponsePair,
-    Date, DurableObject, Env, Method, Request, Response, Result, ScheduledTime, State, WebSocket,
-    WebSocketIncomingMessage,
+    durable_object, js_sys, worker_sys::WebSocketRequestResponsePair, Date, DurableObject, Env,
+    Method, Request, Response, Result, ScheduledTime, State, WebSocket, WebSocketIncomingMessage,
 };
 
 pub fn now() -> Millis {
@@ -50,8 +52,8 @@ pub struct Object {
     record: RefCell<Option<Option<Record>>>,
     /// The earliest alarm set since the object started (see [`Object::arm`]).
     alarm_at: Cell<Option<Millis>>,
-    /// A PATCH is streaming rows: a second writer is refused rather than interleaved.
-    pub writing: Cell<bool>,
+    /// The PATCH streaming rows, if any: a newer one takes over from it (never interleaved).
+    pub writers: Writers,
     /// No chunk row lies past the committed offset (known since this object started), so the
     /// next PATCH need not truncate first.
     pub tail_clean: Cell<bool>,
@@ -77,7 +79,7 @@ impl DurableObject for Session {
                 config,
                 record: RefCell::new(None),
                 alarm_at: Cell::new(None),
-                writing: Cell::new(false),
+                writers: Default::default(),
                 tail_clean: Cell::new(false),
                 forwarding: Cell::new(false),
                 live: Default::default(),
@@ -127,39 +129,21 @@ impl DurableObject for Session {
     }
 }
 
-/// Reads `body` to its end, or cancels it after `limit` bytes.
-async fn drain(body: ReadableStream, limit: u64) -> std::result::Result<(), JsValue> {
-    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut seen = 0u64;
-    loop {
-        let step = JsFuture::from(reader.read()).await?;
-        if js_sys::Reflect::get(&step, &"done".into())?
-            .as_bool()
-            .unwrap_or(true)
-        {
-            return Ok(());
-        }
-        let piece: js_sys::Uint8Array =
-            js_sys::Reflect::get(&step, &"value".into())?.unchecked_into();
-        seen += u64::from(piece.length());
-        if seen > limit {
-            JsFuture::from(reader.cancel()).await?;
-            return Ok(());
-        }
-    }
-}
-
 impl Object {
-    /// Dispatches, then reads and drops what the handler left of the request body (a refused
-    /// PATCH): the Worker is still piping it in, and a body read after the answer has gone out
-    /// fails the Worker. Past the request size limit the rest is cancelled instead.
+    /// Dispatches, then releases what the handler left of the request body (a refused PATCH):
+    /// cancelled, so a refusal costs no upload. Under `wrangler dev`, which fails the Worker when
+    /// the body is left behind, `DEV_DRAIN_REFUSED_BODIES=1` reads it through instead (up to the
+    /// request size limit).
     async fn route(self: &Rc<Self>, req: Request) -> std::result::Result<Response, EdgeError> {
         let body = req.inner().body();
         let response = self.dispatch(req).await;
         if let Some(body) = body.filter(|b| !b.locked()) {
-            let limit = self.config().map_or(0, |c| c.max_request_bytes);
-            if let Err(e) = drain(body, limit).await {
-                worker::console_warn!("request body not drained: {e:?}");
+            let released = match self.config() {
+                Ok(c) if c.dev_drain_refused_bodies => body::drain(body, c.max_request_bytes).await,
+                _ => body::cancel(body).await,
+            };
+            if let Err(e) = released {
+                worker::console_warn!("request body not released: {e:?}");
             }
         }
         response
@@ -168,7 +152,11 @@ impl Object {
     async fn dispatch(self: &Rc<Self>, req: Request) -> std::result::Result<Response, EdgeError> {
         let method = method_of(&req);
         let path = req.path();
-        match Route::parse(&method, &path).ok_or(EdgeError::NotFound)? {
+        let route = Route::parse(&method, &path).ok_or(EdgeError::NotFound)?;
+        if let Some(handle) = route.handle() {
+            self.authorise(handle.token)?;
+        }
+        match route {
             Route::Create => self.create(req).await,
             Route::Upload(_) => match method {
                 Method::Head => self.head(&req),
@@ -179,7 +167,11 @@ impl Object {
             Route::Socket(_) => self.connect(&req),
             Route::Retry(_) => self.retry().await,
             Route::OriginEvents(_) => self.origin_event(req).await,
-            Route::Introspect(_) => Ok(http::json(200, &self.store.counts()?)?),
+            // The router checks the flag too; the object does not trust that it did.
+            Route::Introspect(_) if self.config()?.dev_introspection => {
+                Ok(http::json(200, &self.introspect()?)?)
+            }
+            Route::Introspect(_) => Err(EdgeError::NotFound),
             Route::Options | Route::Health => Err(EdgeError::NotFound),
         }
     }
@@ -196,6 +188,15 @@ impl Object {
         let loaded = self.store.load()?;
         *self.record.borrow_mut() = Some(loaded.clone());
         Ok(loaded)
+    }
+
+    /// Checks the capability `token` against the stored digest: a wrong token, like an unknown
+    /// session, is 404 (a purged session keeps its digest, so its owner still learns 410).
+    fn authorise(&self, token: &str) -> std::result::Result<(), EdgeError> {
+        match self.current()? {
+            Some(r) if capability::token_matches(token, &r.token_digest) => Ok(()),
+            _ => Err(EdgeError::NotFound),
+        }
     }
 
     /// The record of a session that still answers: 404 unknown, 410 purged.
@@ -217,9 +218,20 @@ impl Object {
 
     /// Applies `input` through the shared state machine, persists, then performs the effects.
     pub async fn apply(self: &Rc<Self>, input: Input) -> std::result::Result<Record, EdgeError> {
+        self.apply_with(input, |_| {}).await
+    }
+
+    /// [`Object::apply`], with `also` changing the edge's own part of the record in the same
+    /// commit once the state machine accepted `input` (e.g. the video digest with the offset).
+    pub async fn apply_with(
+        self: &Rc<Self>,
+        input: Input,
+        also: impl FnOnce(&mut Record),
+    ) -> std::result::Result<Record, EdgeError> {
         let limits = self.config()?.limits.clone();
         let mut record = self.current()?.ok_or(EdgeError::NotFound)?;
         let effects = record.session.apply(input, now(), &limits)?;
+        also(&mut record);
         self.commit(record.clone(), effects).await?;
         Ok(record)
     }
@@ -291,6 +303,14 @@ impl Object {
             .await?;
         self.alarm_at.set(Some(at));
         Ok(())
+    }
+
+    /// Dev-only: what the session holds in storage and in memory, for residue checks.
+    fn introspect(&self) -> std::result::Result<serde_json::Value, EdgeError> {
+        let mut counts = serde_json::to_value(self.store.counts()?)?;
+        counts["sockets"] = self.state.get_websockets().len().into();
+        counts["long_polls"] = self.live.waiting().into();
+        Ok(counts)
     }
 
     async fn on_alarm(self: &Rc<Self>) -> std::result::Result<(), EdgeError> {

@@ -1,17 +1,20 @@
 //! The stateless Worker in front of the session objects.
 //!
-//! It answers what needs no session (preflight, health), refuses malformed ids and unsigned
-//! origin callbacks before any object wakes up, creates a fresh object for each tus creation
-//! (its unique id is the session id, so the upload URL is an unguessable capability), and
-//! otherwise hands the request, body still streaming, to the session's object.
+//! It answers what needs no session (preflight, health) and refuses, before any object wakes up:
+//! malformed handles and ids (404), creations with bad headers, over the per-client rate limit
+//! or without a valid challenge (400/413/415/429/403), and unsigned or oversized origin
+//! callbacks (401/411/413). A valid creation gets a fresh object; everything else goes, body
+//! still streaming, to the session's object, which checks the capability token.
 
 use crate::{
+    admission, body,
     config::Config,
     config::SESSION_BINDING,
     error::EdgeError,
     http,
     object::now,
     routes::{method_of, Route},
+    upload,
 };
 use dodolens_shared::{
     signing::{self, SignedParts, HEADER_SIGNATURE, HEADER_TIMESTAMP},
@@ -22,7 +25,7 @@ use worker::{js_sys::Uint8Array, Env, Method, Request, RequestInit, Response, St
 /// Origin events are small JSON documents (an inventory at most).
 const MAX_EVENT_BYTES: u64 = 1 << 20;
 
-pub async fn handle(mut req: Request, env: &Env) -> Result<Response, EdgeError> {
+pub async fn handle(req: Request, env: &Env) -> Result<Response, EdgeError> {
     let config = Config::cached(env)?;
     let method = method_of(&req);
     let path = req.path();
@@ -37,24 +40,26 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, EdgeError> 
             &serde_json::json!({ "ok": true, "service": "dodolens-edge" }),
         )?),
         Route::Create => {
+            upload::creation_headers(&req, config.max_upload_bytes)?;
+            admission::admit(&req, env, &config).await?;
             let namespace = env.durable_object(SESSION_BINDING)?;
             let stub = namespace.unique_id()?.get_stub()?;
             Ok(stub.fetch_with_request(req).await?)
         }
         Route::Introspect(_) if !config.dev_introspection => Err(EdgeError::NotFound),
         Route::OriginEvents(id) => {
-            let body = verified_event(&mut req, &config, &path).await?;
+            let body = verified_event(&req, &config, &path).await?;
             let mut init = RequestInit::new();
             init.with_method(Method::Post)
                 .with_body(Some(Uint8Array::from(body.as_slice()).into()));
             let inner = Request::new_with_init(req.url()?.as_str(), &init)?;
             Ok(stub(env, id)?.fetch_with_request(inner).await?)
         }
-        Route::Upload(id)
-        | Route::Snapshot(id)
-        | Route::Socket(id)
-        | Route::Retry(id)
-        | Route::Introspect(id) => Ok(stub(env, id)?.fetch_with_request(req).await?),
+        Route::Upload(h)
+        | Route::Snapshot(h)
+        | Route::Socket(h)
+        | Route::Retry(h)
+        | Route::Introspect(h) => Ok(stub(env, h.id)?.fetch_with_request(req).await?),
     }
 }
 
@@ -67,29 +72,28 @@ fn stub(env: &Env, id: &str) -> Result<Stub, EdgeError> {
     Ok(object_id.get_stub()?)
 }
 
-/// Reads an origin event and checks its signature (metadata = SHA-256 of the body).
-async fn verified_event(
-    req: &mut Request,
-    config: &Config,
-    path: &str,
-) -> Result<Vec<u8>, EdgeError> {
+/// Reads an origin event and checks its signature (metadata = SHA-256 of the body). The
+/// timestamp is checked and the length declared before a byte of body is read, and the body is
+/// read through a cap, so an unsigned or stale sender costs nothing but its headers.
+async fn verified_event(req: &Request, config: &Config, path: &str) -> Result<Vec<u8>, EdgeError> {
     let secret = config.secret()?;
-    let declared = req
-        .headers()
-        .get("Content-Length")?
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_EVENT_BYTES) {
-        return Err(EdgeError::BadRequest("event too large".into()));
-    }
     let timestamp = signing::parse_timestamp(req.headers().get(HEADER_TIMESTAMP)?.as_deref())?;
+    signing::check_fresh(timestamp, now() / 1000)?;
     let signature = req
         .headers()
         .get(HEADER_SIGNATURE)?
         .ok_or(signing::SignatureError::Missing)?;
-    let body = req.bytes().await?;
-    if body.len() as u64 > MAX_EVENT_BYTES {
-        return Err(EdgeError::BadRequest("event too large".into()));
+    let declared = req
+        .headers()
+        .get("Content-Length")?
+        .map(|v| v.trim().parse::<u64>())
+        .transpose()
+        .map_err(|_| EdgeError::BadRequest("Content-Length is not a number".into()))?
+        .ok_or(EdgeError::LengthRequired)?;
+    if declared > MAX_EVENT_BYTES {
+        return Err(EdgeError::TooLarge("over the event size limit"));
     }
+    let body = body::read_capped(req.inner().body(), declared).await?;
     let digest = signing::body_digest(&body);
     let parts = SignedParts {
         method: "POST",

@@ -7,7 +7,7 @@
 //! streamed as if it were data. The tables are created only when a session is, so probing an
 //! unknown id writes nothing.
 
-use dodolens_shared::lifecycle;
+use dodolens_shared::{lifecycle, video_digest::VideoDigest};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use worker::{js_sys::Uint8Array, wasm_bindgen::JsValue, Result, SqlStorage, SqlStorageValue};
@@ -19,6 +19,11 @@ pub struct Record {
     /// Base URL the origin calls back (`EDGE_PUBLIC_URL`, or the creating request's origin),
     /// kept because forwards also start from alarms, which have no request.
     pub callback_base: String,
+    /// SHA-256 of the session's capability token (`shared::capability`); never the token.
+    pub token_digest: String,
+    /// SHA-256 state over the committed bytes, saved with the offset (`shared::video_digest`).
+    #[serde(default)]
+    pub digest: VideoDigest,
 }
 
 /// Row counts for residue checks (dev-only introspection).

@@ -3,10 +3,16 @@
 //! Every rule (versions, lengths, offsets, metadata, checksums, limits) is decided by
 //! `dodolens_shared::tus`; this module streams bytes into rows. A PATCH body is never held whole:
 //! it is cut into rows of at most [`tus::ROW_BYTES`] as it arrives, and the session offset moves
-//! only after every row is written (and the checksum, if any, matched). Rows past the committed
-//! offset are the tail of an interrupted or refused request and are dropped before the next
-//! write. A client that disconnects mid-request keeps what arrived, as tus recommends, so it
-//! resumes from the HEAD offset; with a checksum nothing partial is kept.
+//! only after every row is written (and the checksum, if any, matched), in the same commit as the
+//! video's running SHA-256 over exactly those rows. Rows past the committed offset are the tail
+//! of an interrupted or refused request and are dropped before the next write. A client that
+//! disconnects mid-request keeps what arrived, as tus recommends, so it resumes from the HEAD
+//! offset; with a checksum nothing partial is kept.
+//!
+//! One PATCH writes at a time. A newer one at the committed offset takes over, as tusd and
+//! `@tus/server` do: a client whose connection went half-open resumes at once instead of
+//! meeting 409 until the stale request dies. The older request stops reading (its body is
+//! cancelled), drops its uncommitted rows and answers 409; the newer one starts once it has.
 
 use crate::{
     error::EdgeError,
@@ -16,12 +22,16 @@ use crate::{
     store::Record,
 };
 use dodolens_shared::{
+    capability,
     lifecycle::{self, Input},
-    protocol::Status,
+    protocol::{Status, UploadMeta},
     tus::{self, Checksum, TusError},
+    video_digest::VideoDigest,
 };
+use futures_channel::oneshot;
+use futures_util::future::{select, Either};
 use sha1::{Digest, Sha1};
-use std::{cell::Cell, rc::Rc};
+use std::{cell::RefCell, rc::Rc};
 use worker::{
     js_sys::{self, ArrayBuffer, Function, Promise, Reflect, Uint8Array},
     wasm_bindgen::{JsCast, JsValue},
@@ -30,12 +40,54 @@ use worker::{
     Request, Response,
 };
 
-/// Clears the single-writer flag however the PATCH ends.
-struct Writing<'a>(&'a Cell<bool>);
+/// The PATCH currently writing rows, as its successor sees it.
+struct Writer {
+    stop: oneshot::Sender<()>,
+    done: oneshot::Receiver<()>,
+}
 
-impl Drop for Writing<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
+/// Who writes the upload's rows: at most one request at a time, the newest.
+#[derive(Default)]
+pub struct Writers {
+    current: RefCell<Option<Writer>>,
+}
+
+/// The writing request's side: told to stop when a newer one takes over; when dropped (however
+/// the request ends), the successor may start.
+struct Turn {
+    stop: oneshot::Receiver<()>,
+    _done: oneshot::Sender<()>,
+}
+
+impl Writers {
+    /// Stops the current writer, waits until it has let go, and makes the caller the writer.
+    /// Each newcomer registers before it waits, so takeovers queue in arrival order and only
+    /// the newest survives.
+    async fn take_over(&self) -> Result<Turn, EdgeError> {
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        let previous = self.current.replace(Some(Writer {
+            stop: stop_tx,
+            done: done_rx,
+        }));
+        let mut turn = Turn {
+            stop: stop_rx,
+            _done: done_tx,
+        };
+        if let Some(previous) = previous {
+            let _ = previous.stop.send(());
+            let _ = previous.done.await;
+        }
+        if turn.superseded() {
+            return Err(EdgeError::Superseded);
+        }
+        Ok(turn)
+    }
+}
+
+impl Turn {
+    fn superseded(&mut self) -> bool {
+        !matches!(self.stop.try_recv(), Ok(None))
     }
 }
 
@@ -54,6 +106,27 @@ fn declared_length(req: &Request) -> Result<Option<u64>, EdgeError> {
         .transpose()
 }
 
+/// The creation headers every POST is checked against, by the Worker before an object exists
+/// and again by the object: version (412), length (400 empty or malformed, 413 too large) and
+/// metadata (400 over its bounds or malformed, 415 not a video).
+pub fn creation_headers(req: &Request, max_upload: u64) -> Result<(u64, UploadMeta), EdgeError> {
+    tus::check_version(header(req, "Tus-Resumable")?.as_deref())?;
+    let length = tus::parse_upload_length(header(req, "Upload-Length")?.as_deref(), max_upload)?;
+    let meta = tus::parse_metadata(header(req, "Upload-Metadata")?.as_deref())?;
+    Ok((length, meta))
+}
+
+/// A fresh capability token from the runtime's CSPRNG (`crypto.getRandomValues`).
+fn random_token() -> Result<String, EdgeError> {
+    let bytes = Uint8Array::new_with_length(capability::TOKEN_BYTES as u32);
+    let crypto = Reflect::get(&js_sys::global(), &"crypto".into())?;
+    let fill: Function = Reflect::get(&crypto, &"getRandomValues".into())?.dyn_into()?;
+    fill.call1(&crypto, &bytes)?;
+    let mut random = [0u8; capability::TOKEN_BYTES];
+    bytes.copy_to(&mut random);
+    Ok(capability::encode_token(&random))
+}
+
 /// `Upload-Offset` and `Upload-Expires` for a response.
 fn progress_headers(record: &Record) -> Vec<(&'static str, String)> {
     let s = &record.session;
@@ -65,17 +138,35 @@ fn progress_headers(record: &Record) -> Vec<(&'static str, String)> {
     h
 }
 
+/// Where a PATCH writes: the committed offset it starts from and the limits it must stay in.
+#[derive(Clone, Copy)]
+struct Plan {
+    stored: u64,
+    length: u64,
+    claimed: u64,
+    max_request: u64,
+}
+
+impl Plan {
+    /// The offset after `read` bytes, or the refusal (409 offset, 413 size).
+    fn check(&self, read: u64) -> Result<u64, TusError> {
+        tus::plan_patch(
+            self.stored,
+            self.length,
+            self.claimed,
+            read,
+            self.max_request,
+        )
+    }
+}
+
 impl Object {
     /// POST: creates the session in this fresh object; with a body, also writes it
-    /// (creation-with-upload).
+    /// (creation-with-upload). The `Location` is relative and carries the session's handle, so
+    /// the capability travels with the upload URL through any tus client and any proxy.
     pub async fn create(self: &Rc<Self>, req: Request) -> Result<Response, EdgeError> {
         let config = self.config()?.clone();
-        tus::check_version(header(&req, "Tus-Resumable")?.as_deref())?;
-        let length = tus::parse_upload_length(
-            header(&req, "Upload-Length")?.as_deref(),
-            config.max_upload_bytes,
-        )?;
-        let meta = tus::parse_metadata(header(&req, "Upload-Metadata")?.as_deref())?;
+        let (length, meta) = creation_headers(&req, config.max_upload_bytes)?;
         let with_body = declared_length(&req)?.is_some_and(|n| n > 0);
         let checksum = if with_body {
             tus::check_content_type(header(&req, "Content-Type")?.as_deref())?;
@@ -87,15 +178,18 @@ impl Object {
             return Err(EdgeError::BadRequest("session already exists".into()));
         }
         let id = self.state.id().to_string();
-        let origin = req.url()?.origin().ascii_serialization();
-        let callback_base = config
-            .edge_public_url
-            .clone()
-            .unwrap_or_else(|| origin.clone());
+        let callback_base = config.edge_public_url.clone().unwrap_or_else(|| {
+            req.url()
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default()
+        });
+        let token = random_token()?;
         let session = lifecycle::Session::new(id.clone(), length, meta, now(), &config.limits);
         self.start(Record {
             session,
             callback_base,
+            token_digest: capability::token_digest(&token),
+            digest: VideoDigest::new(),
         })
         .await?;
 
@@ -103,12 +197,13 @@ impl Object {
         if with_body {
             // The upload exists whatever happens to its first bytes: the client learns the
             // accepted offset from Upload-Offset and continues with PATCH.
-            match self.write_body(req, record.clone(), 0, checksum).await {
+            match self.write_body(req, 0, checksum).await {
                 Ok(written) => record = written,
                 Err(e) => worker::console_warn!("creation-with-upload body refused: {e}"),
             }
         }
-        let mut headers = vec![("Location", format!("{origin}{UPLOADS}/{id}"))];
+        let location = format!("{UPLOADS}/{}", capability::handle(&id, &token));
+        let mut headers = vec![("Location", location)];
         headers.extend(progress_headers(&record));
         Ok(http::empty(201, &headers))
     }
@@ -127,8 +222,7 @@ impl Object {
         tus::check_content_type(header(&req, "Content-Type")?.as_deref())?;
         let claimed = tus::parse_upload_offset(header(&req, "Upload-Offset")?.as_deref())?;
         let checksum = Checksum::parse(header(&req, "Upload-Checksum")?.as_deref())?;
-        let record = self.active()?;
-        let record = self.write_body(req, record, claimed, checksum).await?;
+        let record = self.write_body(req, claimed, checksum).await?;
         Ok(http::empty(204, &progress_headers(&record)))
     }
 
@@ -140,45 +234,48 @@ impl Object {
         Ok(http::empty(204, &[]))
     }
 
-    /// Streams the body into rows from the committed offset, then advances the offset.
+    /// The plan of a PATCH claiming `claimed` against the committed offset now.
+    fn plan(&self, claimed: u64) -> Result<Plan, EdgeError> {
+        let upload = self.active()?.session.upload;
+        Ok(Plan {
+            stored: upload.offset,
+            length: upload.length,
+            claimed,
+            max_request: self.config()?.max_request_bytes,
+        })
+    }
+
+    /// Takes over from any earlier writer, streams the body into rows from the committed offset,
+    /// then advances the offset and the video digest together.
     async fn write_body(
         self: &Rc<Self>,
         req: Request,
-        record: Record,
         claimed: u64,
         checksum: Option<Checksum>,
     ) -> Result<Record, EdgeError> {
-        let max_request = self.config()?.max_request_bytes;
-        let stored = record.session.upload.offset;
-        let length = record.session.upload.length;
         let declared = declared_length(&req)?;
-        tus::plan_patch(stored, length, claimed, declared.unwrap_or(0), max_request)?;
-        if self.writing.replace(true) {
-            return Err(EdgeError::Busy);
-        }
-        let _writing = Writing(&self.writing);
+        // A stale offset or an oversized body is refused without disturbing the current writer.
+        self.plan(claimed)?.check(declared.unwrap_or(0))?;
+        let mut turn = self.writers.take_over().await?;
+        // The writer taken over from may have committed in the meantime.
+        let plan = self.plan(claimed)?;
+        plan.check(declared.unwrap_or(0))?;
+        let digest = self.active()?.digest;
 
         // Rows past the committed offset are the tail of an earlier interrupted or refused write;
         // after a PATCH that committed (or cleaned up) there are none, and no statement is spent.
         let truncate = || -> Result<(), EdgeError> {
-            self.store.truncate_rows(stored)?;
+            self.store.truncate_rows(plan.stored)?;
             self.tail_clean.set(true);
             Ok(())
         };
         if !self.tail_clean.get() {
-            self.store.truncate_rows(stored)?;
+            self.store.truncate_rows(plan.stored)?;
         }
         // Until the offset moves, the rows about to be written are such a tail.
         self.tail_clean.set(false);
         let received = match self
-            .receive(
-                &req,
-                stored,
-                length,
-                claimed,
-                max_request,
-                checksum.is_some(),
-            )
+            .receive(&req, &mut turn, plan, digest, checksum.is_some())
             .await
         {
             Ok(received) => received,
@@ -188,22 +285,29 @@ impl Object {
             }
         };
         if let Some(checksum) = checksum {
-            let digest = received.digest.unwrap_or_default();
-            if received.interrupted || digest.as_slice() != checksum.sha1 {
+            let sha1 = received.sha1.clone().unwrap_or_default();
+            if received.interrupted || sha1.as_slice() != checksum.sha1 {
                 truncate()?;
                 return Err(TusError::ChecksumMismatch.into());
             }
         }
-        let offset = tus::plan_patch(stored, length, claimed, received.bytes, max_request)?;
+        if turn.superseded() {
+            truncate()?;
+            return Err(EdgeError::Superseded);
+        }
+        let offset = plan.check(received.bytes)?;
 
         // A DELETE or an expiry may have happened while the rows were being written.
         match self.current()? {
             Some(latest) if latest.session.status != Status::Purged => {
-                if offset == stored {
+                if offset == plan.stored {
                     self.tail_clean.set(true);
                     return Ok(latest);
                 }
-                let committed = self.apply(Input::Patched { offset }).await?;
+                let digest = received.digest;
+                let committed = self
+                    .apply_with(Input::Patched { offset }, move |r| r.digest = digest)
+                    .await?;
                 self.tail_clean.set(true);
                 Ok(committed)
             }
@@ -215,19 +319,34 @@ impl Object {
         }
     }
 
-    /// Reads the body into rows starting at `stored`; stops with an error as soon as the
-    /// request is over a limit. Only whole rows and the final partial row are written, so after
-    /// an interruption the committed bytes end at the last row written.
+    /// Writes a row and adds it to the video digest: the digest covers exactly the stored rows.
+    fn store_row(
+        &self,
+        off: u64,
+        row: &Uint8Array,
+        digest: &mut VideoDigest,
+    ) -> Result<(), EdgeError> {
+        self.store.write_row(off, row)?;
+        digest.update(&row.to_vec());
+        Ok(())
+    }
+
+    /// Reads the body into rows starting at the committed offset; stops with an error as soon
+    /// as the request is over a limit or a newer request takes over. Only whole rows and the
+    /// final partial row are written, so after an interruption the committed bytes end at the
+    /// last row written.
     async fn receive(
         &self,
         req: &Request,
-        stored: u64,
-        length: u64,
-        claimed: u64,
-        max_request: u64,
+        turn: &mut Turn,
+        plan: Plan,
+        digest: VideoDigest,
         hash: bool,
     ) -> Result<Received, EdgeError> {
-        let mut received = Received::default();
+        let mut received = Received {
+            digest,
+            ..Received::default()
+        };
         let Some(body) = req.inner().body() else {
             return Ok(received);
         };
@@ -239,16 +358,25 @@ impl Object {
         let mut hasher = hash.then(Sha1::new);
         let mut buffer = Some(ArrayBuffer::new(tus::ROW_BYTES as u32));
         let mut filled = 0usize;
-        let mut row_start = stored;
+        let mut row_start = plan.stored;
         let outcome: Result<(), EdgeError> = async {
             while let Some(current) = buffer.take() {
-                let Ok(fill) = rows.fill(current, filled).await else {
-                    // The client went away; the partial row read so far is lost with the read.
-                    received.interrupted = true;
-                    return Ok(());
+                let fill = rows.fill(current, filled);
+                futures_util::pin_mut!(fill);
+                let fill = match select(fill, &mut turn.stop).await {
+                    Either::Left((Ok(fill), _)) => fill,
+                    Either::Left((Err(_), _)) => {
+                        // The client went away; the partial row read so far is lost with the read.
+                        received.interrupted = true;
+                        return Ok(());
+                    }
+                    Either::Right(_) => {
+                        rows.cancel();
+                        return Err(EdgeError::Superseded);
+                    }
                 };
-                let read = (row_start - stored) + (filled + fill.got) as u64;
-                tus::plan_patch(stored, length, claimed, read, max_request)?;
+                let read = (row_start - plan.stored) + (filled + fill.got) as u64;
+                plan.check(read)?;
                 if let Some(h) = hasher.as_mut() {
                     let view = Uint8Array::new_with_byte_offset_and_length(
                         &fill.buffer,
@@ -259,8 +387,8 @@ impl Object {
                 }
                 filled += fill.got;
                 if filled == tus::ROW_BYTES {
-                    self.store
-                        .write_row(row_start, &Uint8Array::new(&fill.buffer))?;
+                    let row = Uint8Array::new(&fill.buffer);
+                    self.store_row(row_start, &row, &mut received.digest)?;
                     row_start += filled as u64;
                     filled = 0;
                 }
@@ -273,16 +401,16 @@ impl Object {
             Ok(())
         }
         .await;
-        // On a refusal the object drains the rest once the handler is done.
+        // On a refusal the object releases the rest once the handler is done.
         rows.release();
         outcome?;
         if let Some(buffer) = buffer.filter(|_| filled > 0) {
             let tail = Uint8Array::new_with_byte_offset_and_length(&buffer, 0, filled as u32);
-            self.store.write_row(row_start, &tail)?;
+            self.store_row(row_start, &tail, &mut received.digest)?;
             row_start += filled as u64;
         }
-        received.bytes = row_start - stored;
-        received.digest = hasher.map(|h| h.finalize().to_vec());
+        received.bytes = row_start - plan.stored;
+        received.sha1 = hasher.map(|h| h.finalize().to_vec());
         Ok(received)
     }
 }
@@ -334,12 +462,21 @@ impl RowReader {
         })
     }
 
-    fn release(&self) {
-        if let Ok(release) = Reflect::get(&self.reader, &"releaseLock".into()) {
-            if let Ok(release) = release.dyn_into::<Function>() {
-                let _ = release.call0(&self.reader);
+    fn call(&self, method: &str) {
+        if let Ok(f) = Reflect::get(&self.reader, &method.into()) {
+            if let Ok(f) = f.dyn_into::<Function>() {
+                let _ = f.call0(&self.reader);
             }
         }
+    }
+
+    fn release(&self) {
+        self.call("releaseLock");
+    }
+
+    /// Stops the body: nothing more of it is read (a superseded PATCH).
+    fn cancel(&self) {
+        self.call("cancel");
     }
 }
 
@@ -348,5 +485,7 @@ struct Received {
     bytes: u64,
     /// The client went away before the end of the body.
     interrupted: bool,
-    digest: Option<Vec<u8>>,
+    sha1: Option<Vec<u8>>,
+    /// The video digest extended by the rows written.
+    digest: VideoDigest,
 }

@@ -249,7 +249,16 @@ export async function startStack({
 
     // The secret goes in an env file (mode 600), never on a command line.
     const envFile = path.join(dir, 'edge.env');
-    const edgeVars = { DODOLENS_SIGNING_SECRET: stack.secret, ORIGIN_URL: stack.originUrl, DEV_INTROSPECTION: '1', ...proxied, ...vars };
+    // DEV_DRAIN_REFUSED_BODIES: wrangler dev restarts the Worker when a refused body is left
+    // unread (production cancels it instead).
+    const edgeVars = {
+      DODOLENS_SIGNING_SECRET: stack.secret,
+      ORIGIN_URL: stack.originUrl,
+      DEV_INTROSPECTION: '1',
+      DEV_DRAIN_REFUSED_BODIES: '1',
+      ...proxied,
+      ...vars,
+    };
     await writeFile(envFile, Object.entries(edgeVars).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
     await chmod(envFile, 0o600);
     const port = edgePort;

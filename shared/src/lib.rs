@@ -4,10 +4,13 @@
 //! and perform the effects it returns. Keeping the rules here means they are tested natively with
 //! `cargo test -p dodolens-shared`, and both sides agree by construction.
 
+pub mod admission;
 pub mod answer;
+pub mod capability;
 pub mod catalogue;
 pub mod fusion;
 pub mod lifecycle;
 pub mod protocol;
 pub mod signing;
 pub mod tus;
+pub mod video_digest;

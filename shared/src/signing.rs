@@ -79,9 +79,7 @@ pub fn verify(
     signature_hex: &str,
     now_secs: u64,
 ) -> Result<(), SignatureError> {
-    if parts.timestamp.abs_diff(now_secs) > MAX_SKEW_SECS {
-        return Err(SignatureError::Stale);
-    }
+    check_fresh(parts.timestamp, now_secs)?;
     let given = hex::decode(signature_hex.trim()).map_err(|_| SignatureError::Malformed)?;
     let expected = mac(secret, parts)?.finalize().into_bytes();
     if given.len() == expected.len() && bool::from(given.ct_eq(&expected)) {
@@ -89,6 +87,14 @@ pub fn verify(
     } else {
         Err(SignatureError::Mismatch)
     }
+}
+
+/// The timestamp check alone, so a verifier can refuse a stale request before reading its body.
+pub fn check_fresh(timestamp: u64, now_secs: u64) -> Result<(), SignatureError> {
+    if timestamp.abs_diff(now_secs) > MAX_SKEW_SECS {
+        return Err(SignatureError::Stale);
+    }
+    Ok(())
 }
 
 /// Lowercase hex SHA-256, the metadata field for requests whose body is small enough to hash.

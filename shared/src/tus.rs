@@ -22,13 +22,18 @@ pub const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 pub const ROW_BYTES: usize = 1024 * 1024;
 /// Narration language when the client does not declare one (the product is French first).
 pub const DEFAULT_LOCALE: &str = "fr";
+/// Longest `Upload-Metadata` header accepted at creation (400 above): ours needs three short
+/// pairs; the bound keeps a hostile header out of storage, snapshots and the forward.
+pub const MAX_METADATA_BYTES: usize = 4096;
+/// Longest `filename` (decoded UTF-8 bytes), the common filesystem limit.
+pub const MAX_FILENAME_BYTES: usize = 255;
 /// How long a browser may cache a preflight answer, in seconds.
 pub const PREFLIGHT_MAX_AGE_SECS: u32 = 86_400;
 
 /// Request headers a tus client may send cross-origin (tus-js-client and Uppy send these).
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, Tus-Resumable, Upload-Length, \
      Upload-Metadata, Upload-Offset, Upload-Checksum, Upload-Defer-Length, Upload-Concat, \
-     X-HTTP-Method-Override, X-Requested-With";
+     X-HTTP-Method-Override, X-Requested-With, X-Turnstile-Token";
 const ALLOW_METHODS: &str = "POST, GET, HEAD, PATCH, DELETE, OPTIONS";
 /// Response headers a browser script may read; without this a browser client cannot resume.
 const EXPOSE_HEADERS: &str = "Location, Upload-Offset, Upload-Length, Upload-Expires, \
@@ -102,7 +107,8 @@ fn digits<'a>(name: &str, header: Option<&'a str>) -> Result<&'a str, TusError> 
     Ok(value)
 }
 
-/// `Upload-Length` for creation: a non-negative integer ≤ `max` (400 / 413).
+/// `Upload-Length` for creation: a positive integer ≤ `max` (400 / 413). An empty upload is
+/// refused (400): it can never be a video, and would otherwise sit until it expired.
 /// `Upload-Defer-Length` is not supported (400).
 pub fn parse_upload_length(header: Option<&str>, max: u64) -> Result<u64, TusError> {
     if header.is_none() {
@@ -112,6 +118,9 @@ pub fn parse_upload_length(header: Option<&str>, max: u64) -> Result<u64, TusErr
     }
     // All digits but too big for u64 is certainly over the limit.
     match digits("Upload-Length", header)?.parse::<u64>() {
+        Ok(0) => Err(bad(
+            "Upload-Length must be at least 1 byte: an empty file is not a video",
+        )),
         Ok(length) if length <= max => Ok(length),
         _ => Err(TusError::TooLarge { max }),
     }
@@ -128,7 +137,14 @@ pub fn parse_upload_offset(header: Option<&str>) -> Result<u64, TusError> {
 /// (415 otherwise); `filename` optional; `locale` defaults to `fr`; unknown keys ignored.
 ///
 /// Keys must be unique and values valid base64 of UTF-8 (400); a key may come without a value.
+/// The header is at most [`MAX_METADATA_BYTES`] and the filename at most [`MAX_FILENAME_BYTES`]
+/// (400), checked before anything is decoded further.
 pub fn parse_metadata(header: Option<&str>) -> Result<UploadMeta, TusError> {
+    if header.is_some_and(|h| h.len() > MAX_METADATA_BYTES) {
+        return Err(bad(format!(
+            "Upload-Metadata is longer than {MAX_METADATA_BYTES} bytes"
+        )));
+    }
     let mut filename = None;
     let mut filetype = None;
     let mut locale = None;
@@ -159,6 +175,11 @@ pub fn parse_metadata(header: Option<&str>) -> Result<UploadMeta, TusError> {
                     .map_err(|_| bad(format!("Upload-Metadata `{key}` is not UTF-8")))?
             }
         };
+        if key == "filename" && value.len() > MAX_FILENAME_BYTES {
+            return Err(bad(format!(
+                "Upload-Metadata `filename` is longer than {MAX_FILENAME_BYTES} bytes"
+            )));
+        }
         match key {
             "filename" => filename = Some(value).filter(|v| !v.is_empty()),
             "filetype" => filetype = Some(value),
@@ -449,7 +470,7 @@ mod tests {
 
     #[test]
     fn upload_length_within_the_limit() {
-        assert_eq!(parse_upload_length(Some("0"), 100), Ok(0));
+        assert_eq!(parse_upload_length(Some("1"), 100), Ok(1));
         assert_eq!(parse_upload_length(Some("100"), 100), Ok(100));
         assert_eq!(
             parse_upload_length(Some("101"), 100),
@@ -480,6 +501,33 @@ mod tests {
         }
         let missing = parse_upload_length(None, 10).unwrap_err().to_string();
         assert!(missing.contains("Upload-Defer-Length"), "{missing}");
+    }
+
+    #[test]
+    fn an_empty_upload_is_400() {
+        let empty = parse_upload_length(Some("0"), 100).unwrap_err();
+        assert_eq!(empty.status(), 400);
+        assert!(empty.to_string().contains("at least 1 byte"), "{empty}");
+    }
+
+    #[test]
+    fn metadata_and_filename_are_bounded() {
+        let video = b64("video/mp4");
+        let name = |n: usize| format!("filetype {video},filename {}", b64(&"é".repeat(n / 2)));
+        assert!(parse_metadata(Some(&name(MAX_FILENAME_BYTES - 1))).is_ok());
+        let long = parse_metadata(Some(&name(MAX_FILENAME_BYTES + 1))).unwrap_err();
+        assert_eq!(long.status(), 400);
+        assert!(long.to_string().contains("longer than 255 bytes"), "{long}");
+
+        let padded = format!("filetype {video},x {}", "A".repeat(MAX_METADATA_BYTES));
+        let huge = parse_metadata(Some(&padded)).unwrap_err();
+        assert_eq!(huge.status(), 400);
+        assert!(
+            huge.to_string().contains("longer than 4096 bytes"),
+            "{huge}"
+        );
+        let fits = format!("filetype {video},x {}", "A".repeat(MAX_METADATA_BYTES - 40));
+        assert!(parse_metadata(Some(&fits)).is_ok());
     }
 
     #[test]

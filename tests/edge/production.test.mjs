@@ -16,7 +16,7 @@ let video;
 
 before(async () => {
   const [s, bytes] = await Promise.all([
-    startStack({ redis: true, simulator: true, vars: { DEV_INTROSPECTION: '0' } }),
+    startStack({ redis: true, simulator: true, vars: { DEV_INTROSPECTION: '0', DEV_DRAIN_REFUSED_BODIES: '0' } }),
     sampleBytes({ seconds: 6 }),
   ]);
   stack = s;

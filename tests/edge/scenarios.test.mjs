@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { sampleBytes } from '../../scripts/lib/sample.mjs';
 import { startStack, TEST_VARS, waitFor } from '../../scripts/lib/stack.mjs';
 import {
-  brief, create, isEvent, isStatus, metadata, openSocket, patch, sessionId, signedHeaders, startUpload, TUS,
+  brief, create, idOf, isEvent, isStatus, metadata, openSocket, patch, sessionId, signedHeaders, startUpload, TUS,
   upload, uploadMetadataHeader,
 } from './support.mjs';
 
@@ -83,7 +83,7 @@ test('the WebSocket gets the snapshot first, then progress, statuses, stages and
   await socket.until(isStatus('completed'), 5_000, 'completed status');
   const { frames } = socket;
   assert.equal(frames[0].type, 'snapshot', `first frame: ${brief(frames[0])}`);
-  assert.equal(frames[0].snapshot.session_id, id);
+  assert.equal(frames[0].snapshot.session_id, idOf(id));
   const events = frames.filter((f) => f.type === 'event');
   assert.ok(events.every((f) => f.seq > frames[0].snapshot.seq), 'events follow the snapshot');
   seqsIncrease(frames);
@@ -246,7 +246,8 @@ test('creation-with-upload stores the first bytes; a PATCH sent as POST with X-H
   });
   assert.equal(res.status, 201);
   assert.equal(Number(res.headers.get('upload-offset')), head.length);
-  const url = res.headers.get('location');
+  assert.match(res.headers.get('location'), /^\/api\/dodo-lens\/uploads\/[0-9a-f]{64}\.[\w-]{43}$/, 'a relative Location');
+  const url = new URL(res.headers.get('location'), stack.api).href;
   const id = sessionId(url);
   const socket = await openSocket(stack.api, id);
   // The rest as tus-js-client sends it with overridePatchMethod (POST + X-HTTP-Method-Override).
@@ -260,7 +261,7 @@ test('creation-with-upload stores the first bytes; a PATCH sent as POST with X-H
 test('origin events: 401 for a bad, stale or missing signature, 404 unknown, 409 out of state, 410 purged', async () => {
   const url = await create(stack.api, 1000);
   const id = sessionId(url);
-  const path = `/internal/sessions/${id}/events`;
+  const path = `/internal/sessions/${idOf(id)}/events`;
   const body = JSON.stringify({ attempt: 1, event: { type: 'stage', stage: 'probing' } });
   const send = (p, headers, b = body) => fetch(`${stack.edgeUrl}${p}`, { method: 'POST', headers, body: b });
 

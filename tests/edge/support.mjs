@@ -2,9 +2,23 @@
 // global WebSocket) that records every frame, raw tus requests for the refusal cases, and signed
 // origin events (the HMAC canonical string of docs/PROTOCOL.md, computed independently here).
 import { createHash, createHmac } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import * as tus from 'tus-js-client';
 
 export const TUS = { 'Tus-Resumable': '1.0.0' };
+
+let clients = 0;
+/**
+ * A fresh client address (RFC 2544's 198.18.0.0/15, reserved for benchmarks) for the
+ * `CF-Connecting-IP` header. The edge rate limits creations per client address; `wrangler dev`,
+ * unlike Cloudflare, keeps a client-sent value, so each upload a scenario makes comes from its
+ * own simulated client and only gate.test.mjs, which tests the limit, meets it.
+ */
+export function testClient() {
+  clients += 1;
+  return `198.18.${(clients >> 8) & 255}.${clients & 255}`;
+}
 const b64 = (s) => Buffer.from(s).toString('base64');
 
 export function metadata({ filename = 'move.mp4', filetype = 'video/mp4', locale = 'fr' } = {}) {
@@ -17,13 +31,16 @@ export function uploadMetadataHeader(meta = metadata()) {
     .join(',');
 }
 
+/** The session handle `{id}.{token}`: the last segment of an upload URL (a capability). */
 export const sessionId = (url) => url.split('/').pop();
+/** The bare Durable Object id inside a handle (what the origin's callback path carries). */
+export const idOf = (handle) => handle.split('.')[0];
 
 /**
  * Starts a tus-js-client upload of `data` (a Buffer) and returns { upload, url, done }:
  * `url` resolves when the upload URL is known, `done` when the upload succeeds.
  */
-export function startUpload(api, data, { chunkSize = 1 << 20, uploadUrl, onProgress, meta = metadata(), retryDelays = [100, 300, 1000] } = {}) {
+export function startUpload(api, data, { chunkSize = 1 << 20, uploadUrl, onProgress, meta = metadata(), retryDelays = [100, 300, 1000], headers = {} } = {}) {
   let urlKnown;
   const url = new Promise((resolve) => (urlKnown = resolve));
   let upload;
@@ -34,6 +51,7 @@ export function startUpload(api, data, { chunkSize = 1 << 20, uploadUrl, onProgr
       chunkSize,
       metadata: meta,
       retryDelays,
+      headers: { 'CF-Connecting-IP': testClient(), ...headers },
       removeFingerprintOnSuccess: true,
       onUploadUrlAvailable: () => urlKnown(upload.url),
       onProgress,
@@ -131,14 +149,21 @@ export function signedHeaders(secret, path, body, { timestamp = Math.floor(Date.
   };
 }
 
-/** Creates an upload with raw tus requests (for the refusal cases) and returns its URL. */
+/** Creates an upload with raw tus requests (for the refusal cases) and returns its absolute URL
+ * (the edge's Location is relative). */
 export async function create(api, length, { meta = metadata(), headers = {} } = {}) {
   const res = await fetch(`${api}/uploads`, {
     method: 'POST',
-    headers: { ...TUS, 'Upload-Length': String(length), 'Upload-Metadata': uploadMetadataHeader(meta), ...headers },
+    headers: {
+      ...TUS,
+      'CF-Connecting-IP': testClient(),
+      'Upload-Length': String(length),
+      'Upload-Metadata': uploadMetadataHeader(meta),
+      ...headers,
+    },
   });
   if (res.status !== 201) throw new Error(`create: ${res.status} ${await res.text()}`);
-  return res.headers.get('location');
+  return new URL(res.headers.get('location'), api).href;
 }
 
 export function patch(url, body, offset, headers = {}, method = 'PATCH') {
@@ -147,4 +172,17 @@ export function patch(url, body, offset, headers = {}, method = 'PATCH') {
     headers: { ...TUS, 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', ...headers },
     body,
   });
+}
+
+/** The SQLite files of every Durable Object in wrangler's local state under a stack's `dir`: one
+ * per object that ever received a request. */
+export async function durableObjectFiles(dir) {
+  const root = path.join(dir, 'wrangler-state/v3/do');
+  const files = [];
+  for (const ns of await readdir(root).catch(() => [])) {
+    for (const file of await readdir(path.join(root, ns))) {
+      if (file.endsWith('.sqlite')) files.push(path.join(ns, file));
+    }
+  }
+  return files.sort();
 }

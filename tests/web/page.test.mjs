@@ -233,7 +233,7 @@ test('a reload in the middle of an upload resumes from the server offset', async
     await page.goto(stack.edgeUrl);
     await page.setInputFiles('#file', video);
     await page.waitForFunction(() => Boolean(localStorage.getItem('dodolens.active')));
-    const { sessionId } = JSON.parse(await page.evaluate(() => localStorage.getItem('dodolens.active')));
+    const { handle: sessionId } = JSON.parse(await page.evaluate(() => localStorage.getItem('dodolens.active')));
     const before = await stack.waitFor(async () => {
       const s = await stack.snapshot(sessionId);
       return s.upload.offset > 0 && patches > 1 ? s : null;
@@ -312,7 +312,7 @@ test('with WebSockets blocked the long-poll still delivers the result', async ()
     assert.ok(modes.includes('polling'), `fell back to polling: ${modes}`);
     assert.ok(!modes.includes('websocket'), `no socket ever delivered: ${modes}`);
     assert.ok(sockets >= 2, `the client tried WebSockets first (${sockets})`);
-    const polls = requests.filter((r) => r.method === 'GET' && /\/sessions\/[0-9a-f]{64}(\?|$)/.test(r.url));
+    const polls = requests.filter((r) => r.method === 'GET' && /\/sessions\/[0-9a-f]{64}\.[\w-]{43}(\?|$)/.test(r.url));
     assert.ok(polls.some((r) => r.url.includes('after=')), 'long-polled with ?after=SEQ');
     const sessionId = sessionIdOf(requests);
     await assertInventoryRendered(page, sessionId);
@@ -380,7 +380,7 @@ test('"Annuler" during the upload deletes the session on the server', async () =
     await page.goto(stack.edgeUrl);
     await page.setInputFiles('#file', video);
     await page.waitForFunction(() => Boolean(localStorage.getItem('dodolens.active')));
-    const { sessionId } = JSON.parse(await page.evaluate(() => localStorage.getItem('dodolens.active')));
+    const { handle: sessionId } = JSON.parse(await page.evaluate(() => localStorage.getItem('dodolens.active')));
     await stack.waitFor(async () => (await stack.snapshot(sessionId)).upload.offset > 0 || null, 30_000);
     await page.click('#cancel');
     await page.waitForSelector('main[data-phase="idle"]');

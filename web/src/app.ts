@@ -1,9 +1,11 @@
 /**
  * The DodoLens page: DOM glue over DodoLensClient and the pure view modules.
  *
- * What the page remembers across a reload (localStorage, no secret): the language choice, the
- * session it is following, and tus-js-client's resumable upload URLs. Everything shown is derived
- * from the session snapshot, so a reload or a reconnect renders the same page.
+ * What the page remembers across a reload (localStorage): the language choice, and two secrets —
+ * the handle of the session it is following and tus-js-client's resumable upload URLs, each of
+ * which carries the session's capability token (whoever reads them can see, resume or delete the
+ * session). localStorage is this origin's alone; the page loads no third-party script. Everything
+ * shown is derived from the session snapshot, so a reload or a reconnect renders the same page.
  */
 import { DodoLensClient, DodoLensError, type Snapshot, type UploadHandle, type UploadProgressInfo } from "./client.js";
 import type { SessionSubscription, ConnectionMode } from "./subscription.js";
@@ -22,7 +24,8 @@ const LOCALE_KEY = "dodolens.locale";
 const ACTIVE_KEY = "dodolens.active";
 
 interface ActiveSession {
-  sessionId: string;
+  /** `{id}.{token}`: the secret capability for the session. */
+  handle: string;
   filename: string;
 }
 
@@ -48,7 +51,7 @@ function message(key: MessageKey, params?: Record<string, string>, tone?: "info"
 function readActive(): ActiveSession | null {
   try {
     const value = JSON.parse(localStorage.getItem(ACTIVE_KEY) ?? "null") as ActiveSession | null;
-    return value && typeof value.sessionId === "string" ? value : null;
+    return value && typeof value.handle === "string" ? value : null;
   } catch {
     return null;
   }
@@ -124,7 +127,7 @@ async function renderResumeNotice(): Promise<void> {
   }
   let fraction = 0;
   try {
-    const current = await client.snapshot(pending.sessionId);
+    const current = await client.snapshot(pending.handle);
     fraction = current.upload.length > 0 ? current.upload.offset / current.upload.length : 0;
   } catch (error) {
     // Gone (purged or expired): nothing to resume. Otherwise offer it anyway; tus will ask again.
@@ -138,7 +141,6 @@ async function renderResumeNotice(): Promise<void> {
     name: pending.filename,
     percent: formatPercent(locale, fraction),
   });
-  notice.dataset.session = pending.sessionId;
   notice.dataset.storageKey = pending.storageKey;
   notice.hidden = false;
 }
@@ -219,9 +221,9 @@ function startUpload(file: File): void {
   renderTimeline(null);
   const handle = client.upload(file, {
     locale,
-    onSession: (sessionId) => {
-      setActive({ sessionId, filename: file.name });
-      follow(sessionId);
+    onSession: (handle) => {
+      setActive({ handle, filename: file.name });
+      follow(handle);
     },
     onResume: (offset) => {
       resumedAt = offset;
@@ -289,9 +291,9 @@ function renderProgress(): void {
 
 // ---- Session ----
 
-function follow(sessionId: string): void {
+function follow(handle: string): void {
   closeSubscription();
-  subscription = client.subscribe(sessionId, {
+  subscription = client.subscribe(handle, {
     onUpdate: (next) => {
       snapshot = next;
       renderSnapshot(next);
@@ -403,16 +405,16 @@ function renderSnapshot(current: Snapshot): void {
 }
 
 $("retry").addEventListener("click", async () => {
-  const sessionId = active?.sessionId ?? snapshot?.session_id;
-  if (!sessionId) return;
+  const handle = active?.handle;
+  if (!handle) return;
   const button = $<HTMLButtonElement>("retry");
   button.disabled = true;
   try {
-    await client.retry(sessionId);
+    await client.retry(handle);
     $("failure").hidden = true;
     button.hidden = true;
     setPhase("processing");
-    if (!subscription) follow(sessionId);
+    if (!subscription) follow(handle);
   } catch (error) {
     button.disabled = false;
     $("failure-text").textContent = (error as Error).message;
@@ -420,14 +422,14 @@ $("retry").addEventListener("click", async () => {
 });
 
 $("cancel").addEventListener("click", async () => {
-  const sessionId = active?.sessionId ?? snapshot?.session_id;
-  const handle = upload;
+  const session = active?.handle;
+  const running = upload;
   upload = null;
   closeSubscription();
   setActive(null);
   snapshot = null;
-  if (handle && !uploadDone) await handle.cancel().catch(() => undefined);
-  else if (sessionId) await client.cancel(sessionId).catch(() => undefined);
+  if (running && !uploadDone) await running.cancel().catch(() => undefined);
+  else if (session) await client.cancel(session).catch(() => undefined);
   showStart(message("cancelled", {}, "info"));
   $("file-label").focus();
 });
@@ -462,11 +464,11 @@ async function boot(): Promise<void> {
   // An upload cut short by a reload waits for its file to be picked again (the browser cannot
   // reopen it by itself); a finished upload is followed where it stands.
   const pending = await client.pendingUploads();
-  if (active && !pending.some((p) => p.sessionId === active?.sessionId)) {
+  if (active && !pending.some((p) => p.handle === active?.handle)) {
     $("filename").textContent = active.filename;
     setPhase("processing");
     renderTimeline(null);
-    follow(active.sessionId);
+    follow(active.handle);
   } else {
     showStart();
   }

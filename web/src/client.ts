@@ -3,8 +3,9 @@
  *
  * Usable from this page or any other front end (a React hook would wrap `upload` and
  * `subscribe`). It only ever talks to the edge's public routes, relative to the page by default:
- * no key, no origin address. The upload URL returned by the edge is the capability for the
- * session; nothing else identifies it.
+ * no key, no origin address. Sessions are named by their *handle* `{id}.{token}`, the last
+ * segment of the upload URL the edge returns: the token is a secret capability (whoever holds the
+ * handle can follow, retry and delete the session), so keep it like a password.
  */
 import type { Snapshot } from "./generated/protocol.js";
 import { DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
@@ -70,7 +71,7 @@ export class DodoLensClient {
 
   /**
    * Starts (or resumes, if this browser sent part of the same file before) an upload. The
-   * returned handle's `done` resolves with the session id once the server has every byte;
+   * returned handle's `done` resolves with the session handle once the server has every byte;
    * `onSession` fires as soon as the session exists, so a caller can subscribe while uploading.
    */
   upload(file: File | Blob, options: UploadOptions): UploadHandle {
@@ -83,31 +84,31 @@ export class DodoLensClient {
     return handle;
   }
 
-  /** Follows a session live until it completes, is purged, or `close()` is called. */
-  subscribe(sessionId: string, listener: SubscriptionListener): SessionSubscription {
-    return new SessionSubscription(sessionId, this.live, listener);
+  /** Follows a session (by its handle) live until it completes, is purged, or `close()` is called. */
+  subscribe(handle: string, listener: SubscriptionListener): SessionSubscription {
+    return new SessionSubscription(handle, this.live, listener);
   }
 
   /** The session's current snapshot, once. */
-  async snapshot(sessionId: string): Promise<Snapshot> {
-    const response = await fetch(this.sessionUrl(sessionId), { cache: "no-store" });
+  async snapshot(handle: string): Promise<Snapshot> {
+    const response = await fetch(this.sessionUrl(handle), { cache: "no-store" });
     await ensureOk(response);
     return (await response.json()) as Snapshot;
   }
 
   /** Runs processing again after a retryable failure, from the video the edge still holds. */
-  async retry(sessionId: string): Promise<void> {
-    const response = await fetch(`${this.sessionUrl(sessionId)}/retry`, { method: "POST" });
+  async retry(handle: string): Promise<void> {
+    const response = await fetch(`${this.sessionUrl(handle)}/retry`, { method: "POST" });
     await ensureOk(response);
   }
 
   /** Deletes a session and its video (tus termination), e.g. "Annuler" after the upload ended. */
-  async cancel(sessionId: string): Promise<void> {
-    await terminate(this.uploadUrl(sessionId));
+  async cancel(handle: string): Promise<void> {
+    await terminate(this.uploadUrl(handle));
   }
 
-  uploadUrl(sessionId: string): string {
-    return `${this.apiBase}/uploads/${encodeURIComponent(sessionId)}`;
+  uploadUrl(handle: string): string {
+    return `${this.apiBase}/uploads/${encodeURIComponent(handle)}`;
   }
 
   /** Uploads this browser started and did not finish; pick the same file again to resume. */
@@ -119,8 +120,8 @@ export class DodoLensClient {
     return forgetPendingUpload(storageKey);
   }
 
-  private sessionUrl(sessionId: string): string {
-    return `${this.apiBase}/sessions/${encodeURIComponent(sessionId)}`;
+  private sessionUrl(handle: string): string {
+    return `${this.apiBase}/sessions/${encodeURIComponent(handle)}`;
   }
 }
 

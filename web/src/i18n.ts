@@ -49,6 +49,7 @@ const fr = {
   "error.retryable": "Vous pouvez réessayer sans renvoyer la vidéo.",
   "error.network": "L'envoi a été interrompu : la connexion a été perdue. Choisissez à nouveau le fichier pour reprendre.",
   "error.refused": "Le serveur a refusé l'envoi (code {status}).",
+  "error.rate_limited": "Trop d'envois depuis cette connexion. Réessayez dans une minute.",
   "error.gone": "Cette session a expiré et ses données ont été supprimées.",
   "result.title": "Inventaire",
   "result.total": "Volume total",
@@ -117,6 +118,7 @@ const en: Dictionary = {
   "error.retryable": "You can retry without sending the video again.",
   "error.network": "The upload stopped: the connection was lost. Choose the file again to resume.",
   "error.refused": "The server refused the upload (code {status}).",
+  "error.rate_limited": "Too many uploads from this connection. Try again in a minute.",
   "error.gone": "This session expired and its data was deleted.",
   "result.title": "Inventory",
   "result.total": "Total volume",
@@ -198,6 +200,8 @@ export function uploadErrorText(locale: Locale, status: number): string {
     case 404:
     case 410:
       return errorTexts[locale].expired;
+    case 429:
+      return t(locale, "error.rate_limited");
     default:
       return t(locale, "error.refused", { status });
   }

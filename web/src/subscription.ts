@@ -44,7 +44,8 @@ export class SessionSubscription {
   private mode: ConnectionMode = "connecting";
 
   constructor(
-    readonly sessionId: string,
+    /** The session handle `{id}.{token}` (a secret capability). */
+    readonly handle: string,
     private readonly config: LiveConfig,
     private readonly listener: SubscriptionListener,
   ) {
@@ -100,7 +101,7 @@ export class SessionSubscription {
   }
 
   private socketUrl(): string {
-    const url = new URL(`${this.config.apiBase}/sessions/${encodeURIComponent(this.sessionId)}/ws`, location.href);
+    const url = new URL(`${this.config.apiBase}/sessions/${encodeURIComponent(this.handle)}/ws`, location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     return url.toString();
   }
@@ -168,7 +169,7 @@ export class SessionSubscription {
       const query = seq === undefined ? "" : `?after=${seq}`;
       try {
         const response = await fetch(
-          `${this.config.apiBase}/sessions/${encodeURIComponent(this.sessionId)}${query}`,
+          `${this.config.apiBase}/sessions/${encodeURIComponent(this.handle)}${query}`,
           { signal: poller.signal, cache: "no-store", headers: { accept: "application/json" } },
         );
         if (response.status === 404 || response.status === 410) {

@@ -3,9 +3,12 @@
  *
  * tus-js-client does the protocol. What this adds: a fingerprint under our own prefix, so a page
  * reloaded mid-upload can list what it may resume and pick the same file up at the server's
- * offset; the session id (the last segment of the upload URL, which is the capability); and
- * cancellation that deletes the upload on the server (tus termination) instead of leaving chunks
- * behind until they expire.
+ * offset; the session handle (the last segment of the upload URL: the session id and its secret
+ * capability token, `{id}.{token}`); and cancellation that deletes the upload on the server (tus
+ * termination) instead of leaving chunks behind until they expire.
+ *
+ * The upload URL is a secret capability: whoever has it can see, resume and delete the session.
+ * tus-js-client keeps it in localStorage for resuming, which is where the page keeps it too.
  */
 import * as tus from "tus-js-client";
 import { RateMeter } from "./rate.js";
@@ -26,7 +29,7 @@ export interface UploadProgressInfo {
 
 export interface UploadCallbacks {
   /** The server created (or the client resumed) the session; fired once per upload. */
-  onSession?(sessionId: string, uploadUrl: string): void;
+  onSession?(handle: string, uploadUrl: string): void;
   /** A previous upload of the same file was found; the server already holds `offset` bytes. */
   onResume?(offset: number): void;
   onProgress?(progress: UploadProgressInfo): void;
@@ -38,7 +41,8 @@ export interface UploadOptions extends UploadCallbacks {
 }
 
 export interface PendingUpload {
-  sessionId: string;
+  /** The session handle (`{id}.{token}`): a secret capability. */
+  handle: string;
   uploadUrl: string;
   filename: string;
   size: number;
@@ -53,8 +57,8 @@ export interface UploaderConfig {
   retryDelays: number[];
 }
 
-/** The session id is the last path segment of the upload URL. */
-export function sessionIdFromUrl(uploadUrl: string): string {
+/** The session handle (`{id}.{token}`, a secret capability) is the last path segment of the upload URL. */
+export function sessionHandleFromUrl(uploadUrl: string): string {
   const path = new URL(uploadUrl, "http://x").pathname.replace(/\/+$/, "");
   return decodeURIComponent(path.slice(path.lastIndexOf("/") + 1));
 }
@@ -77,7 +81,7 @@ export class UploadError extends Error {
 }
 
 export class UploadHandle {
-  /** Resolves with the session id once the whole file is on the server. */
+  /** Resolves with the session handle once the whole file is on the server. */
   readonly done: Promise<string>;
   private upload: tus.Upload;
   private cancelled = false;
@@ -97,7 +101,7 @@ export class UploadHandle {
     const announce = () => {
       if (announced || !this.upload.url) return;
       announced = true;
-      options.onSession?.(sessionIdFromUrl(this.upload.url), this.upload.url);
+      options.onSession?.(sessionHandleFromUrl(this.upload.url), this.upload.url);
     };
     const filename = (file as Partial<File>).name ?? "video";
     this.upload = new tus.Upload(file, {
@@ -123,7 +127,7 @@ export class UploadHandle {
       },
       onSuccess: () => {
         announce();
-        resolve(sessionIdFromUrl(this.upload.url ?? ""));
+        resolve(sessionHandleFromUrl(this.upload.url ?? ""));
       },
       onError: (error) => {
         const status = (error as tus.DetailedError).originalResponse?.getStatus() ?? 0;
@@ -178,7 +182,7 @@ export async function pendingUploads(): Promise<PendingUpload[]> {
   return all
     .filter((u) => u.urlStorageKey.startsWith(`tus::${FINGERPRINT_PREFIX}`) && u.uploadUrl)
     .map((u) => ({
-      sessionId: sessionIdFromUrl(u.uploadUrl!),
+      handle: sessionHandleFromUrl(u.uploadUrl!),
       uploadUrl: u.uploadUrl!,
       filename: u.metadata.filename ?? "video",
       size: u.size ?? 0,

@@ -8,7 +8,7 @@ import { groupRooms, roomBars } from "../src/inventory.js";
 import { errorText, pickLocale, t, uploadErrorText, warningText } from "../src/i18n.js";
 import { pickRecordingType, recordingFilename } from "../src/recording.js";
 import { parsePoll } from "../src/subscription.js";
-import { fingerprintOf, sessionIdFromUrl } from "../src/upload.js";
+import { fingerprintOf, sessionHandleFromUrl } from "../src/upload.js";
 import { result, snapshot } from "./fixtures.js";
 
 const nbsp = (s: string) => s.replace(/[\u00a0\u202f]/g, " ");
@@ -120,10 +120,10 @@ test("long-poll answers: bare snapshot or snapshot with events", () => {
   assert.deepEqual(parsePoll(null), []);
 });
 
-test("session id and fingerprint", () => {
-  const id = "f".repeat(64);
-  assert.equal(sessionIdFromUrl(`http://127.0.0.1:8787/api/dodo-lens/uploads/${id}`), id);
-  assert.equal(sessionIdFromUrl(`/api/dodo-lens/uploads/${id}/`), id);
+test("session handle and fingerprint", () => {
+  const handle = `${"f".repeat(64)}.${"A_-b".repeat(10)}xyz`;
+  assert.equal(sessionHandleFromUrl(`http://127.0.0.1:8787/api/dodo-lens/uploads/${handle}`), handle);
+  assert.equal(sessionHandleFromUrl(`/api/dodo-lens/uploads/${handle}/`), handle);
   const file = new File([new Uint8Array(10)], "a.mp4", { type: "video/mp4", lastModified: 5 });
   const same = new File([new Uint8Array(10)], "a.mp4", { type: "video/mp4", lastModified: 5 });
   const bigger = new File([new Uint8Array(11)], "a.mp4", { type: "video/mp4", lastModified: 5 });

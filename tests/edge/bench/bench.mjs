@@ -23,7 +23,7 @@ import * as tus from 'tus-js-client';
 import { makeSample } from '../../../scripts/lib/sample.mjs';
 import { startStack, waitFor } from '../../../scripts/lib/stack.mjs';
 import { freePort, startService } from '../../support/process.mjs';
-import { metadata, openSocket, sessionId, signedHeaders, TUS, upload } from '../support.mjs';
+import { idOf, metadata, openSocket, sessionId, signedHeaders, testClient, TUS, upload } from '../support.mjs';
 
 const MiB = 1 << 20;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -47,6 +47,7 @@ function timedUpload(endpoint, data, chunkSize) {
       endpoint,
       chunkSize,
       retryDelays: [],
+      headers: { 'CF-Connecting-IP': testClient() },
       metadata: metadata({ filename: 'bench.mp4' }),
       onSuccess: () => resolve({ ms: performance.now() - started, url: up.url }),
       onError: reject,
@@ -179,7 +180,7 @@ async function eventLatency(stack) {
     const id = ids[i % SESSIONS];
     const fraction = (i % 1000) / 1000 + 0.0001;
     const body = JSON.stringify({ attempt: 1, event: { type: 'progress', stage: 'analysing', fraction } });
-    const p = `/internal/sessions/${id}/events`;
+    const p = `/internal/sessions/${idOf(id)}/events`;
     const headers = signedHeaders(stack.secret, p, body);
     const socket = sockets[i % SESSIONS];
     const t0 = performance.now();
@@ -268,6 +269,7 @@ async function pipelineLatency() {
           endpoint: `${viaTap.api}/uploads`,
           chunkSize: 5 * MiB,
           retryDelays: [],
+          headers: { 'CF-Connecting-IP': testClient() },
           metadata: metadata({ filename: 'sample-120s.mp4' }),
           onUploadUrlAvailable: () => (id = sessionId(up.url)),
           onSuccess: () => resolve(performance.now()),

@@ -193,6 +193,72 @@ test('the capability: every browser route needs the token; a wrong or missing on
   assert.equal((await stack.introspect(handle)).chunk_rows, 0);
 });
 
+test('origin events are refused from their headers: stale (401), no length (411), over 1 MiB declared (413)', async () => {
+  // Refused before a byte of body is read (the checks only look at headers). wrangler dev's
+  // workerd drains an unread request body before it answers, so the test sends whole bodies.
+  const url = await created(await post());
+  const handle = sessionId(url);
+  const path = `/internal/sessions/${idOf(handle)}/events`;
+  const body = JSON.stringify({ attempt: 1, event: { type: 'stage', stage: 'probing' } });
+  const send = async (headers, init = {}) => {
+    const res = await fetch(`${stack.edgeUrl}${path}`, { method: 'POST', headers, body, ...init });
+    return { status: res.status, text: await res.text() };
+  };
+  const stale = signedHeaders(stack.secret, path, body, { timestamp: Math.floor(Date.now() / 1000) - 600 });
+  assert.deepEqual(await send(stale), { status: 401, text: 'signature rejected: request timestamp outside the allowed window' });
+  const chunked = new ReadableStream({
+    start(controller) {
+      controller.enqueue(Buffer.from(body));
+      controller.close();
+    },
+  });
+  assert.deepEqual(await send(signedHeaders(stack.secret, path, body), { body: chunked, duplex: 'half' }), {
+    status: 411,
+    text: 'Content-Length is required',
+  });
+  const huge = Buffer.alloc((1 << 20) + 1, 0x20);
+  assert.deepEqual(await send(signedHeaders(stack.secret, path, huge), { body: huge }), {
+    status: 413,
+    text: 'request body too large: over the event size limit',
+  });
+  assert.equal((await send(signedHeaders(stack.secret, path, body))).status, 409, 'a good event still reaches the session');
+  assert.equal((await terminate(url)).status, 204);
+});
+
+test('WebSockets per session are capped: the next one is closed with 1008 and the reason', async () => {
+  const url = await created(await post());
+  const handle = sessionId(url);
+  const sockets = [];
+  for (let i = 0; i < MAX_SOCKETS; i++) {
+    const socket = await openSocket(stack.api, handle);
+    await socket.until((f) => f.type === 'snapshot', 5_000, 'snapshot');
+    sockets.push(socket);
+  }
+  const extra = new WebSocket(`${stack.api.replace(/^http/, 'ws')}/sessions/${handle}/ws`);
+  const closed = await new Promise((resolve) => extra.addEventListener('close', (e) => resolve(e), { once: true }));
+  assert.equal(closed.code, 1008);
+  assert.equal(closed.reason, `too many live connections to this session (max ${MAX_SOCKETS})`);
+  assert.equal((await stack.introspect(handle)).sockets, MAX_SOCKETS);
+  sockets.pop().close();
+  await waitFor(async () => (await stack.introspect(handle)).sockets < MAX_SOCKETS, 10_000, 'a socket slot freed');
+  const again = await openSocket(stack.api, handle);
+  await again.until((f) => f.type === 'snapshot', 5_000, 'snapshot once a slot is free');
+  for (const s of [...sockets, again]) s.close();
+  assert.equal((await terminate(url)).status, 204);
+});
+
+test('a long-poll that times out takes its waiter with it', async () => {
+  const url = await created(await post());
+  const handle = sessionId(url);
+  const { seq } = await stack.snapshot(handle);
+  const poll = fetch(`${stack.api}/sessions/${handle}?after=${seq}`).then((r) => r.json());
+  await waitFor(async () => (await stack.introspect(handle)).long_polls === 1, 5_000, 'the poll waiting');
+  const answer = await poll;
+  assert.deepEqual(answer.events, [], 'nothing new happened');
+  assert.equal((await stack.introspect(handle)).long_polls, 0, 'the timed-out waiter is gone');
+  assert.equal((await terminate(url)).status, 204);
+});
+
 /**
  * A PATCH from a client whose connection went half-open: `head` is sent, then nothing, the body
  * never ends. Resolves with the answer (`{status, text}`) or `{error}`; `close()` drops it.

@@ -80,8 +80,9 @@ impl Outbox {
         }
     }
 
-    /// Takes responsibility for a job's final record: held here first, recorded in the store
-    /// (retried until it is), delivered until the edge acknowledges it.
+    /// Takes responsibility for a job's final record: held here first, then (in the delivery
+    /// loop) recorded in the store, retried until it is, and delivered until the edge
+    /// acknowledges it.
     pub async fn finish(&self, record: FinalRecord) {
         let now = Instant::now();
         let held = Held {
@@ -91,11 +92,6 @@ impl Outbox {
             record,
         };
         let id = held.record.entry.id.clone();
-        // Recorded before the caller goes on, when the store answers; the pass retries if not.
-        let recorded = self.record(&held.record, Duration::ZERO).await;
-        if let Err(e) = recorded {
-            tracing::warn!(session = %short(&held.record.job_id), error = %e, "final event held in process until the store answers");
-        }
         self.held.lock().unwrap().insert(id, held);
         self.wake.notify_one();
     }
@@ -105,21 +101,33 @@ impl Outbox {
         self.held.lock().unwrap().len()
     }
 
-    /// Delivers until `shutdown`, then makes one last pass.
+    /// Delivers until `shutdown`, then makes one last pass. What this process holds and what
+    /// it takes over from the store go in two loops, so a store that does not answer never
+    /// delays a result this process has.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        loop {
-            self.pass().await;
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = shutdown.cancelled() => {
-                    self.pass().await;
-                    return;
+        let held = async {
+            loop {
+                self.pass().await;
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = shutdown.cancelled() => return self.pass().await,
                 }
             }
-        }
+        };
+        let taken = async {
+            loop {
+                self.take_over().await;
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = shutdown.cancelled() => return self.take_over().await,
+                }
+            }
+        };
+        tokio::join!(held, taken);
     }
 
+    /// One attempt for every held record that is due.
     async fn pass(&self) {
         let now = Instant::now();
         let due: Vec<Held> = {
@@ -140,7 +148,6 @@ impl Outbox {
                 }
             }
         }
-        self.take_over().await;
     }
 
     /// One attempt for a held record: (re-)record it, post it, settle the store.
@@ -154,11 +161,16 @@ impl Outbox {
         }
         if !held.delivered {
             let delay = self.delay(held.record.entry.attempts + 1, None);
-            // Renews this replica's lease past the next attempt, and re-writes a lost record.
-            if let Err(e) = self.record(&held.record, delay).await {
+            // Recording (which also renews this replica's lease past the next attempt and
+            // re-writes a record the store lost) and posting are independent: a store that
+            // does not answer does not delay the edge.
+            let (recorded, answer) = tokio::join!(
+                self.record(&held.record, delay),
+                self.reporter.post_final(&held.record.entry)
+            );
+            if let Err(e) = recorded {
                 tracing::warn!(session = %short(&held.record.job_id), error = %e, "store unavailable; final event kept in process");
             }
-            let answer = self.reporter.post_final(&held.record.entry).await;
             match answer {
                 Answer::Accepted => held.delivered = true,
                 Answer::Permanent => {

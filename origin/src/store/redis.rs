@@ -8,7 +8,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::{aio::ConnectionManager, AsyncCommands, Script};
+use redis::{
+    aio::{ConnectionLike, ConnectionManager},
+    AsyncCommands, RedisFuture, Script, Value,
+};
 
 use super::{Claim, FinalRecord, FinalTtls, JobMark, OutboxEntry, Store, StoreError};
 use crate::{
@@ -112,9 +115,60 @@ end
 return 1
 ";
 
+/// The connection manager with a hard bound on every request: its own response timeout does
+/// not cover the reconnection it starts after one, so a paused server could otherwise hold a
+/// caller for several timeouts in a row.
+#[derive(Clone)]
+struct Bounded {
+    inner: ConnectionManager,
+    limit: Duration,
+}
+
+impl Bounded {
+    fn timed_out(&self) -> redis::RedisError {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {:?}", self.limit),
+        )
+        .into()
+    }
+}
+
+impl ConnectionLike for Bounded {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let limit = self.limit;
+            match tokio::time::timeout(limit, self.inner.req_packed_command(cmd)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(self.timed_out()),
+            }
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let limit = self.limit;
+            let answers = self.inner.req_packed_commands(pipeline, offset, count);
+            match tokio::time::timeout(limit, answers).await {
+                Ok(answers) => answers,
+                Err(_) => Err(self.timed_out()),
+            }
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Bounded,
     prefix: String,
     claim: Script,
     renew: Script,
@@ -135,7 +189,10 @@ impl RedisStore {
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(3);
-        let conn = client.get_connection_manager_with_config(config).await?;
+        let conn = Bounded {
+            inner: client.get_connection_manager_with_config(config).await?,
+            limit: timeout,
+        };
         let with_now = |body: &str| Script::new(&format!("{NOW}{body}"));
         Ok(RedisStore {
             conn,

@@ -24,6 +24,8 @@ await build({
 for (const file of ["index.html", "styles.css"]) {
   await copyFile(join(root, "src", file), join(dist, file));
 }
+// The shared rules in wasm (scripts/build-web-wasm), loaded next to app.js.
+await copyFile(join(root, "wasm", "dodolens_bg.wasm"), join(dist, "dodolens_bg.wasm"));
 
 if (process.argv.includes("--tests")) {
   const out = join(root, ".test-build");

@@ -4,7 +4,10 @@
 //! outbox on 401/404/409/410), so they are decided here and nowhere else.
 
 use crate::http;
-use dodolens_shared::{lifecycle::LifecycleError, signing::SignatureError, tus::TusError};
+use dodolens_shared::{
+    handoff::ConfirmError, lifecycle::LifecycleError, protocol::ContactField,
+    signing::SignatureError, tus::TusError,
+};
 use thiserror::Error;
 use worker::Response;
 
@@ -40,6 +43,10 @@ pub enum EdgeError {
     ChallengeUnavailable,
     #[error("expected a WebSocket upgrade")]
     UpgradeRequired,
+    #[error(transparent)]
+    Confirm(#[from] ConfirmError),
+    #[error("the analysis service did not take the confirmation; try again")]
+    OriginUnavailable,
     #[error("configuration value {0} is missing or invalid")]
     Config(&'static str),
     #[error("runtime error: {0}")]
@@ -67,6 +74,9 @@ impl EdgeError {
             EdgeError::ChallengeFailed(_) => 403,
             EdgeError::ChallengeUnavailable => 503,
             EdgeError::UpgradeRequired => 426,
+            EdgeError::Confirm(ConfirmError::NotCompleted) => 409,
+            EdgeError::Confirm(_) => 422,
+            EdgeError::OriginUnavailable => 503,
             EdgeError::Config(_) | EdgeError::Runtime(_) => 500,
         }
     }
@@ -80,9 +90,20 @@ impl EdgeError {
         }
     }
 
-    /// A plain-text response; internal details are logged, not returned.
+    /// A plain-text response; internal details are logged, not returned. A refused confirmation
+    /// is JSON, so the page can mark the wrong fields.
     pub fn into_response(self) -> Response {
         let status = self.status();
+        if let EdgeError::Confirm(e) = &self {
+            let (error, fields): (&str, &[ContactField]) = match e {
+                ConfirmError::Contact(fields) => ("contact", fields),
+                ConfirmError::Edits(_) => ("edits", &[]),
+                ConfirmError::NotCompleted => ("not_completed", &[]),
+            };
+            let body =
+                serde_json::json!({ "error": error, "fields": fields, "message": e.to_string() });
+            return http::json(status, &body).unwrap_or_else(|_| http::text(status, error, &[]));
+        }
         let body = match self {
             EdgeError::Config(_) | EdgeError::Runtime(_) => {
                 worker::console_error!("edge error: {self}");

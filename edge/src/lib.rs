@@ -11,6 +11,7 @@ mod body;
 mod config;
 mod error;
 mod forward;
+mod handoff;
 mod http;
 mod live;
 mod object;

@@ -170,6 +170,8 @@ impl Object {
             Route::Snapshot(_) => self.snapshot(&req).await,
             Route::Socket(_) => self.connect(&req),
             Route::Retry(_) => self.retry().await,
+            Route::Confirm(_) if method == Method::Delete => self.unconfirm(),
+            Route::Confirm(_) => self.confirm(req).await,
             Route::OriginEvents(_) => self.origin_event(req).await,
             // The router checks the flag too; the object does not trust that it did.
             Route::Introspect(_) if self.config()?.dev_introspection => {
@@ -201,6 +203,11 @@ impl Object {
             Some(r) if capability::token_matches(token, &r.token_digest) => Ok(()),
             _ => Err(EdgeError::NotFound),
         }
+    }
+
+    /// Replaces the cached record (after the caller saved it).
+    pub fn cache(&self, record: Record) {
+        *self.record.borrow_mut() = Some(Some(record));
     }
 
     /// The record of a session that still answers: 404 unknown, 410 purged.
@@ -242,7 +249,7 @@ impl Object {
 
     async fn commit(
         self: &Rc<Self>,
-        record: Record,
+        mut record: Record,
         effects: Vec<Effect>,
     ) -> std::result::Result<(), EdgeError> {
         let (mut delete_chunks, mut purge, mut forget) = (false, false, false);
@@ -270,8 +277,10 @@ impl Object {
             self.store.delete_rows()?;
         }
         if purge {
-            // The state machine already stripped the record down to a tombstone.
+            // The state machine already stripped the session down to a tombstone; the
+            // confirmation (contact, confirmed inventory) goes with it.
             self.store.delete_events()?;
+            record.review.clear();
         }
         self.store.save(&record)?;
         let deadline = record.session.deadline;
@@ -314,6 +323,16 @@ impl Object {
         let mut counts = serde_json::to_value(self.store.counts()?)?;
         counts["sockets"] = self.state.get_websockets().len().into();
         counts["long_polls"] = self.live.waiting().into();
+        // Whether a result or a confirmation (contact, confirmed inventory) is still held.
+        let record = self.current()?;
+        counts["has_result"] = record
+            .as_ref()
+            .is_some_and(|r| r.session.result.is_some())
+            .into();
+        counts["has_confirmation"] = record
+            .as_ref()
+            .is_some_and(|r| r.review.confirmation.is_some())
+            .into();
         Ok(counts)
     }
 

@@ -59,6 +59,7 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response, EdgeError> {
         | Route::Snapshot(h)
         | Route::Socket(h)
         | Route::Retry(h)
+        | Route::Confirm(h)
         | Route::Introspect(h) => Ok(stub(env, h.id)?.fetch_with_request(req).await?),
     }
 }

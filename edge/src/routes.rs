@@ -24,6 +24,8 @@ pub enum Route<'a> {
     /// The live WebSocket.
     Socket(Handle<'a>),
     Retry(Handle<'a>),
+    /// The customer's confirmation (POST) or its withdrawal (DELETE).
+    Confirm(Handle<'a>),
     /// Signed events from the origin, by session id.
     OriginEvents(&'a str),
     /// Dev-only chunk-row counts, enabled by `DEV_INTROSPECTION=1`.
@@ -38,6 +40,7 @@ impl<'a> Route<'a> {
             | Route::Snapshot(h)
             | Route::Socket(h)
             | Route::Retry(h)
+            | Route::Confirm(h)
             | Route::Introspect(h) => Some(h),
             Route::Options | Route::Health | Route::Create | Route::OriginEvents(_) => None,
         }
@@ -78,6 +81,9 @@ impl<'a> Route<'a> {
             (Method::Get, ["api", "dodo-lens", "sessions", _, "ws"]) => Route::Socket(handle(3)?),
             (Method::Post, ["api", "dodo-lens", "sessions", _, "retry"]) => {
                 Route::Retry(handle(3)?)
+            }
+            (Method::Post | Method::Delete, ["api", "dodo-lens", "sessions", _, "confirm"]) => {
+                Route::Confirm(handle(3)?)
             }
             (Method::Post, ["internal", "sessions", _, "events"]) => Route::OriginEvents(id(2)?),
             (Method::Get, ["api", "dodo-lens", "dev", "sessions", _]) => {

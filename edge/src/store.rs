@@ -7,7 +7,7 @@
 //! streamed as if it were data. The tables are created only when a session is, so probing an
 //! unknown id writes nothing.
 
-use dodolens_shared::{lifecycle, video_digest::VideoDigest};
+use dodolens_shared::{handoff::Review, lifecycle, video_digest::VideoDigest};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use worker::{js_sys::Uint8Array, wasm_bindgen::JsValue, Result, SqlStorage, SqlStorageValue};
@@ -24,6 +24,9 @@ pub struct Record {
     /// SHA-256 state over the committed bytes, saved with the offset (`shared::video_digest`).
     #[serde(default)]
     pub digest: VideoDigest,
+    /// The customer's confirmation (contact and confirmed inventory), until retention.
+    #[serde(default)]
+    pub review: Review,
 }
 
 /// Row counts for residue checks (dev-only introspection).

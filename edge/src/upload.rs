@@ -190,6 +190,7 @@ impl Object {
             callback_base,
             token_digest: capability::token_digest(&token),
             digest: VideoDigest::new(),
+            review: Default::default(),
         })
         .await?;
 

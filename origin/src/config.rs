@@ -77,13 +77,19 @@ pub struct AirtableConfig {
     pub api_url: String,
     pub token: String,
     pub base: String,
+    /// One record per confirmed session.
     pub table: String,
+    /// One record per line, linked to the session's record; `None` keeps the lines as text only.
+    pub lines_table: Option<String>,
 }
 
 #[derive(Clone, Debug)]
 pub struct SinkConfig {
     pub airtable: Option<AirtableConfig>,
     pub webhook_url: Option<String>,
+    /// Also send the model's raw result when an analysis completes (by default only the
+    /// customer's confirmed inventory reaches the sinks).
+    pub send_raw_result: bool,
     pub attempts: u32,
     pub timeout: Duration,
 }
@@ -154,6 +160,7 @@ impl Config {
                 token,
                 base: vars.required("DODOLENS_AIRTABLE_BASE")?,
                 table: vars.required("DODOLENS_AIRTABLE_TABLE")?,
+                lines_table: vars.opt("DODOLENS_AIRTABLE_LINES_TABLE"),
             }),
             None => None,
         };
@@ -227,6 +234,7 @@ impl Config {
             sinks: SinkConfig {
                 airtable,
                 webhook_url: vars.opt("DODOLENS_WEBHOOK_URL"),
+                send_raw_result: vars.flag("DODOLENS_SINK_RAW_RESULT")?,
                 attempts: vars.parse("DODOLENS_SINK_ATTEMPTS", "3")?,
                 timeout: vars.secs("DODOLENS_SINK_TIMEOUT_S", "10")?,
             },
@@ -345,6 +353,15 @@ impl Vars<'_> {
         raw.trim()
             .parse()
             .map_err(|e: T::Err| invalid(name, format!("{raw:?}: {e}")))
+    }
+
+    /// `1`/`true` or `0`/`false` (unset: false).
+    fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.string(name, "0").trim() {
+            "1" | "true" => Ok(true),
+            "0" | "false" => Ok(false),
+            other => Err(invalid(name, format!("{other:?}: expected 0 or 1"))),
+        }
     }
 
     fn secs(&self, name: &'static str, default: &str) -> Result<Duration, ConfigError> {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod cost;
 pub mod error;
 pub mod extract;
+pub mod handoff;
 pub mod intake;
 pub mod metrics;
 pub mod model_budget;
@@ -82,6 +83,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/jobs/{id}",
             post(intake::post_job).layer(DefaultBodyLimit::disable()),
         )
+        .route("/v1/handoffs/{id}", post(handoff::post_handoff))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -304,11 +304,15 @@ async fn process(
     };
 
     let t = stage(Stage::Delivering).await;
-    for sink in state.sinks.deliver(id, &result, SINK_BUDGET).await {
-        result.inventory.warnings.push(warning(
-            WarningCode::SinkFailed,
-            &format!("Envoi vers {sink} en échec ; le résultat reste disponible ici."),
-        ));
+    // The mover gets the customer's confirmed inventory (`handoff`); the raw model result only
+    // when configured.
+    if cfg.sinks.send_raw_result {
+        for sink in state.sinks.deliver(id, &result, SINK_BUDGET).await {
+            result.inventory.warnings.push(warning(
+                WarningCode::SinkFailed,
+                &format!("Envoi vers {sink} en échec ; le résultat reste disponible ici."),
+            ));
+        }
     }
     timed(Stage::Delivering, t);
     result.processing_ms = received_at.elapsed().as_millis() as u64;

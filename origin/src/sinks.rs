@@ -1,11 +1,17 @@
-//! Optional destinations for finished analyses: an Airtable table (one record per analysis) and
-//! a signed webhook. They are conveniences for the mover's back office, so they never hold the
-//! user's result hostage: each is retried with backoff in the background, the pipeline waits a
-//! short budget for them, and whatever failed by then becomes a `sink_failed` warning.
+//! The mover's destinations: an Airtable base and a signed webhook.
+//!
+//! What they receive is the inventory the customer confirmed ([`Sinks::deliver_handoff`]):
+//! Airtable gets one record per session (contact, move, totals) and one record per line in a
+//! linked table (room, item, quantity, m³, kg, flags, source); the webhook gets the hand-off as
+//! JSON, signed. The raw model result is only sent when `DODOLENS_SINK_RAW_RESULT=1`
+//! ([`Sinks::deliver`]). Each request is retried with backoff; a sink never holds the customer's
+//! result hostage: the pipeline waits a short budget, and what failed becomes a `sink_failed`
+//! warning (raw results) or a log line (hand-offs). The mover's CRM is where the confirmed
+//! inventory lives: nothing here keeps it.
 
 use std::{sync::Arc, time::Duration};
 
-use dodolens_shared::protocol::AnalysisResult;
+use dodolens_shared::protocol::{AnalysisResult, Handoff, Inventory, InventoryLine, ItemFlag};
 use serde_json::json;
 
 use crate::{
@@ -79,22 +85,98 @@ impl Sinks {
         failed
     }
 
+    /// The confirmed inventory to every sink; names of the sinks that failed after their
+    /// retries.
+    pub async fn deliver_handoff(&self, handoff: &Handoff) -> Vec<&'static str> {
+        let airtable = async {
+            match &self.cfg.airtable {
+                Some(cfg) => self.airtable_handoff(cfg, handoff).await,
+                None => true,
+            }
+        };
+        let webhook = async {
+            match &self.cfg.webhook_url {
+                Some(url) => {
+                    let body = json!({ "type": "handoff", "handoff": handoff }).to_string();
+                    self.webhook(url, body).await
+                }
+                None => true,
+            }
+        };
+        let (airtable, webhook) = tokio::join!(airtable, webhook);
+        [("airtable", airtable), ("webhook", webhook)]
+            .into_iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// The session's record, then its lines (10 per request, Airtable's limit) linked to it.
+    async fn airtable_handoff(&self, cfg: &AirtableConfig, handoff: &Handoff) -> bool {
+        let Some(record) = self
+            .airtable_create(cfg, &cfg.table, vec![session_fields(handoff)])
+            .await
+        else {
+            return false;
+        };
+        let Some(lines_table) = &cfg.lines_table else {
+            return true;
+        };
+        let Some(id) = record
+            .pointer("/records/0/id")
+            .and_then(|v| v.as_str())
+            .map(String::from)
+        else {
+            tracing::warn!(sink = "airtable", "record created without an id");
+            return false;
+        };
+        let lines = line_fields(&handoff.inventory, &id);
+        for batch in lines.chunks(10) {
+            if self
+                .airtable_create(cfg, lines_table, batch.to_vec())
+                .await
+                .is_none()
+            {
+                return false;
+            }
+        }
+        true
+    }
+
     async fn airtable(&self, cfg: &AirtableConfig, fields: serde_json::Value) -> bool {
+        self.airtable_create(cfg, &cfg.table, vec![fields])
+            .await
+            .is_some()
+    }
+
+    /// Creates records in `table`; Airtable's answer (with the new record ids) on success.
+    async fn airtable_create(
+        &self,
+        cfg: &AirtableConfig,
+        table: &str,
+        records: Vec<serde_json::Value>,
+    ) -> Option<serde_json::Value> {
         let url = format!(
             "{}/{}/{}",
             cfg.api_url.trim_end_matches('/'),
             cfg.base,
-            cfg.table
+            table
         );
-        let body = json!({ "records": [{ "fields": fields }], "typecast": true }).to_string();
-        self.retry("airtable", || {
-            self.http
-                .post(&url)
-                .bearer_auth(&cfg.token)
-                .header("content-type", "application/json")
-                .body(body.clone())
-        })
-        .await
+        let records: Vec<_> = records
+            .into_iter()
+            .map(|fields| json!({ "fields": fields }))
+            .collect();
+        let body = json!({ "records": records, "typecast": true }).to_string();
+        let response = self
+            .retry_response("airtable", || {
+                self.http
+                    .post(&url)
+                    .bearer_auth(&cfg.token)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        response.json().await.ok()
     }
 
     async fn webhook(&self, url: &str, body: String) -> bool {
@@ -123,12 +205,20 @@ impl Sinks {
         name: &'static str,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> bool {
+        self.retry_response(name, request).await.is_some()
+    }
+
+    async fn retry_response(
+        &self,
+        name: &'static str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Option<reqwest::Response> {
         for attempt in 0..self.cfg.attempts.max(1) {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(500 << attempt.min(6))).await;
             }
             match request().send().await {
-                Ok(response) if response.status().is_success() => return true,
+                Ok(response) if response.status().is_success() => return Some(response),
                 Ok(response) if response.status().is_client_error() && response.status() != 429 => {
                     break;
                 }
@@ -140,14 +230,102 @@ impl Sinks {
             .get_or_create(&label("sink", name))
             .inc();
         tracing::warn!(sink = name, "result sink failed");
-        false
+        None
     }
 }
 
 fn airtable_fields(session_id: &str, result: &AnalysisResult) -> serde_json::Value {
     let inv = &result.inventory;
-    let lines: Vec<String> = inv
-        .rooms
+    json!({
+        "Session": session_id,
+        "Total m3": inv.total_m3,
+        "Subtotal m3": inv.subtotal_m3,
+        "Margin m3": inv.margin_m3,
+        "Items": inv.item_count,
+        "Rooms": inv.rooms.len(),
+        "Inventory": inventory_text(inv),
+        "Warnings": inv.warnings.iter().map(|w| w.message.clone()).collect::<Vec<_>>().join("\n"),
+        "Duration s": result.media.duration_s,
+        "Cost EUR": result.cost.eur,
+        "Simulated": result.simulated,
+    })
+}
+
+/// The session's record: who to call back, the move, the totals, and the lines as text.
+fn session_fields(handoff: &Handoff) -> serde_json::Value {
+    let inv = &handoff.inventory;
+    let contact = &handoff.contact;
+    let flagged: Vec<String> = inv
+        .flagged
+        .iter()
+        .map(|f| {
+            format!(
+                "{} — {} × {} ({})",
+                f.room,
+                f.quantity,
+                f.label,
+                flags_text(&f.flags)
+            )
+        })
+        .collect();
+    json!({
+        "Session": handoff.session_id,
+        "Revision": handoff.revision,
+        "Confirmed at": handoff.confirmed_at,
+        "Name": contact.name,
+        "Email": contact.email,
+        "Phone": contact.phone,
+        "Move date": contact.move_date,
+        "From postcode": contact.from_postcode,
+        "To postcode": contact.to_postcode,
+        "Total m3": inv.total_m3,
+        "Subtotal m3": inv.subtotal_m3,
+        "Margin m3": inv.margin_m3,
+        "Total kg": inv.total_weight_kg,
+        "Items": inv.item_count,
+        "Rooms": inv.rooms.len(),
+        "Flagged": flagged.join("\n"),
+        "Inventory": inventory_text(inv),
+    })
+}
+
+/// One record per line, linked to the session's record `session`.
+fn line_fields(inv: &Inventory, session: &str) -> Vec<serde_json::Value> {
+    inv.rooms
+        .iter()
+        .flat_map(|room| {
+            room.lines.iter().map(move |line: &InventoryLine| {
+                json!({
+                    "Session": [session],
+                    "Room": room.room,
+                    "Item": line.label,
+                    "Key": line.key,
+                    "Quantity": line.quantity,
+                    "Unit m3": line.unit_volume_m3,
+                    "m3": line.volume_m3,
+                    "kg": line.weight_kg,
+                    "Flags": flags_text(&line.flags),
+                    "Source": line.source,
+                })
+            })
+        })
+        .collect()
+}
+
+fn flags_text(flags: &[ItemFlag]) -> String {
+    flags
+        .iter()
+        .map(|flag| match flag {
+            ItemFlag::Fragile => "fragile",
+            ItemFlag::Disassembly => "disassembly",
+            ItemFlag::Heavy => "heavy",
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn inventory_text(inv: &Inventory) -> String {
+    inv.rooms
         .iter()
         .flat_map(|room| {
             room.lines.iter().map(move |l| {
@@ -157,18 +335,6 @@ fn airtable_fields(session_id: &str, result: &AnalysisResult) -> serde_json::Val
                 )
             })
         })
-        .collect();
-    json!({
-        "Session": session_id,
-        "Total m3": inv.total_m3,
-        "Subtotal m3": inv.subtotal_m3,
-        "Margin m3": inv.margin_m3,
-        "Items": inv.item_count,
-        "Rooms": inv.rooms.len(),
-        "Inventory": lines.join("\n"),
-        "Warnings": inv.warnings.iter().map(|w| w.message.clone()).collect::<Vec<_>>().join("\n"),
-        "Duration s": result.media.duration_s,
-        "Cost EUR": result.cost.eur,
-        "Simulated": result.simulated,
-    })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

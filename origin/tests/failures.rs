@@ -194,7 +194,7 @@ async fn the_outbox_delivers_once_the_edge_is_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sinks_get_the_result_and_a_failing_sink_is_only_a_warning() {
+async fn with_raw_results_on_sinks_get_the_result_and_a_failing_sink_is_only_a_warning() {
     use axum::{extract::State, http::HeaderMap, routing::post, Json, Router};
     use std::sync::{Arc, Mutex};
 
@@ -230,6 +230,7 @@ async fn sinks_get_the_result_and_a_failing_sink_is_only_a_warning() {
         ("DODOLENS_AIRTABLE_URL", &air_url),
         ("DODOLENS_WEBHOOK_URL", &hook_url),
         ("DODOLENS_SINK_ATTEMPTS", "2"),
+        ("DODOLENS_SINK_RAW_RESULT", "1"),
     ])
     .await;
     let (id, event) = s.run(read(&fixtures::no_audio())).await;

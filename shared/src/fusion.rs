@@ -20,8 +20,8 @@
 
 use crate::catalogue::{self, CatalogueItem, OTHER_KEY};
 use crate::protocol::{
-    Directive, DirectiveAction, Inventory, InventoryLine, ItemSource, MediaFacts, RoomInventory,
-    VisionItem, VisionResult, VoiceDirectives, Warning, WarningCode,
+    Directive, DirectiveAction, FlaggedItem, Inventory, InventoryLine, ItemFlag, ItemSource,
+    MediaFacts, RoomInventory, VisionItem, VisionResult, VoiceDirectives, Warning, WarningCode,
 };
 
 /// Per line. More than this of one item in one room is a model miscount, not a household.
@@ -124,7 +124,7 @@ impl Lang {
 
 /// What a line is: a catalogue item, or an `other` item known by its normalised label.
 #[derive(Clone, Debug)]
-enum Identity {
+pub(crate) enum Identity {
     Catalogue(&'static CatalogueItem),
     Other(String),
 }
@@ -190,6 +190,8 @@ struct Line {
     label: String,
     quantity: u32,
     unit_volume_m3: f64,
+    unit_weight_kg: f64,
+    flags: &'static [ItemFlag],
     source: ItemSource,
     confidence: Option<f64>,
     frames: Vec<u32>,
@@ -324,6 +326,7 @@ impl Fusion {
         };
         let (identity, label, unit_volume_m3) =
             self.resolve(&item.key, &item.label, item.estimated_volume_m3);
+        let (unit_weight_kg, flags) = facts(&identity, unit_volume_m3);
         let confidence = item
             .confidence
             .is_finite()
@@ -335,6 +338,8 @@ impl Fusion {
                 label,
                 quantity,
                 unit_volume_m3,
+                unit_weight_kg,
+                flags,
                 source: ItemSource::Seen,
                 confidence,
                 frames: item.frames.clone(),
@@ -352,6 +357,7 @@ impl Fusion {
             &directive.label,
             directive.estimated_volume_m3,
         );
+        let (unit_weight_kg, flags) = facts(&identity, unit_volume_m3);
         let room = self.room(directive.room.as_deref());
         self.push(
             room,
@@ -360,6 +366,8 @@ impl Fusion {
                 label,
                 quantity,
                 unit_volume_m3,
+                unit_weight_kg,
+                flags,
                 source: ItemSource::Said,
                 confidence: None,
                 frames: Vec::new(),
@@ -549,7 +557,7 @@ impl Fusion {
 
     fn finish(self, margin_ratio: f64) -> Inventory {
         let mut rooms = Vec::with_capacity(self.rooms.len());
-        let mut item_count = 0u32;
+        let mut next_id = 0u32;
         for room in self.rooms {
             if room.lines.is_empty() && room.notes.is_empty() {
                 continue;
@@ -568,38 +576,121 @@ impl Fusion {
                 .map(|mut line| {
                     line.frames.sort_unstable();
                     line.frames.dedup();
-                    item_count = item_count.saturating_add(line.quantity);
-                    InventoryLine {
+                    next_id += 1;
+                    inventory_line(LineFacts {
+                        id: next_id,
                         key: line.identity.key().to_string(),
                         label: line.label,
                         quantity: line.quantity,
                         unit_volume_m3: line.unit_volume_m3,
-                        volume_m3: line.unit_volume_m3 * f64::from(line.quantity),
+                        unit_weight_kg: line.unit_weight_kg,
+                        flags: line.flags.to_vec(),
                         source: line.source,
                         confidence: line.confidence,
                         frames: line.frames,
-                    }
+                    })
                 })
                 .collect();
-            let subtotal_m3 = lines.iter().fold(0.0, |sum, line| sum + line.volume_m3);
-            rooms.push(RoomInventory {
-                room: room.name,
-                lines,
-                subtotal_m3,
-                notes: room.notes,
-            });
+            rooms.push(room_inventory(room.name, lines, room.notes));
         }
-        let subtotal_m3 = rooms.iter().fold(0.0, |sum, room| sum + room.subtotal_m3);
-        let margin_m3 = subtotal_m3 * margin_ratio;
-        Inventory {
-            rooms,
-            subtotal_m3,
-            margin_ratio,
-            margin_m3,
-            total_m3: subtotal_m3 + margin_m3,
-            item_count,
-            warnings: self.warnings,
-        }
+        summarise(rooms, margin_ratio, self.warnings)
+    }
+}
+
+/// Everything a line is before its totals are computed.
+pub(crate) struct LineFacts {
+    pub id: u32,
+    pub key: String,
+    pub label: String,
+    pub quantity: u32,
+    pub unit_volume_m3: f64,
+    pub unit_weight_kg: f64,
+    pub flags: Vec<ItemFlag>,
+    pub source: ItemSource,
+    pub confidence: Option<f64>,
+    pub frames: Vec<u32>,
+}
+
+/// A line with its volume and weight: unit × quantity, nothing rounded.
+pub(crate) fn inventory_line(facts: LineFacts) -> InventoryLine {
+    let quantity = f64::from(facts.quantity);
+    InventoryLine {
+        id: facts.id,
+        key: facts.key,
+        label: facts.label,
+        quantity: facts.quantity,
+        unit_volume_m3: facts.unit_volume_m3,
+        volume_m3: facts.unit_volume_m3 * quantity,
+        unit_weight_kg: facts.unit_weight_kg,
+        weight_kg: facts.unit_weight_kg * quantity,
+        flags: facts.flags,
+        source: facts.source,
+        confidence: facts.confidence,
+        frames: facts.frames,
+    }
+}
+
+/// A room whose subtotals are the sums of its lines, in order.
+pub(crate) fn room_inventory(
+    room: String,
+    lines: Vec<InventoryLine>,
+    notes: Vec<String>,
+) -> RoomInventory {
+    RoomInventory {
+        room,
+        subtotal_m3: lines.iter().fold(0.0, |sum, line| sum + line.volume_m3),
+        weight_kg: lines.iter().fold(0.0, |sum, line| sum + line.weight_kg),
+        lines,
+        notes,
+    }
+}
+
+/// The inventory's totals from its rooms, the same way for fusion and for customer edits: the
+/// subtotal is the sum of the rooms, the total `subtotal + margin`, the item count the sum of
+/// quantities, and every flagged line is listed.
+pub(crate) fn summarise(
+    rooms: Vec<RoomInventory>,
+    margin_ratio: f64,
+    warnings: Vec<Warning>,
+) -> Inventory {
+    let subtotal_m3 = rooms.iter().fold(0.0, |sum, room| sum + room.subtotal_m3);
+    let total_weight_kg = rooms.iter().fold(0.0, |sum, room| sum + room.weight_kg);
+    let lines = || {
+        rooms
+            .iter()
+            .flat_map(|room| room.lines.iter().map(move |l| (room, l)))
+    };
+    let item_count = lines().fold(0u32, |n, (_, line)| n.saturating_add(line.quantity));
+    let flagged = lines()
+        .filter(|(_, line)| !line.flags.is_empty())
+        .map(|(room, line)| FlaggedItem {
+            line: line.id,
+            room: room.room.clone(),
+            label: line.label.clone(),
+            quantity: line.quantity,
+            flags: line.flags.clone(),
+        })
+        .collect();
+    let margin_m3 = subtotal_m3 * margin_ratio;
+    Inventory {
+        rooms,
+        subtotal_m3,
+        margin_ratio,
+        margin_m3,
+        total_m3: subtotal_m3 + margin_m3,
+        total_weight_kg,
+        item_count,
+        flagged,
+        warnings,
+    }
+}
+
+/// Weight and flags of one item: the catalogue's, or for an item it lacks an estimate from the
+/// volume ([`catalogue::KG_PER_M3`]) and no flag.
+pub(crate) fn facts(identity: &Identity, unit_volume_m3: f64) -> (f64, &'static [ItemFlag]) {
+    match identity {
+        Identity::Catalogue(item) => (item.weight_kg, item.flags),
+        Identity::Other(_) => (unit_volume_m3 * catalogue::KG_PER_M3, &[]),
     }
 }
 
@@ -607,6 +698,8 @@ fn source_rank(source: ItemSource) -> u8 {
     match source {
         ItemSource::Seen => 0,
         ItemSource::Said => 1,
+        ItemSource::Corrected => 2,
+        ItemSource::Added => 3,
     }
 }
 
@@ -623,7 +716,7 @@ fn collapse(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn capitalise(text: &str) -> String {
+pub(crate) fn capitalise(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -806,17 +899,20 @@ mod tests {
 
     #[test]
     fn other_items_use_the_estimate_with_a_warning() {
-        let mut piano = seen("other", 1);
-        piano.label = "Piano à queue".into();
-        piano.estimated_volume_m3 = Some(3.0);
-        let inventory = fuse(&input(vec![room("salon", vec![piano])], vec![]));
+        let mut statue = seen("other", 1);
+        statue.label = "Statue en bronze".into();
+        statue.estimated_volume_m3 = Some(3.0);
+        let inventory = fuse(&input(vec![room("salon", vec![statue])], vec![]));
         let line = line(&inventory, "Salon", "other").unwrap();
         assert_eq!(
             (line.label.as_str(), line.volume_m3),
-            ("Piano à queue", 3.0)
+            ("Statue en bronze", 3.0)
         );
+        // Weighed from its volume, with no flag: the catalogue knows nothing about it.
+        assert_eq!(line.unit_weight_kg, 3.0 * catalogue::KG_PER_M3);
+        assert!(line.flags.is_empty());
         assert_eq!(codes(&inventory), vec![WarningCode::UnknownItem]);
-        assert!(inventory.warnings[0].message.contains("Piano à queue"));
+        assert!(inventory.warnings[0].message.contains("Statue en bronze"));
     }
 
     #[test]

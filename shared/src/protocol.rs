@@ -173,6 +173,12 @@ pub enum SessionEvent {
     Failed {
         error: Failure,
     },
+    /// The customer confirmed the reviewed inventory; it went to the mover.
+    Confirmed {
+        confirmed: Box<Confirmed>,
+    },
+    /// An edit after the confirmation withdrew it.
+    Unconfirmed,
 }
 
 /// Messages the edge sends on the WebSocket (and, for long-poll, in a JSON array).
@@ -348,17 +354,41 @@ pub enum ItemSource {
     Seen,
     /// Added by the narration.
     Said,
+    /// Added by the customer while reviewing the inventory.
+    Added,
+    /// Seen or said, then its quantity corrected by the customer.
+    Corrected,
+}
+
+/// What a mover must plan for an item, from the catalogue.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
+#[serde(rename_all = "snake_case")]
+pub enum ItemFlag {
+    /// Glass, screens, instruments: wrapped and loaded apart.
+    Fragile,
+    /// Taken apart before the move and put back together after (beds, wardrobes).
+    Disassembly,
+    /// Two movers or special equipment (piano, American fridge, safe).
+    Heavy,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
 pub struct InventoryLine {
+    /// Unique in the inventory; customer edits name lines by it.
+    pub id: u32,
     pub key: String,
     pub label: String,
     pub quantity: u32,
     pub unit_volume_m3: f64,
     pub volume_m3: f64,
+    /// Typical weight of one (catalogue), or estimated from the volume for other items.
+    pub unit_weight_kg: f64,
+    pub weight_kg: f64,
+    pub flags: Vec<ItemFlag>,
     pub source: ItemSource,
     pub confidence: Option<f64>,
     pub frames: Vec<u32>,
@@ -371,7 +401,21 @@ pub struct RoomInventory {
     pub room: String,
     pub lines: Vec<InventoryLine>,
     pub subtotal_m3: f64,
+    pub weight_kg: f64,
     pub notes: Vec<String>,
+}
+
+/// A line with at least one flag, listed once more at the inventory level so a mover sees the
+/// piano without reading every room.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
+pub struct FlaggedItem {
+    pub line: u32,
+    pub room: String,
+    pub label: String,
+    pub quantity: u32,
+    pub flags: Vec<ItemFlag>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -413,7 +457,11 @@ pub struct Inventory {
     pub margin_m3: f64,
     /// `subtotal_m3 + margin_m3`.
     pub total_m3: f64,
+    /// Sum of every line's weight (no margin: the margin is space, not mass).
+    pub total_weight_kg: f64,
     pub item_count: u32,
+    /// Every line with a flag, in inventory order.
+    pub flagged: Vec<FlaggedItem>,
     pub warnings: Vec<Warning>,
 }
 
@@ -457,6 +505,123 @@ pub struct AnalysisResult {
     pub simulated: bool,
     #[cfg_attr(test, ts(type = "number"))]
     pub processing_ms: u64,
+}
+
+// ---- The customer's review and the mover's hand-off (rules in `edits` and `handoff`) ----
+
+/// One change the customer makes to the inventory while reviewing it. Lines are named by their
+/// `id`; an added line brings a new id chosen by the page (any id the inventory does not use).
+/// Applied in order by [`crate::edits::apply`], which decides every number.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Edit {
+    /// 0 hides the line (as a removal); above [`crate::fusion::MAX_QUANTITY`] it is capped.
+    SetQuantity {
+        line: u32,
+        quantity: u32,
+    },
+    Remove {
+        line: u32,
+    },
+    /// Brings back a removed line (the undo of `remove`).
+    Restore {
+        line: u32,
+    },
+    /// A catalogue item by key, in a room (created if new).
+    AddItem {
+        line: u32,
+        room: String,
+        key: String,
+        quantity: u32,
+    },
+    /// Something the catalogue lacks, with the customer's volume (and weight, else estimated).
+    AddFree {
+        line: u32,
+        room: String,
+        label: String,
+        unit_volume_m3: f64,
+        unit_weight_kg: Option<f64>,
+        quantity: u32,
+    },
+    /// Moves a line to another room (created if new).
+    Move {
+        line: u32,
+        room: String,
+    },
+    RenameRoom {
+        room: String,
+        to: String,
+    },
+}
+
+/// What the customer types so the mover can call back; checked by [`crate::handoff::validate`].
+/// At least one of `email` and `phone`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
+pub struct Contact {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub move_date: String,
+    pub from_postcode: String,
+    pub to_postcode: String,
+}
+
+/// Which contact field is wrong, and why (the page words it).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
+#[serde(rename_all = "snake_case")]
+pub enum ContactField {
+    Name,
+    Email,
+    Phone,
+    /// Neither an email nor a phone number.
+    Reach,
+    MoveDate,
+    FromPostcode,
+    ToPostcode,
+}
+
+/// `POST /api/dodo-lens/sessions/{id}/confirm`: the edit list and the contact. The edge
+/// recomputes the inventory from the session's result; the browser's totals are never sent.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
+pub struct ConfirmRequest {
+    pub edits: Vec<Edit>,
+    pub contact: Contact,
+}
+
+/// The answer to a confirmation, and the `confirmed` event: the inventory as the edge computed
+/// it. The contact is not echoed to browsers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
+pub struct Confirmed {
+    /// 1 for the first confirmation; a confirmation after an edit counts up.
+    pub revision: u32,
+    #[cfg_attr(test, ts(type = "number"))]
+    pub confirmed_at: Millis,
+    pub inventory: Inventory,
+}
+
+/// `POST {ORIGIN_URL}/v1/handoffs/{id}` (signed): what the mover's sinks receive.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
+pub struct Handoff {
+    pub session_id: String,
+    pub revision: u32,
+    #[cfg_attr(test, ts(type = "number"))]
+    pub confirmed_at: Millis,
+    pub locale: String,
+    pub contact: Contact,
+    pub inventory: Inventory,
 }
 
 #[cfg(test)]

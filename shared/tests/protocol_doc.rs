@@ -2,7 +2,8 @@
 //! `T` and serialise back to the same JSON (so a renamed or missing field fails here).
 
 use dodolens_shared::protocol::{
-    ClientMessage, JobMeta, OriginEvent, OriginReport, ServerMessage, SessionEvent,
+    ClientMessage, ConfirmRequest, Handoff, JobMeta, OriginEvent, OriginReport, ServerMessage,
+    SessionEvent,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
@@ -48,6 +49,8 @@ fn every_protocol_example_round_trips() {
             "OriginEvent" => round_trip::<OriginEvent>(&json),
             "OriginReport" => round_trip::<OriginReport>(&json),
             "JobMeta" => round_trip::<JobMeta>(&json),
+            "ConfirmRequest" => round_trip::<ConfirmRequest>(&json),
+            "Handoff" => round_trip::<Handoff>(&json),
             other => panic!("unknown type marker {other}"),
         };
         if let Err(e) = outcome {

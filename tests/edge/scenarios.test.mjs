@@ -389,3 +389,42 @@ test('an idle upload expires: its chunks are purged, it answers 410, then the to
   await waitFor(async () => (await fetch(url, { method: 'HEAD', headers: TUS })).status === 404, 20_000, 'tombstone forgotten');
   assert.equal((await stack.introspect(id)).has_session, false, 'nothing left in the object');
 });
+
+test('confirm: refused early (413, 400, 404, 422 with the fields), then confirmed, broadcast, withdrawn', async () => {
+  const contact = { name: 'Camille', email: 'c@example.fr', phone: null, move_date: '2030-01-02', from_postcode: '75011', to_postcode: '69003' };
+  const confirm = (id, body, headers = {}) =>
+    fetch(`${stack.api}/sessions/${id}/confirm`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const id = await upload(stack.api, video);
+  await waitFor(async () => (await stack.snapshot(id)).status === 'completed', 60_000, 'completed');
+  const big = await confirm(id, 'x'.repeat((256 << 10) + 1));
+  assert.equal(big.status, 413);
+  assert.equal((await confirm(id, '{"edits":')).status, 400);
+  assert.equal((await confirm('0'.repeat(64), JSON.stringify({ edits: [], contact }))).status, 404);
+  const badContact = await confirm(id, JSON.stringify({ edits: [], contact: { ...contact, email: null, to_postcode: '?' } }));
+  assert.equal(badContact.status, 422);
+  assert.deepEqual((await badContact.json()).fields, ['reach', 'to_postcode']);
+  const badEdit = await confirm(id, JSON.stringify({ edits: [{ type: 'remove', line: 9999 }], contact }));
+  assert.equal(badEdit.status, 422);
+  assert.equal((await badEdit.json()).error, 'edits');
+  assert.equal((await stack.introspect(id)).has_confirmation, false, 'nothing stored by a refusal');
+
+  const socket = await openSocket(stack.api, id);
+  await socket.until((f) => f.type === 'snapshot', 5_000, 'snapshot');
+  const base = (await stack.snapshot(id)).result.inventory;
+  const line = base.rooms[0].lines[0];
+  const ok = await confirm(id, JSON.stringify({ edits: [{ type: 'set_quantity', line: line.id, quantity: line.quantity + 1 }], contact }));
+  assert.equal(ok.status, 200);
+  const confirmed = await ok.json();
+  assert.equal(confirmed.revision, 1);
+  assert.equal(confirmed.inventory.item_count, base.item_count + 1);
+  assert.ok(!JSON.stringify(confirmed).includes('c@example.fr'), 'the contact is not echoed');
+  const event = await socket.until(isEvent('confirmed'), 5_000, 'confirmed event');
+  assert.deepEqual(event.event.confirmed, confirmed);
+  assert.equal((await stack.introspect(id)).has_confirmation, true);
+  const withdrawn = await fetch(`${stack.api}/sessions/${id}/confirm`, { method: 'DELETE' });
+  assert.equal(withdrawn.status, 204);
+  await socket.until(isEvent('unconfirmed'), 5_000, 'unconfirmed event');
+  assert.equal((await stack.introspect(id)).has_confirmation, false);
+  socket.close();
+  await stack.assertNoChunks(id);
+});

@@ -15,7 +15,8 @@ import { startCamera, type CameraRecording } from "./camera.js";
 import { $ } from "./dom.js";
 import { errorText, pickLocale, t, uploadErrorText, type Locale, type MessageKey } from "./i18n.js";
 import { formatBytes, formatClock, formatDuration, formatPercent, formatRate, formatVolume } from "./format.js";
-import { renderResultView } from "./result-view.js";
+import { ReviewPage } from "./review-page.js";
+import { loadRules } from "./rules.js";
 import { timeline, type Step } from "./timeline.js";
 
 type Phase = "idle" | "recording" | "uploading" | "processing" | "failed" | "completed" | "gone";
@@ -435,6 +436,7 @@ $("cancel").addEventListener("click", async () => {
 });
 
 function newVideo(): void {
+  review.clear();
   closeSubscription();
   upload = null;
   snapshot = null;
@@ -447,9 +449,12 @@ $("new").addEventListener("click", newVideo);
 
 // ---- Result ----
 
+const review = new ReviewPage(client, () => locale, announce);
+
 function renderResult(result: AnalysisResult): void {
   const wasShown = phase() === "completed";
-  renderResultView(result, locale);
+  const sessionId = active?.sessionId ?? snapshot?.session_id ?? "";
+  review.show(sessionId, result, snapshot?.meta.locale ?? locale);
   setPhase("completed");
   if (!wasShown) {
     announce(t(locale, "live.completed", { total: formatVolume(locale, result.inventory.total_m3) }));
@@ -460,6 +465,7 @@ function renderResult(result: AnalysisResult): void {
 // ---- Boot ----
 
 async function boot(): Promise<void> {
+  await loadRules();
   applyLocale();
   // An upload cut short by a reload waits for its file to be picked again (the browser cannot
   // reopen it by itself); a finished upload is followed where it stands.

@@ -7,7 +7,7 @@
  * segment of the upload URL the edge returns: the token is a secret capability (whoever holds the
  * handle can follow, retry and delete the session), so keep it like a password.
  */
-import type { Snapshot } from "./generated/protocol.js";
+import type { ConfirmRequest, Confirmed, ContactField, Snapshot } from "./generated/protocol.js";
 import { DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 import { SessionSubscription, type LiveConfig, type SubscriptionListener } from "./subscription.js";
 import {
@@ -43,6 +43,8 @@ export class DodoLensError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** For a refused confirmation: the contact fields to fix. */
+    readonly fields: readonly ContactField[] = [],
   ) {
     super(message);
     this.name = "DodoLensError";
@@ -99,6 +101,30 @@ export class DodoLensClient {
   /** Runs processing again after a retryable failure, from the video the edge still holds. */
   async retry(handle: string): Promise<void> {
     const response = await fetch(`${this.sessionUrl(handle)}/retry`, { method: "POST" });
+    await ensureOk(response);
+  }
+
+  /**
+   * Confirms the reviewed inventory: the edge recomputes it from `request.edits` and hands it to
+   * the mover. A refused contact rejects with a `DodoLensError` whose `fields` name the fields.
+   */
+  async confirm(sessionId: string, request: ConfirmRequest): Promise<Confirmed> {
+    const response = await fetch(`${this.sessionUrl(sessionId)}/confirm`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+    });
+    if (response.status === 422) {
+      const body = (await response.json().catch(() => ({}))) as { fields?: ContactField[]; message?: string };
+      throw new DodoLensError(422, body.message ?? "refused", body.fields ?? []);
+    }
+    await ensureOk(response);
+    return (await response.json()) as Confirmed;
+  }
+
+  /** Withdraws the confirmation (the customer changed the inventory after confirming). */
+  async unconfirm(sessionId: string): Promise<void> {
+    const response = await fetch(`${this.sessionUrl(sessionId)}/confirm`, { method: "DELETE" });
     await ensureOk(response);
   }
 

@@ -52,6 +52,10 @@ export function applyEvent(snapshot: Snapshot, event: SessionEvent): Snapshot {
       return { ...snapshot, status: "completed", result: event.result, error: null, progress: null };
     case "failed":
       return { ...snapshot, status: "failed", error: event.error };
+    case "confirmed":
+    case "unconfirmed":
+      // The review's own state; the page learns it from its confirm request.
+      return snapshot;
   }
 }
 

@@ -23,26 +23,29 @@ export function result(): AnalysisResult {
         {
           room: "Salon",
           lines: [
-            { key: "table_basse", label: "Table basse", quantity: 1, unit_volume_m3: 0.4, volume_m3: 0.4, source: "seen", confidence: 0.9, frames: [1] },
-            { key: "canape_3_places", label: "Canapé 3 places", quantity: 1, unit_volume_m3: 2, volume_m3: 2, source: "seen", confidence: 0.95, frames: [0, 1] },
+            { id: 1, key: "table_basse", label: "Table basse", quantity: 1, unit_volume_m3: 0.4, volume_m3: 0.4, unit_weight_kg: 10, weight_kg: 10, flags: [], source: "seen", confidence: 0.9, frames: [1] },
+            { id: 2, key: "canape_3_places", label: "Canapé 3 places", quantity: 1, unit_volume_m3: 2, volume_m3: 2, unit_weight_kg: 10, weight_kg: 10, flags: [], source: "seen", confidence: 0.95, frames: [0, 1] },
           ],
           subtotal_m3: 2.4,
+          weight_kg: 20,
           notes: [],
         },
         {
           room: "Chambre",
           lines: [
-            { key: "carton_livres", label: "Carton livres", quantity: 15, unit_volume_m3: 0.03, volume_m3: 0.45, source: "said", confidence: null, frames: [] },
+            { id: 3, key: "carton_livres", label: "Carton livres", quantity: 15, unit_volume_m3: 0.03, volume_m3: 0.45, unit_weight_kg: 10, weight_kg: 150, flags: [], source: "said", confidence: null, frames: [] },
           ],
           subtotal_m3: 0.45,
+          weight_kg: 150,
           notes: ["le lit reste"],
         },
         {
           room: "salon ",
           lines: [
-            { key: "fauteuil", label: "Fauteuil", quantity: 1, unit_volume_m3: 0.8, volume_m3: 0.8, source: "seen", confidence: 0.8, frames: [3] },
+            { id: 4, key: "fauteuil", label: "Fauteuil", quantity: 1, unit_volume_m3: 0.8, volume_m3: 0.8, unit_weight_kg: 10, weight_kg: 10, flags: [], source: "seen", confidence: 0.8, frames: [3] },
           ],
           subtotal_m3: 0.8,
+          weight_kg: 10,
           notes: ["fenêtre étroite"],
         },
       ],
@@ -50,7 +53,9 @@ export function result(): AnalysisResult {
       margin_ratio: 0.1,
       margin_m3: 0.365,
       total_m3: 4.015,
+      total_weight_kg: 180,
       item_count: 18,
+      flagged: [],
       warnings: [],
     },
     media: { duration_s: 12, width: 1280, height: 720, rotation: 0, has_audio: true, frames_analysed: 8 },

@@ -131,3 +131,22 @@ test("session handle and fingerprint", () => {
   assert.notEqual(fingerprintOf(file, "/e"), fingerprintOf(bigger, "/e"));
   assert.ok(fingerprintOf(file, "/e").startsWith("dodolens-v1|"));
 });
+
+test("the CSV has stable columns, quotes what needs it and its m³ and kg columns sum to the totals", async () => {
+  const { CSV_COLUMNS, inventoryCsv } = await import("../src/cube-sheet.js");
+  const inventory = result().inventory;
+  inventory.rooms[0].lines[0].label = 'Table "basse", ronde';
+  inventory.rooms[0].lines[0].flags = ["fragile", "disassembly"];
+  const csv = inventoryCsv(inventory, "Marge de chargement (10 %)");
+  const rows = csv.trimEnd().split("\r\n");
+  assert.equal(rows[0], CSV_COLUMNS.join(","));
+  assert.equal(rows[0], "room,item,quantity,unit_m3,m3,kg,flags,source");
+  assert.equal(rows[1], 'Salon,"Table ""basse"", ronde",1,0.4,0.4,10,fragile;disassembly,seen');
+  assert.equal(rows.length, 1 + 4 + 1, "header, one row per line, the margin");
+  const cells = rows.slice(1).map((row) => row.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/));
+  const m3 = cells.reduce((sum, row) => sum + Number(row[4]), 0);
+  const kg = cells.reduce((sum, row) => sum + Number(row[5]), 0);
+  assert.ok(Math.abs(m3 - inventory.total_m3) < 1e-9, `${m3} vs ${inventory.total_m3}`);
+  assert.equal(kg, inventory.total_weight_kg);
+  assert.equal(cells[cells.length - 1][7], "margin");
+});

@@ -16,6 +16,37 @@ simulated: boolean, processing_ms: number, };
 export type ClientMessage = { "type": "retry" };
 
 /**
+ * `POST /api/dodo-lens/sessions/{id}/confirm`: the edit list and the contact. The edge
+ * recomputes the inventory from the session's result; the browser's totals are never sent.
+ */
+export type ConfirmRequest = { edits: Array<Edit>, contact: Contact, };
+
+/**
+ * The answer to a confirmation, and the `confirmed` event: the inventory as the edge computed
+ * it. The contact is not echoed to browsers.
+ */
+export type Confirmed = { 
+/**
+ * 1 for the first confirmation; a confirmation after an edit counts up.
+ */
+revision: number, confirmed_at: number, inventory: Inventory, };
+
+/**
+ * What the customer types so the mover can call back; checked by [`crate::handoff::validate`].
+ * At least one of `email` and `phone`.
+ */
+export type Contact = { name: string, email: string | null, phone: string | null, 
+/**
+ * `YYYY-MM-DD`.
+ */
+move_date: string, from_postcode: string, to_postcode: string, };
+
+/**
+ * Which contact field is wrong, and why (the page words it).
+ */
+export type ContactField = "name" | "email" | "phone" | "reach" | "move_date" | "from_postcode" | "to_postcode";
+
+/**
  * Estimated cost of the model calls for one analysis.
  */
 export type Cost = { input_tokens: number, output_tokens: number, audio_seconds: number, eur: number, };
@@ -33,6 +64,13 @@ quantity: number | null, room: string | null, estimated_volume_m3: number | null
 export type DirectiveAction = "exclude" | "add" | "note";
 
 /**
+ * One change the customer makes to the inventory while reviewing it. Lines are named by their
+ * `id`; an added line brings a new id chosen by the page (any id the inventory does not use).
+ * Applied in order by [`crate::edits::apply`], which decides every number.
+ */
+export type Edit = { "type": "set_quantity", line: number, quantity: number, } | { "type": "remove", line: number, } | { "type": "restore", line: number, } | { "type": "add_item", line: number, room: string, key: string, quantity: number, } | { "type": "add_free", line: number, room: string, label: string, unit_volume_m3: number, unit_weight_kg: number | null, quantity: number, } | { "type": "move", line: number, room: string, } | { "type": "rename_room", room: string, to: string, };
+
+/**
  * Machine-readable failure reasons. The message beside them is for humans.
  */
 export type ErrorCode = "unsupported_media" | "invalid_media" | "too_large" | "timeout" | "model_unavailable" | "model_invalid_response" | "origin_unavailable" | "expired" | "cancelled" | "internal";
@@ -42,6 +80,17 @@ export type ErrorCode = "unsupported_media" | "invalid_media" | "too_large" | "t
  * retention ends, so "Réessayer" can run processing again without a new upload.
  */
 export type Failure = { code: ErrorCode, message: string, retryable: boolean, };
+
+/**
+ * A line with at least one flag, listed once more at the inventory level so a mover sees the
+ * piano without reading every room.
+ */
+export type FlaggedItem = { line: number, room: string, label: string, quantity: number, flags: Array<ItemFlag>, };
+
+/**
+ * `POST {ORIGIN_URL}/v1/handoffs/{id}` (signed): what the mover's sinks receive.
+ */
+export type Handoff = { session_id: string, revision: number, confirmed_at: number, locale: string, contact: Contact, inventory: Inventory, };
 
 /**
  * The inventory a mover quotes from. Volumes are in m³, rounded to 0.01 for display only by
@@ -59,14 +108,35 @@ margin_ratio: number, margin_m3: number,
 /**
  * `subtotal_m3 + margin_m3`.
  */
-total_m3: number, item_count: number, warnings: Array<Warning>, };
+total_m3: number, 
+/**
+ * Sum of every line's weight (no margin: the margin is space, not mass).
+ */
+total_weight_kg: number, item_count: number, 
+/**
+ * Every line with a flag, in inventory order.
+ */
+flagged: Array<FlaggedItem>, warnings: Array<Warning>, };
 
-export type InventoryLine = { key: string, label: string, quantity: number, unit_volume_m3: number, volume_m3: number, source: ItemSource, confidence: number | null, frames: Array<number>, };
+export type InventoryLine = { 
+/**
+ * Unique in the inventory; customer edits name lines by it.
+ */
+id: number, key: string, label: string, quantity: number, unit_volume_m3: number, volume_m3: number, 
+/**
+ * Typical weight of one (catalogue), or estimated from the volume for other items.
+ */
+unit_weight_kg: number, weight_kg: number, flags: Array<ItemFlag>, source: ItemSource, confidence: number | null, frames: Array<number>, };
+
+/**
+ * What a mover must plan for an item, from the catalogue.
+ */
+export type ItemFlag = "fragile" | "disassembly" | "heavy";
 
 /**
  * Why a line is in the inventory.
  */
-export type ItemSource = "seen" | "said";
+export type ItemSource = "seen" | "said" | "added" | "corrected";
 
 /**
  * Sent by the edge with a forwarded job (in the signed `x-dodolens-metadata` header), so the
@@ -104,7 +174,7 @@ export type OriginReport = {
  */
 attempt: number, event: OriginEvent, };
 
-export type RoomInventory = { room: string, lines: Array<InventoryLine>, subtotal_m3: number, notes: Array<string>, };
+export type RoomInventory = { room: string, lines: Array<InventoryLine>, subtotal_m3: number, weight_kg: number, notes: Array<string>, };
 
 /**
  * Messages the edge sends on the WebSocket (and, for long-poll, in a JSON array).
@@ -114,7 +184,7 @@ export type ServerMessage = { "type": "snapshot", snapshot: Snapshot, } | { "typ
 /**
  * Something that happened to a session, as broadcast to browsers with its `seq`.
  */
-export type SessionEvent = { "type": "status", status: Status, } | { "type": "upload", offset: number, length: number, } | { "type": "stage", stage: Stage, } | { "type": "progress", stage: Stage, fraction: number, } | { "type": "completed", result: AnalysisResult, } | { "type": "failed", error: Failure, };
+export type SessionEvent = { "type": "status", status: Status, } | { "type": "upload", offset: number, length: number, } | { "type": "stage", stage: Stage, } | { "type": "progress", stage: Stage, fraction: number, } | { "type": "completed", result: AnalysisResult, } | { "type": "failed", error: Failure, } | { "type": "confirmed", confirmed: Confirmed, } | { "type": "unconfirmed" };
 
 /**
  * The full state of a session, sent first on every (re)connect and by the JSON endpoint.

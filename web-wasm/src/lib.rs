@@ -1,0 +1,75 @@
+//! `dodolens-shared`'s review rules for the browser, through wasm-bindgen.
+//!
+//! The page must show exactly the totals the edge will compute on confirmation, so it runs the
+//! same Rust: [`apply_edits`] is `shared::edits::apply`, [`search_catalogue`] is
+//! `shared::catalogue::search`, [`validate_contact`] is `shared::handoff::validate`. Values cross
+//! the boundary as JSON strings (the types are the generated `protocol.ts` ones), which keeps the
+//! bundle small: no serde-wasm-bindgen, no JS glue beyond strings. Built by
+//! `scripts/build-web-wasm` into `web/wasm/`.
+
+use dodolens_shared::{catalogue, edits, handoff, protocol::Contact, protocol::Edit};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+/// The inventory (JSON) after the edit list (JSON), or an error naming the refused edit.
+#[wasm_bindgen]
+pub fn apply_edits(inventory: &str, edits: &str, locale: &str) -> Result<String, JsError> {
+    let (inventory, edits) = parse(inventory, edits)?;
+    let edited = edits::apply(&inventory, &edits, locale)?;
+    Ok(serde_json::to_string(&edited)?)
+}
+
+/// The edits (JSON) that undo the list, newest first.
+#[wasm_bindgen]
+pub fn undo_edits(inventory: &str, edits: &str, locale: &str) -> Result<String, JsError> {
+    let (inventory, edits) = parse(inventory, edits)?;
+    Ok(serde_json::to_string(&edits::undo(
+        &inventory, &edits, locale,
+    )?)?)
+}
+
+fn parse(
+    inventory: &str,
+    edits: &str,
+) -> Result<(dodolens_shared::protocol::Inventory, Vec<Edit>), JsError> {
+    Ok((
+        serde_json::from_str(inventory)?,
+        serde_json::from_str(edits)?,
+    ))
+}
+
+#[derive(Serialize)]
+struct Found {
+    key: &'static str,
+    label: &'static str,
+    volume_m3: f64,
+    weight_kg: f64,
+    flags: &'static [dodolens_shared::protocol::ItemFlag],
+}
+
+/// Catalogue items matching `query`, best first: `[{key, label, volume_m3, weight_kg, flags}]`.
+#[wasm_bindgen]
+pub fn search_catalogue(query: &str, locale: &str, limit: usize) -> String {
+    let found: Vec<Found> = catalogue::search(query, locale, limit)
+        .into_iter()
+        .map(|item| Found {
+            key: item.key,
+            label: item.label(locale),
+            volume_m3: item.volume_m3,
+            weight_kg: item.weight_kg,
+            flags: item.flags,
+        })
+        .collect();
+    serde_json::to_string(&found).unwrap_or_else(|_| "[]".into())
+}
+
+/// `{"contact": Contact}` when valid (normalised), else `{"fields": [ContactField…]}`.
+#[wasm_bindgen]
+pub fn validate_contact(contact: &str, now_ms: f64) -> Result<String, JsError> {
+    let contact: Contact = serde_json::from_str(contact)?;
+    let answer = match handoff::validate(&contact, now_ms.max(0.0) as u64) {
+        Ok(contact) => serde_json::json!({ "contact": contact }),
+        Err(fields) => serde_json::json!({ "fields": fields }),
+    };
+    Ok(answer.to_string())
+}

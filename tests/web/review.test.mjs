@@ -129,7 +129,7 @@ test('review, confirm, export and purge: the mover gets exactly the edited inven
     await page.goto(stack.edgeUrl);
     await page.setInputFiles('#file', video);
     await page.waitForSelector('main[data-phase="completed"]', { timeout: RESULT_TIMEOUT });
-    const sessionId = JSON.parse(await page.evaluate(() => localStorage.getItem('dodolens.active'))).sessionId;
+    const sessionId = JSON.parse(await page.evaluate(() => localStorage.getItem('dodolens.active'))).handle;
     const model = (await stack.snapshot(sessionId)).result.inventory;
     assert.deepEqual(await onScreen(page), expected(model), 'the model inventory as computed by fusion');
     assert.equal(sinks.seen.airtable.length + sinks.seen.webhook.length, 0, 'nothing sent before confirmation');
@@ -214,7 +214,7 @@ test('review, confirm, export and purge: the mover gets exactly the edited inven
     const session = sinks.seen.airtable.find((r) => r.table === 'Inventaires');
     assert.equal(session.auth, 'Bearer pat-test');
     const fields = session.body.records[0].fields;
-    assert.equal(fields.Session, sessionId);
+    assert.equal(fields.Session, sessionId.split('.')[0], 'the session id, never the capability token');
     assert.equal(fields['Total m3'], confirmed.inventory.total_m3);
     assert.equal(fields['Total kg'], confirmed.inventory.total_weight_kg);
     assert.equal(fields.Name, 'Camille Martin');

@@ -453,8 +453,9 @@ const review = new ReviewPage(client, () => locale, announce);
 
 function renderResult(result: AnalysisResult): void {
   const wasShown = phase() === "completed";
-  const sessionId = active?.sessionId ?? snapshot?.session_id ?? "";
-  review.show(sessionId, result, snapshot?.meta.locale ?? locale);
+  // The handle is the capability the confirmation needs.
+  const handle = active?.handle ?? "";
+  review.show(handle, result, snapshot?.meta.locale ?? locale);
   setPhase("completed");
   if (!wasShown) {
     announce(t(locale, "live.completed", { total: formatVolume(locale, result.inventory.total_m3) }));

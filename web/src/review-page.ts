@@ -15,7 +15,7 @@ import { Review } from "./review.js";
 import { searchCatalogue, validateContact } from "./rules.js";
 
 interface Current {
-  sessionId: string;
+  handle: string;
   result: AnalysisResult;
   review: Review;
 }
@@ -43,9 +43,9 @@ export class ReviewPage {
   }
 
   /** Shows `result` for review; a result already under review keeps its edits. */
-  show(sessionId: string, result: AnalysisResult, sessionLocale: string): void {
-    if (this.current?.sessionId !== sessionId) {
-      this.current = { sessionId, result, review: new Review(result.inventory, sessionLocale) };
+  show(handle: string, result: AnalysisResult, sessionLocale: string): void {
+    if (this.current?.handle !== handle) {
+      this.current = { handle, result, review: new Review(result.inventory, sessionLocale) };
       this.statusKey = null;
     }
     this.render();
@@ -101,7 +101,7 @@ export class ReviewPage {
     if (ok && wasConfirmed) {
       current.review.confirmed = null;
       this.statusKey = { key: "confirm.cleared" };
-      void this.client.unconfirm(current.sessionId).catch(() => undefined);
+      void this.client.unconfirm(current.handle).catch(() => undefined);
     }
     this.render();
     if (ok) {
@@ -217,7 +217,7 @@ export class ReviewPage {
     this.statusKey = { key: "confirm.sending" };
     this.renderStatus();
     try {
-      const confirmed = await this.client.confirm(current.sessionId, {
+      const confirmed = await this.client.confirm(current.handle, {
         edits: current.review.edits,
         contact: check.contact,
       });
@@ -257,7 +257,7 @@ export class ReviewPage {
     const blob = new Blob([inventoryCsv(inventory, margin)], { type: "text/csv;charset=utf-8" });
     const link = document.createElement("a");
     link.href = URL.createObjectURL(blob);
-    link.download = `dodolens-inventaire-${current.sessionId.slice(0, 8)}.csv`;
+    link.download = `dodolens-inventaire-${current.handle.slice(0, 8)}.csv`;
     document.body.append(link);
     link.click();
     link.remove();

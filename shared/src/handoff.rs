@@ -139,7 +139,7 @@ pub fn validate(form: &Contact, now: Millis) -> Result<Contact, Vec<ContactField
         wrong.push(ContactField::Reach);
     }
     let move_date = form.move_date.trim().to_string();
-    if !parse_date(&move_date).is_some_and(|day| day + 1 >= days_since_epoch(now)) {
+    if parse_date(&move_date).is_none_or(|day| day + 1 < days_since_epoch(now)) {
         wrong.push(ContactField::MoveDate);
     }
     let from_postcode = postcode(&form.from_postcode);

@@ -71,7 +71,7 @@ fn sample() -> Inventory {
     )
 }
 
-fn line<'a>(inventory: &'a Inventory, id: u32) -> Option<(&'a str, &'a InventoryLine)> {
+fn line(inventory: &Inventory, id: u32) -> Option<(&str, &InventoryLine)> {
     inventory.rooms.iter().find_map(|room| {
         room.lines
             .iter()

@@ -80,6 +80,13 @@ impl Config {
             )?
             .try_into()
             .map_err(|_| EdgeError::Config("MAX_FORWARD_ATTEMPTS"))?,
+            max_lifetime_ms: number(env, "MAX_LIFETIME_MS", defaults.max_lifetime_ms)?,
+            queue_limit_ms: number(env, "QUEUE_LIMIT_MS", defaults.queue_limit_ms)?,
+            busy_retry_min_ms: number(env, "BUSY_RETRY_MIN_MS", defaults.busy_retry_min_ms)?,
+            busy_retry_max_ms: number(env, "BUSY_RETRY_MAX_MS", defaults.busy_retry_max_ms)?,
+            max_retries: number(env, "MAX_RETRIES", u64::from(defaults.max_retries))?
+                .try_into()
+                .map_err(|_| EdgeError::Config("MAX_RETRIES"))?,
         };
         Ok(Config {
             origin_url: text(env, "ORIGIN_URL")

@@ -61,7 +61,8 @@ impl EdgeError {
             EdgeError::Lifecycle(
                 LifecycleError::NotAllowed { .. }
                 | LifecycleError::BadOffset { .. }
-                | LifecycleError::StaleAttempt { .. },
+                | LifecycleError::StaleAttempt { .. }
+                | LifecycleError::RetriesExhausted { .. },
             ) => 409,
             EdgeError::Signature(_) => 401,
             EdgeError::NotFound => 404,

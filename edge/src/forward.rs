@@ -3,8 +3,9 @@
 //! The body is streamed row by row from SQLite through a `FixedLengthStream`, so the origin gets
 //! a Content-Length and the Worker never holds the video (Workers have 128 MB of memory). The
 //! request is signed over the method, path, timestamp, length and the job metadata (which rides
-//! in a header, because a streamed body cannot be hashed before it is sent). The outcome goes
-//! back into the state machine, which decides about backoff, `Retry-After` and the watchdog.
+//! in a header, because a streamed body cannot be hashed before it is sent). The state machine
+//! decides whether to send at all; the outcome (classified by `shared::answer`) goes back into
+//! it, which decides about the queue, backoff, `Retry-After` and the watchdog.
 
 use crate::{
     error::EdgeError,
@@ -15,7 +16,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use dodolens_shared::{
     answer,
     lifecycle::{ForwardResponse, Input},
-    protocol::{JobMeta, HEADER_RUNNING_ATTEMPT},
+    protocol::{JobMeta, HEADER_QUEUE_POSITION, HEADER_RUNNING_ATTEMPT},
     signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
 };
 use futures_util::{
@@ -29,22 +30,19 @@ use worker::{
 };
 
 impl Object {
-    /// Runs a forward in the background; a forward already in flight reports for both. The job
-    /// carries the session-wide count (`Session::forwards_sent`), not the per-run attempt.
+    /// Runs a forward in the background. Whether it really sends is the state machine's
+    /// decision ([`Input::ForwardStarted`]): not when that forward is no longer wanted, nor
+    /// while another is in flight (the state machine asks again when that one ends). The job
+    /// carries the session-wide attempt the state machine assigned.
     pub fn start_forward(self: &Rc<Self>) {
-        if self.forwarding.replace(true) {
-            return;
-        }
         let object = Rc::clone(self);
-        self.state.wait_until(async move {
-            object.forward().await;
-            object.forwarding.set(false);
-        });
+        self.state.wait_until(async move { object.forward().await });
     }
 
     async fn forward(self: &Rc<Self>) {
-        let attempt = match self.apply(Input::ForwardStarted).await {
-            Ok(record) => record.session.forwards_sent,
+        let attempt = match self.decide(Input::ForwardStarted).await {
+            Ok((_, Some(attempt))) => attempt,
+            Ok((_, None)) => return,
             Err(e) => {
                 worker::console_warn!("forward not started: {e}");
                 return;
@@ -59,7 +57,7 @@ impl Object {
         }
         let input = Input::from_forward_response(attempt, &answer);
         if let Err(e) = self.apply(input).await {
-            // The origin's events may already have moved the session on (e.g. completed).
+            // The watchdog gave up on this forward, or the session was purged meanwhile.
             worker::console_log!("forward outcome not applied: {e}");
         }
     }
@@ -106,12 +104,15 @@ impl Object {
             .with_body(Some(body.readable().into()));
         let request = Request::new_with_init(&format!("{}{path}", config.origin_url), &init)?;
 
-        // A hung origin must not hold the forward forever; the watchdog would re-forward anyway.
+        // A hung origin must not hold the forward forever. The timeout comes a little before the
+        // watchdog, so a slow forward ends as a transient answer (backoff) rather than racing
+        // the watchdog's re-forward.
         let controller = AbortController::default();
         let signal = controller.signal();
         let fetch = Fetch::Request(request);
         let send = fetch.send_with_signal(&signal);
-        let timeout = Delay::from(Duration::from_millis(config.limits.watchdog_ms));
+        let watchdog = config.limits.watchdog_ms;
+        let timeout = Delay::from(Duration::from_millis(watchdog - watchdog / 10));
         pin_mut!(send, timeout);
         let response = match select(send, timeout).await {
             Either::Left((response, _)) => response?,
@@ -124,11 +125,14 @@ impl Object {
         Ok(ForwardResponse {
             status: Some(response.status_code()),
             retry_after_ms: answer::retry_after_ms(headers.get("Retry-After")?.as_deref()),
-            running_attempt: headers
-                .get(HEADER_RUNNING_ATTEMPT)?
-                .and_then(|v| v.trim().parse().ok()),
+            running_attempt: number(headers.get(HEADER_RUNNING_ATTEMPT)?),
+            queue_position: number(headers.get(HEADER_QUEUE_POSITION)?),
         })
     }
+}
+
+fn number(header: Option<String>) -> Option<u32> {
+    header?.trim().parse().ok()
 }
 
 /// The stored rows from offset 0 to `length`, each looked up where the previous one ended.

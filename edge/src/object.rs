@@ -57,8 +57,6 @@ pub struct Object {
     /// No chunk row lies past the committed offset (known since this object started), so the
     /// next PATCH need not truncate first.
     pub tail_clean: Cell<bool>,
-    /// A forward is in flight: a second one waits for its outcome instead of racing it.
-    pub forwarding: Cell<bool>,
     pub live: crate::live::Live,
 }
 
@@ -81,7 +79,6 @@ impl DurableObject for Session {
                 alarm_at: Cell::new(None),
                 writers: Default::default(),
                 tail_clean: Cell::new(false),
-                forwarding: Cell::new(false),
                 live: Default::default(),
             }),
         }
@@ -239,26 +236,54 @@ impl Object {
         input: Input,
         also: impl FnOnce(&mut Record),
     ) -> std::result::Result<Record, EdgeError> {
-        let limits = self.config()?.limits.clone();
-        let mut record = self.current()?.ok_or(EdgeError::NotFound)?;
-        let effects = record.session.apply(input, now(), &limits)?;
-        also(&mut record);
-        self.commit(record.clone(), effects).await?;
-        Ok(record)
+        Ok(self.decide_with(input, also).await?.0)
     }
 
+    /// [`Object::apply`], also returning the attempt to send when the state machine answers
+    /// [`Input::ForwardStarted`] with [`Effect::Send`].
+    pub async fn decide(
+        self: &Rc<Self>,
+        input: Input,
+    ) -> std::result::Result<(Record, Option<u32>), EdgeError> {
+        self.decide_with(input, |_| {}).await
+    }
+
+    /// A request whose input found the session past its lifetime (so it was purged instead) is
+    /// answered 410.
+    async fn decide_with(
+        self: &Rc<Self>,
+        input: Input,
+        also: impl FnOnce(&mut Record),
+    ) -> std::result::Result<(Record, Option<u32>), EdgeError> {
+        let limits = self.config()?.limits.clone();
+        let mut record = self.current()?.ok_or(EdgeError::NotFound)?;
+        let request = !matches!(
+            input,
+            Input::Alarm | Input::Terminate | Input::ForwardStarted | Input::Forwarded { .. }
+        );
+        let effects = record.session.apply(input, now(), &limits)?;
+        also(&mut record);
+        let send = self.commit(record.clone(), effects).await?;
+        if request && record.session.status == Status::Purged {
+            return Err(EdgeError::Gone);
+        }
+        Ok((record, send))
+    }
+
+    /// Persists `record`, then performs `effects`; returns the attempt of an [`Effect::Send`].
     async fn commit(
         self: &Rc<Self>,
         mut record: Record,
         effects: Vec<Effect>,
-    ) -> std::result::Result<(), EdgeError> {
+    ) -> std::result::Result<Option<u32>, EdgeError> {
         let (mut delete_chunks, mut purge, mut forget) = (false, false, false);
         let mut broadcasts = Vec::new();
-        let mut forward = false;
+        let (mut forward, mut send) = (false, None);
         for effect in effects {
             match effect {
                 Effect::Broadcast { seq, event } => broadcasts.push((seq, event)),
-                Effect::Forward { .. } => forward = true,
+                Effect::Forward => forward = true,
+                Effect::Send { attempt } => send = Some(attempt),
                 Effect::DeleteChunks => delete_chunks = true,
                 Effect::Purge => purge = true,
                 Effect::Forget => forget = true,
@@ -271,7 +296,7 @@ impl Object {
             self.alarm_at.set(None);
             *self.record.borrow_mut() = Some(None);
             self.live.close_all(&self.state, "forgotten");
-            return Ok(());
+            return Ok(None);
         }
         if delete_chunks || purge {
             self.store.delete_rows()?;
@@ -296,7 +321,7 @@ impl Object {
         if forward {
             self.start_forward();
         }
-        Ok(())
+        Ok(send)
     }
 
     /// Makes sure the single alarm fires no later than the session's deadline. The alarm is

@@ -23,7 +23,7 @@ use crate::{
 };
 use dodolens_shared::{
     capability,
-    lifecycle::{self, Input},
+    lifecycle::{self, Input, LifecycleError},
     protocol::{Status, UploadMeta},
     tus::{self, Checksum, TusError},
     video_digest::VideoDigest,
@@ -247,7 +247,9 @@ impl Object {
     }
 
     /// Takes over from any earlier writer, streams the body into rows from the committed offset,
-    /// then advances the offset and the video digest together.
+    /// then advances the offset and the video digest together. The state machine knows a PATCH
+    /// is being received from its start to its end (whatever the end), so the idle expiry does
+    /// not purge a slow one mid-stream.
     async fn write_body(
         self: &Rc<Self>,
         req: Request,
@@ -261,8 +263,44 @@ impl Object {
         // The writer taken over from may have committed in the meantime.
         let plan = self.plan(claimed)?;
         plan.check(declared.unwrap_or(0))?;
-        let digest = self.active()?.digest;
+        self.apply(Input::PatchStarted).await?;
+        let (offset, digest, written) = match self.write_rows(&req, &mut turn, plan, checksum).await
+        {
+            Ok((offset, digest)) => (offset, Some(digest), Ok(())),
+            Err(e) => (plan.stored, None, Err(e)),
+        };
+        let ended = self
+            .apply_with(Input::Patched { offset }, move |r| {
+                if let Some(digest) = digest {
+                    r.digest = digest;
+                }
+            })
+            .await;
+        match ended {
+            Ok(committed) => written.map(|()| {
+                self.tail_clean.set(true);
+                committed
+            }),
+            // A DELETE, an expiry or the lifetime purged the session while the rows were
+            // being written: they go too.
+            Err(EdgeError::Lifecycle(LifecycleError::Purged) | EdgeError::Gone) => {
+                self.store.delete_rows()?;
+                Err(EdgeError::Gone)
+            }
+            Err(e) => Err(e),
+        }
+    }
 
+    /// Writes the body as rows after the committed offset; returns the offset they reach and
+    /// the digest over them. A refused, broken or superseded body leaves no row past it.
+    async fn write_rows(
+        &self,
+        req: &Request,
+        turn: &mut Turn,
+        plan: Plan,
+        checksum: Option<Checksum>,
+    ) -> Result<(u64, VideoDigest), EdgeError> {
+        let digest = self.active()?.digest;
         // Rows past the committed offset are the tail of an earlier interrupted or refused write;
         // after a PATCH that committed (or cleaned up) there are none, and no statement is spent.
         let truncate = || -> Result<(), EdgeError> {
@@ -276,7 +314,7 @@ impl Object {
         // Until the offset moves, the rows about to be written are such a tail.
         self.tail_clean.set(false);
         let received = match self
-            .receive(&req, &mut turn, plan, digest, checksum.is_some())
+            .receive(req, turn, plan, digest, checksum.is_some())
             .await
         {
             Ok(received) => received,
@@ -296,28 +334,7 @@ impl Object {
             truncate()?;
             return Err(EdgeError::Superseded);
         }
-        let offset = plan.check(received.bytes)?;
-
-        // A DELETE or an expiry may have happened while the rows were being written.
-        match self.current()? {
-            Some(latest) if latest.session.status != Status::Purged => {
-                if offset == plan.stored {
-                    self.tail_clean.set(true);
-                    return Ok(latest);
-                }
-                let digest = received.digest;
-                let committed = self
-                    .apply_with(Input::Patched { offset }, move |r| r.digest = digest)
-                    .await?;
-                self.tail_clean.set(true);
-                Ok(committed)
-            }
-            Some(_) => {
-                self.store.delete_rows()?;
-                Err(EdgeError::Gone)
-            }
-            None => Err(EdgeError::Gone),
-        }
+        Ok((plan.check(received.bytes)?, received.digest))
     }
 
     /// Writes a row and adds it to the video digest: the digest covers exactly the stored rows.

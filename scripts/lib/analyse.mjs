@@ -101,19 +101,35 @@ async function analyse(stack, file) {
   }
 }
 
+/** The wait of a queued session in words, in the narration's language (French unless `en`). */
+function queuedWords(locale, { since, position }, now) {
+  const s = Math.max(1, Math.ceil((now - since) / 1000));
+  const time = s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  if (locale.startsWith('en')) return `Queued for ${time}${position == null ? '' : ` (position ${position})`}…`;
+  return `En file d'attente depuis ${time}${position == null ? '' : ` (position ${position})`}…`;
+}
+
 /** Follows the session's WebSocket until the result (or a final failure). */
 function follow(stack, id, resolve, reject) {
   const ws = new WebSocket(`${stack.api.replace(/^http/, 'ws')}/sessions/${id}/ws`);
   let lastStatus;
   let lastStage;
+  let queue = null;
+  // While the origin is busy, the wait so far every 10 s.
+  const ticker = setInterval(() => {
+    if (lastStatus === 'queued' && queue) say(`queue    ${queuedWords(locale, queue, Date.now())}`);
+  }, 10_000);
+  ws.addEventListener('close', () => clearInterval(ticker));
   ws.addEventListener('message', (e) => {
     if (e.data === 'pong') return;
     const frame = JSON.parse(e.data);
     if (frame.type === 'snapshot') return;
     const event = frame.event;
-    if (event.type === 'status' && event.status !== lastStatus) {
+    if (event.type === 'queued') {
+      queue = event;
+    } else if (event.type === 'status' && event.status !== lastStatus) {
       lastStatus = event.status;
-      say(`session  ${event.status}`);
+      say(`session  ${event.status}${event.status === 'queued' && queue ? ` — ${queuedWords(locale, queue, Date.now())}` : ''}`);
     } else if (event.type === 'stage' && event.stage !== lastStage) {
       lastStage = event.stage;
       say(`origin   ${event.stage}`);

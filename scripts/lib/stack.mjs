@@ -28,6 +28,10 @@ export const TEST_VARS = {
   WATCHDOG_MS: '4000',
   FORWARD_BACKOFF_MS: '200',
   MAX_FORWARD_ATTEMPTS: '6',
+  // A busy origin is asked again after its Retry-After (≥ 200 ms); a queue that never moves
+  // fails within a minute instead of 15.
+  BUSY_RETRY_MIN_MS: '200',
+  QUEUE_LIMIT_MS: '60000',
 };
 
 const run = promisify(execFile);

@@ -1,46 +1,81 @@
-//! The session state machine: created → uploading → uploaded → forwarding → processing →
-//! completed | failed → purged.
+//! The session state machine: created → uploading → uploaded → forwarding (⇄ queued) →
+//! processing → completed | failed → purged.
 //!
 //! The Durable Object owns exactly one [`Session`]; every request, origin event and alarm becomes
 //! an [`Input`] applied with the current time. [`Session::apply`] returns the [`Effect`]s the
-//! edge must perform (broadcast, forward, delete chunks, purge) and leaves in the session the one
-//! [`Deadline`] the object's single alarm must be set to. Because time is an argument, every rule
-//! (sliding expiry, backoff, watchdog, retention, tombstone) is tested without a runtime.
+//! edge must perform (broadcast, forward, send, delete chunks, purge) and leaves in the session
+//! the one [`Deadline`] the object's single alarm must be set to. Because time is an argument,
+//! every rule (sliding expiry, backoff, queue, watchdog, retention, lifetime, tombstone) is tested
+//! without a runtime.
 //!
 //! One deadline per session, because a Durable Object has one alarm: whatever the state, the
 //! next thing that must happen if nobody calls is unique (purge an idle upload, retry or
-//! re-forward, purge the result, forget the tombstone). Chunks live exactly as long as they can
-//! still be needed: until the result, a terminal failure, or the end of the retention after a
-//! retryable failure. The session itself holds no video, so it can be stored as JSON and sent as
-//! a [`Snapshot`].
+//! re-forward, purge the result, forget the tombstone). No deadline lies past the session's
+//! absolute lifetime (`Limits::max_lifetime_ms` from creation): then it is purged whatever its
+//! state, so retrying or a stuck PATCH can never keep a video longer. Chunks live exactly as long
+//! as they can still be needed: until the result, a terminal failure, or the end of the
+//! retention after a retryable failure. The session itself holds no video, so it can be stored as
+//! JSON and sent as a [`Snapshot`].
+//!
+//! The lifecycle decides every forward, so the edge holds no forwarding state of its own:
+//! - [`Effect::Forward`] asks the edge to start a forward task; the task applies
+//!   [`Input::ForwardStarted`], which answers [`Effect::Send`] with the wire attempt when it must
+//!   really send (nothing when that forward is no longer wanted or another is in flight).
+//! - One forward is in flight at a time (`in_flight`). A forward wanted meanwhile (a "Réessayer"
+//!   right after a failure the origin reported before its 202) is remembered (`forward_due`) and
+//!   asked for again when the in-flight one's outcome ([`Input::Forwarded`]) arrives.
+//! - The outcome of a forward other than the one in flight is stale (`Err(StaleAttempt)`).
+//! - A busy origin ([`ForwardOutcome::Busy`], 429/503) queues the session (`queued`, with the time
+//!   it started waiting and the origin's queue position if given); it is asked again after
+//!   `Retry-After` (bounded by `busy_retry_min_ms`..`busy_retry_max_ms`) without spending an
+//!   attempt, until `queue_limit_ms` → `failed{origin_busy, retryable}`. Transient answers spend
+//!   an attempt with exponential backoff; permanent ones fail at once.
+//! - Origin events carry their forward attempt; see [`Session::apply`] for which apply.
+//!
+//! A PATCH in progress ([`Input::PatchStarted`] … [`Input::Patched`]) defers the idle purge: a
+//! slow client sending one long PATCH is still uploading. "Réessayer" is capped per session
+//! (`max_retries`); the failure after the last allowed retry is final (not retryable, chunks
+//! deleted at once).
 
 use crate::answer::{classify, Answer};
 use crate::protocol::{
-    AnalysisResult, ErrorCode, Failure, Millis, OriginEvent, SessionEvent, Snapshot, Stage, Status,
-    UploadMeta, UploadProgress,
+    AnalysisResult, ErrorCode, Failure, Millis, OriginEvent, Queue, SessionEvent, Snapshot, Stage,
+    Status, UploadMeta, UploadProgress,
 };
 #[cfg(doc)]
-use crate::protocol::{OriginReport, HEADER_RUNNING_ATTEMPT};
+use crate::protocol::{OriginReport, HEADER_QUEUE_POSITION, HEADER_RUNNING_ATTEMPT};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// Every duration the lifecycle uses, from the edge's configuration (wrangler vars).
+/// Every duration and count the lifecycle uses, from the edge's configuration (wrangler vars).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Limits {
-    /// An upload with no PATCH for this long is purged. Every PATCH pushes it (sliding).
+    /// An upload with no PATCH for this long is purged. Every PATCH pushes it (sliding); it does
+    /// not fire while a PATCH is being received.
     pub idle_expiry_ms: u64,
     /// How long the result snapshot (and, after a retryable failure, the chunks) stay.
     pub retention_ms: u64,
     /// How long a purged session answers 410 before it is forgotten (then 404).
     pub tombstone_ms: u64,
-    /// No origin event for this long while forwarding or processing → re-forward.
+    /// No origin event for this long while forwarding or processing → re-forward. Also the
+    /// timeout of one forward.
     pub watchdog_ms: u64,
     /// First forward retry delay; doubles per attempt, capped at `forward_backoff_max_ms`.
     pub forward_backoff_ms: u64,
     pub forward_backoff_max_ms: u64,
-    /// Forward attempts (first forward, retries and watchdog re-forwards) before
-    /// `failed{origin_unavailable, retryable}`.
+    /// Forward attempts (first forward, retries after transient answers, watchdog re-forwards;
+    /// not busy answers) before `failed{origin_unavailable, retryable}`.
     pub max_forward_attempts: u32,
+    /// A session is purged this long after its creation, whatever its state.
+    pub max_lifetime_ms: u64,
+    /// How long a session may wait for a busy origin before `failed{origin_busy, retryable}`.
+    pub queue_limit_ms: u64,
+    /// Bounds of the wait before asking a busy origin again (its `Retry-After`, or the minimum
+    /// when it gives none).
+    pub busy_retry_min_ms: u64,
+    pub busy_retry_max_ms: u64,
+    /// "Réessayer" at most this many times per session.
+    pub max_retries: u32,
 }
 
 impl Default for Limits {
@@ -53,6 +88,11 @@ impl Default for Limits {
             forward_backoff_ms: 1_000,
             forward_backoff_max_ms: 30_000,
             max_forward_attempts: 5,
+            max_lifetime_ms: 2 * 60 * 60_000,
+            queue_limit_ms: 15 * 60_000,
+            busy_retry_min_ms: 1_000,
+            busy_retry_max_ms: 60_000,
+            max_retries: 3,
         }
     }
 }
@@ -64,6 +104,8 @@ pub enum DeadlineKind {
     ForwardRetry,
     Watchdog,
     Retention,
+    /// The end of the absolute lifetime, when it comes before anything else.
+    Lifetime,
     Tombstone,
 }
 
@@ -83,21 +125,42 @@ pub struct ForwardResponse {
     pub retry_after_ms: Option<u64>,
     /// [`HEADER_RUNNING_ATTEMPT`] of a 2xx answer to a duplicate forward.
     pub running_attempt: Option<u32>,
+    /// [`HEADER_QUEUE_POSITION`] of a busy answer, when the origin gives one.
+    pub queue_position: Option<u32>,
+}
+
+/// What one forward came to, from [`Input::from_forward_response`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ForwardOutcome {
+    /// 2xx. `running`: for a duplicate, the attempt the origin says it runs (or ran) for this
+    /// session; its events are then the ones to apply.
+    Accepted { running: Option<u32> },
+    /// 429/503: at capacity. Not a fault: the session waits in the queue.
+    Busy {
+        retry_after_ms: Option<u64>,
+        position: Option<u32>,
+    },
+    /// 5xx, network error, timeout: retried with backoff, spending an attempt.
+    Transient,
+    /// Any other 4xx: the same forward can never succeed.
+    Refused { status: u16 },
 }
 
 /// What happened, as seen by the Durable Object.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
-    /// PATCH (or creation-with-upload) rows were written; `offset` is the new offset.
+    /// A PATCH (or creation-with-upload body) starts being received.
+    PatchStarted,
+    /// A PATCH ended; rows were written up to `offset`, the new offset (the current one when it
+    /// committed nothing).
     Patched { offset: u64 },
-    /// The edge starts streaming the video to the origin.
+    /// The edge's forward task is about to send; answered by [`Effect::Send`] or nothing.
     ForwardStarted,
-    /// The origin answered 2xx. `running`: for a duplicate, the attempt the origin says it
-    /// runs (or ran) for this session ([`HEADER_RUNNING_ATTEMPT`]); its events are then the ones
-    /// to apply.
-    ForwardAccepted { running: Option<u32> },
-    /// The origin could not be reached or refused (5xx, 503 with `retry_after_ms`).
-    ForwardFailed { retry_after_ms: Option<u64> },
+    /// The outcome of the forward sent as `attempt`.
+    Forwarded {
+        attempt: u32,
+        outcome: ForwardOutcome,
+    },
     /// A verified origin event of forward `attempt` ([`OriginReport`]).
     Origin { attempt: u32, event: OriginEvent },
     /// The user asked to run processing again (only after a retryable failure).
@@ -113,8 +176,11 @@ pub enum Input {
 pub enum Effect {
     /// Send to every connected client; `seq` is already assigned and persisted in the session.
     Broadcast { seq: u64, event: SessionEvent },
-    /// Stream the stored upload to the origin, then report `ForwardAccepted`/`ForwardFailed`.
-    Forward { attempt: u32 },
+    /// Start a forward task; it applies [`Input::ForwardStarted`] first.
+    Forward,
+    /// (Only from [`Input::ForwardStarted`].) Stream the stored upload to the origin as job
+    /// `attempt` now, then report [`Input::Forwarded`] with that attempt.
+    Send { attempt: u32 },
     /// Delete every chunk row (processing ended); the snapshot stays.
     DeleteChunks,
     /// Delete everything but a tombstone (no user data) so later requests answer 410.
@@ -129,12 +195,14 @@ pub enum LifecycleError {
     Purged,
     #[error("{input} is not allowed while {status:?}")]
     NotAllowed { status: Status, input: &'static str },
-    #[error("event of attempt {attempt}, but the edge applies attempts {current} to {latest}")]
+    #[error("attempt {attempt} is stale: the edge applies attempts {current} to {latest}")]
     StaleAttempt {
         attempt: u32,
         current: u32,
         latest: u32,
     },
+    #[error("no retry left: processing was already run again {max} times for this video")]
+    RetriesExhausted { max: u32 },
     #[error("offset {offset} is before {current} or after the length {length}")]
     BadOffset {
         current: u64,
@@ -155,19 +223,38 @@ pub struct Session {
     pub progress: Option<f32>,
     pub result: Option<AnalysisResult>,
     pub error: Option<Failure>,
+    /// Since when the session waits for a busy origin (only while queued).
+    #[serde(default)]
+    pub queue: Option<Queue>,
     /// Last assigned event sequence number.
     pub seq: u64,
-    /// Forward attempts in the current processing run: bounds the retries of one run.
+    /// Forward attempts in the current processing run: bounds the retries of one run. Busy
+    /// answers do not count.
     pub forward_attempts: u32,
-    /// Forwards started over the session's whole life; the job's `attempt` on the wire. The
+    /// Forwards sent over the session's whole life; the job's `attempt` on the wire. The
     /// origin runs a session again only for a newer attempt than the one it finished, so this
     /// must keep growing across "Réessayer", unlike `forward_attempts`.
     #[serde(default)]
     pub forwards_sent: u32,
+    /// The first attempt of the current run ("Réessayer" starts a run).
+    #[serde(default)]
+    pub run_start: u32,
     /// The oldest attempt whose origin events are applied: the one the origin is known to run
     /// (from its events or its answer to the forward). Older attempts are stale.
     #[serde(default)]
     pub origin_attempt: u32,
+    /// The attempt being sent, until its outcome arrives.
+    #[serde(default)]
+    pub in_flight: Option<u32>,
+    /// A forward is wanted and starts as soon as none is in flight.
+    #[serde(default)]
+    pub forward_due: bool,
+    /// PATCHes being received (a takeover may overlap two for a moment).
+    #[serde(default)]
+    pub receiving: u32,
+    /// "Réessayer" used so far.
+    #[serde(default)]
+    pub retries: u32,
     /// Whether chunk rows still exist (false after completion or a terminal failure).
     pub has_chunks: bool,
     pub deadline: Option<Deadline>,
@@ -210,6 +297,14 @@ impl Limits {
             .min(self.forward_backoff_max_ms)
     }
 
+    /// Delay before asking a busy origin again: its `Retry-After` within the configured bounds.
+    pub fn busy_retry(&self, retry_after_ms: Option<u64>) -> u64 {
+        retry_after_ms.unwrap_or(self.busy_retry_min_ms).clamp(
+            self.busy_retry_min_ms,
+            self.busy_retry_max_ms.max(self.busy_retry_min_ms),
+        )
+    }
+
     fn max_attempts(&self) -> u32 {
         self.max_forward_attempts.max(1)
     }
@@ -217,47 +312,30 @@ impl Limits {
 
 impl Input {
     /// The origin's answer to forward `attempt`, as an input, classified by
-    /// [`crate::answer::classify`]. Accepted → processing. A permanent refusal can never succeed,
-    /// so the job fails for good at once, as if the origin had reported it: 413 as `too_large`
-    /// (the origin's size limit is below the edge's), anything else (400 malformed, 401 bad
-    /// signature…) as `internal`. Busy and transient answers are retried with backoff, honouring
-    /// a busy answer's `Retry-After`.
+    /// [`crate::answer::classify`].
     pub fn from_forward_response(attempt: u32, response: &ForwardResponse) -> Input {
-        let refused = |code, message: &str| Input::Origin {
-            attempt,
-            event: OriginEvent::Failed {
-                error: Failure {
-                    code,
-                    message: message.into(),
-                    retryable: false,
-                },
-            },
-        };
-        match classify(response.status, response.retry_after_ms) {
-            Answer::Accepted => Input::ForwardAccepted {
+        let outcome = match classify(response.status, response.retry_after_ms) {
+            Answer::Accepted => ForwardOutcome::Accepted {
                 running: response.running_attempt,
             },
-            Answer::Permanent if response.status == Some(413) => refused(
-                ErrorCode::TooLarge,
-                "La vidéo dépasse la taille maximale acceptée par le service d'analyse.",
-            ),
-            Answer::Permanent => refused(
-                ErrorCode::Internal,
-                "Le service d'analyse a refusé la vidéo (erreur de configuration).",
-            ),
-            Answer::Busy { retry_after_ms } => Input::ForwardFailed { retry_after_ms },
-            Answer::Transient => Input::ForwardFailed {
-                retry_after_ms: None,
+            Answer::Busy { retry_after_ms } => ForwardOutcome::Busy {
+                retry_after_ms,
+                position: response.queue_position,
             },
-        }
+            Answer::Transient => ForwardOutcome::Transient,
+            Answer::Permanent => ForwardOutcome::Refused {
+                status: response.status.unwrap_or_default(),
+            },
+        };
+        Input::Forwarded { attempt, outcome }
     }
 
     fn name(&self) -> &'static str {
         match self {
+            Input::PatchStarted => "PATCH start",
             Input::Patched { .. } => "PATCH",
             Input::ForwardStarted => "forward start",
-            Input::ForwardAccepted { .. } => "forward acceptance",
-            Input::ForwardFailed { .. } => "forward failure",
+            Input::Forwarded { .. } => "forward outcome",
             Input::Origin { .. } => "origin event",
             Input::Retry => "retry",
             Input::Terminate => "termination",
@@ -272,7 +350,7 @@ impl Session {
     /// Creation-with-upload bytes (and a zero-length upload) are reported afterwards as
     /// `Input::Patched`, which is what starts forwarding once `offset == length`.
     pub fn new(id: String, length: u64, meta: UploadMeta, now: Millis, limits: &Limits) -> Session {
-        Session {
+        let mut session = Session {
             id,
             status: Status::Created,
             upload: UploadProgress { offset: 0, length },
@@ -282,28 +360,41 @@ impl Session {
             progress: None,
             result: None,
             error: None,
+            queue: None,
             seq: 0,
             forward_attempts: 0,
             forwards_sent: 0,
+            run_start: 1,
             origin_attempt: 1,
+            in_flight: None,
+            forward_due: false,
+            receiving: 0,
+            retries: 0,
             has_chunks: false,
             deadline: Some(after(now, limits.idle_expiry_ms, DeadlineKind::IdleExpiry)),
-        }
+        };
+        session.bound_by_lifetime(limits);
+        session
     }
 
     /// Applies `input` at `now`. On error the session is unchanged.
     ///
-    /// Rules: Patched moves created/uploading forward (offset never goes backwards), pushes the
-    /// idle deadline, and at `offset == length` becomes uploaded with `Effect::Forward`.
-    /// ForwardStarted → forwarding (watchdog deadline). ForwardAccepted → processing (watchdog).
-    /// ForwardFailed → retry deadline with exponential backoff (or `retry_after_ms` when larger),
-    /// or, after `max_forward_attempts`, failed{origin_unavailable, retryable}. Origin stage and
+    /// Rules: PatchStarted counts a PATCH in progress; Patched ends it, moves created/uploading
+    /// forward (offset never goes backwards), pushes the idle deadline, and at
+    /// `offset == length` becomes uploaded and asks for a forward. ForwardStarted → Send
+    /// (forwarding, watchdog deadline) if a forward is due and none is in flight. Forwarded:
+    /// accepted → processing (watchdog); busy → queued, asked again after `Retry-After`, or
+    /// after `queue_limit_ms` failed{origin_busy, retryable}; transient → retry deadline with
+    /// exponential backoff, or, after `max_forward_attempts`, failed{origin_unavailable,
+    /// retryable}; refused → failed for good (413 `too_large`, else `internal`). Origin stage and
     /// progress events refresh the watchdog; completed → completed + DeleteChunks + retention;
     /// failed → failed (+ DeleteChunks unless retryable) + retention. Retry (failed, retryable,
-    /// chunks present) → Forward with attempts reset. Terminate → Purge + tombstone. Alarm acts on
-    /// the due deadline (idle expiry → Purge; forward retry → Forward; watchdog → re-forward or
-    /// fail; retention → Purge; tombstone → Forget); an alarm before the deadline does nothing.
-    /// Nothing leaves purged but Alarm at the tombstone deadline (Forget).
+    /// chunks present, retries left) → a new run. Terminate → Purge + tombstone. Alarm acts on
+    /// the due deadline (idle expiry → Purge unless a PATCH is in progress; forward retry →
+    /// forward, or fail once the queue limit is reached; watchdog → re-forward or fail;
+    /// retention and lifetime → Purge; tombstone → Forget); an alarm before the deadline does
+    /// nothing. Any input at or after the end of the lifetime purges the session instead of
+    /// being applied. Nothing leaves purged but Alarm at the tombstone deadline (Forget).
     ///
     /// Origin events carry their forward attempt. Only attempts from `origin_attempt` (the job
     /// the origin is known to run: raised by its events and its 2xx answer, lowered only when a
@@ -314,14 +405,14 @@ impl Session {
     ///
     /// Races are expected, because forwards run in the background and the origin's outbox
     /// retries: the origin may report a stage before the edge saw its 202 (accepted as
-    /// processing), a forward outcome may arrive after the result (ignored), and a final event
-    /// may be delivered twice (ignored). A `completed` after an edge-decided failure is taken:
-    /// the origin did finish, so the user gets the result. Every change that is broadcast gets
-    /// the next `seq`, data events before the `Status` event they cause, so a client that sees
-    /// the new status already has what goes with it. `seq` is strictly increasing but not dense
-    /// on the wire: the edge drops some `Upload` events ([`should_broadcast_progress`]).
-    /// Once purged, every input (an early alarm included) is `Err(Purged)`, which the edge
-    /// answers with 410.
+    /// processing), a forward outcome may arrive after the result (it only ends the forward),
+    /// and a final event may be delivered twice (ignored). A `completed` after an edge-decided
+    /// failure is taken: the origin did finish, so the user gets the result. Every change that
+    /// is broadcast gets the next `seq`, data events before the `Status` event they cause, so a
+    /// client that sees the new status already has what goes with it. `seq` is strictly
+    /// increasing but not dense on the wire: the edge drops some `Upload` events
+    /// ([`should_broadcast_progress`]). Once purged, every input (an early alarm included) is
+    /// `Err(Purged)`, which the edge answers with 410.
     pub fn apply(
         &mut self,
         input: Input,
@@ -330,7 +421,12 @@ impl Session {
     ) -> Result<Vec<Effect>, LifecycleError> {
         let mut next = self.clone();
         let mut effects = Vec::new();
-        next.step(input, now, limits, &mut effects)?;
+        if next.status != Status::Purged && now >= next.lifetime_end(limits) {
+            next.purge(now, limits, &mut effects);
+        } else {
+            next.step(input, now, limits, &mut effects)?;
+        }
+        next.bound_by_lifetime(limits);
         *self = next;
         Ok(effects)
     }
@@ -345,6 +441,7 @@ impl Session {
             meta: self.meta.clone(),
             stage: self.stage,
             progress: self.progress,
+            queue: self.queue,
             result: self.result.clone(),
             error: self.error.clone(),
             expires_at: self.expires_at(),
@@ -352,11 +449,33 @@ impl Session {
     }
 
     /// When the session is purged if nothing else happens: the idle expiry while uploading,
-    /// the retention once finished (tus `Upload-Expires`). `None` while the origin works.
+    /// the retention once finished, the lifetime when it comes first (tus `Upload-Expires`).
+    /// `None` while the origin works.
     pub fn expires_at(&self) -> Option<Millis> {
         self.deadline
-            .filter(|d| matches!(d.kind, DeadlineKind::IdleExpiry | DeadlineKind::Retention))
+            .filter(|d| {
+                matches!(
+                    d.kind,
+                    DeadlineKind::IdleExpiry | DeadlineKind::Retention | DeadlineKind::Lifetime
+                )
+            })
             .map(|d| d.at)
+    }
+
+    /// When the session is purged whatever happens.
+    pub fn lifetime_end(&self, limits: &Limits) -> Millis {
+        self.created_at.saturating_add(limits.max_lifetime_ms)
+    }
+
+    /// No deadline of a live session lies past its lifetime.
+    fn bound_by_lifetime(&mut self, limits: &Limits) {
+        let end = self.lifetime_end(limits);
+        if self.status != Status::Purged && self.deadline.is_some_and(|d| d.at > end) {
+            self.deadline = Some(Deadline {
+                at: end,
+                kind: DeadlineKind::Lifetime,
+            });
+        }
     }
 
     fn step(
@@ -384,45 +503,19 @@ impl Session {
             input: input.name(),
         };
         match (input, self.status) {
+            (Input::PatchStarted, Created | Uploading) => self.receiving += 1,
             (Input::Patched { offset }, Created | Uploading) => {
                 self.patched(offset, now, limits, fx)?
             }
-            (Input::Patched { .. }, _) => return Err(not_allowed),
+            (Input::PatchStarted | Input::Patched { .. }, _) => return Err(not_allowed),
 
-            (Input::ForwardStarted, Uploaded | Forwarding) => {
-                self.forwards_sent += 1;
-                self.set_status(Forwarding, fx);
-                self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
+            (Input::ForwardStarted | Input::Forwarded { .. }, Created | Uploading) => {
+                return Err(not_allowed)
             }
-            (Input::ForwardAccepted { running }, Uploaded | Forwarding) => {
-                self.origin_attempt = self.running_attempt(running);
-                self.set_status(Processing, fx);
-                self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
+            (Input::ForwardStarted, _) => self.start_forward(now, limits, fx),
+            (Input::Forwarded { attempt, outcome }, _) => {
+                self.forwarded(attempt, outcome, now, limits, fx)?
             }
-            // The origin spoke first; a duplicate's answer still says which job it runs.
-            (Input::ForwardAccepted { running }, Processing | Failed) => {
-                self.origin_attempt = self.running_attempt(running);
-            }
-            (Input::ForwardFailed { retry_after_ms }, Uploaded | Forwarding) => {
-                if self.forward_attempts >= limits.max_attempts() {
-                    self.fail(origin_unavailable(self.forward_attempts), now, limits, fx);
-                } else {
-                    let delay = limits
-                        .forward_backoff(self.forward_attempts)
-                        .max(retry_after_ms.unwrap_or(0));
-                    self.set_status(Forwarding, fx);
-                    self.deadline = Some(after(now, delay, DeadlineKind::ForwardRetry));
-                }
-            }
-            // A forward outcome that arrives after the origin already spoke is stale.
-            (
-                Input::ForwardStarted | Input::ForwardAccepted { .. } | Input::ForwardFailed { .. },
-                Processing | Completed | Failed,
-            ) => {}
-            (
-                Input::ForwardStarted | Input::ForwardAccepted { .. } | Input::ForwardFailed { .. },
-                _,
-            ) => return Err(not_allowed),
 
             (Input::Origin { .. }, Created | Uploading) => return Err(not_allowed),
             (Input::Origin { attempt, event }, _) => {
@@ -440,12 +533,19 @@ impl Session {
             (Input::Retry, Failed)
                 if self.has_chunks && self.error.as_ref().is_some_and(|e| e.retryable) =>
             {
+                if self.retries >= limits.max_retries {
+                    return Err(LifecycleError::RetriesExhausted {
+                        max: limits.max_retries,
+                    });
+                }
+                self.retries += 1;
                 self.error = None;
                 self.stage = None;
                 self.progress = None;
                 self.forward_attempts = 0;
                 // Whatever the earlier run still reports is stale from now on.
-                self.origin_attempt = self.forwards_sent + 1;
+                self.run_start = self.forwards_sent + 1;
+                self.origin_attempt = self.run_start;
                 self.set_status(Uploaded, fx);
                 self.forward_or_fail(now, limits, fx);
             }
@@ -454,18 +554,39 @@ impl Session {
             (Input::Terminate, _) => self.purge(now, limits, fx),
 
             (Input::Alarm, _) => match self.deadline {
-                Some(deadline) if now >= deadline.at => match deadline.kind {
-                    DeadlineKind::ForwardRetry | DeadlineKind::Watchdog => {
-                        self.forward_or_fail(now, limits, fx)
-                    }
-                    DeadlineKind::IdleExpiry
-                    | DeadlineKind::Retention
-                    | DeadlineKind::Tombstone => self.purge(now, limits, fx),
-                },
+                Some(deadline) if now >= deadline.at => self.due(deadline.kind, now, limits, fx),
                 _ => {}
             },
         }
         Ok(())
+    }
+
+    /// The alarm reached the deadline of `kind`.
+    fn due(&mut self, kind: DeadlineKind, now: Millis, limits: &Limits, fx: &mut Vec<Effect>) {
+        match kind {
+            DeadlineKind::IdleExpiry if self.receiving > 0 => {
+                // Still receiving a PATCH: not idle. The lifetime bounds a PATCH that never ends.
+                self.deadline = Some(after(now, limits.idle_expiry_ms, DeadlineKind::IdleExpiry));
+            }
+            DeadlineKind::ForwardRetry if self.status == Status::Queued => {
+                if self.queue_end(limits).is_some_and(|end| now >= end) {
+                    self.fail(origin_busy(), now, limits, fx);
+                } else {
+                    self.request_forward(now, limits, fx);
+                }
+            }
+            DeadlineKind::ForwardRetry => self.forward_or_fail(now, limits, fx),
+            DeadlineKind::Watchdog => {
+                // A forward still in flight outlived its own timeout (or the object restarted
+                // under it): it is lost, and its late outcome will be stale.
+                self.in_flight = None;
+                self.forward_or_fail(now, limits, fx);
+            }
+            DeadlineKind::IdleExpiry
+            | DeadlineKind::Retention
+            | DeadlineKind::Lifetime
+            | DeadlineKind::Tombstone => self.purge(now, limits, fx),
+        }
     }
 
     fn patched(
@@ -486,10 +607,14 @@ impl Session {
                 length,
             });
         }
+        self.receiving = self.receiving.saturating_sub(1);
         self.upload.offset = offset;
         self.has_chunks |= offset > 0;
-        self.broadcast(SessionEvent::Upload { offset, length }, fx);
+        if offset > current || offset == length {
+            self.broadcast(SessionEvent::Upload { offset, length }, fx);
+        }
         if offset == length {
+            self.receiving = 0;
             self.set_status(Status::Uploaded, fx);
             self.forward_or_fail(now, limits, fx);
         } else {
@@ -499,6 +624,114 @@ impl Session {
             self.deadline = Some(after(now, limits.idle_expiry_ms, DeadlineKind::IdleExpiry));
         }
         Ok(())
+    }
+
+    /// The forward task asks whether to send: only a due forward, one at a time.
+    fn start_forward(&mut self, now: Millis, limits: &Limits, fx: &mut Vec<Effect>) {
+        if !self.forward_due || self.in_flight.is_some() {
+            return;
+        }
+        self.forward_due = false;
+        self.forwards_sent += 1;
+        self.in_flight = Some(self.forwards_sent);
+        if self.status != Status::Queued {
+            self.set_status(Status::Forwarding, fx);
+        }
+        self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
+        fx.push(Effect::Send {
+            attempt: self.forwards_sent,
+        });
+    }
+
+    /// The outcome of a forward: it ends the one in flight; it decides the session's next step
+    /// only while the current run still waits for the origin to take the job.
+    fn forwarded(
+        &mut self,
+        attempt: u32,
+        outcome: ForwardOutcome,
+        now: Millis,
+        limits: &Limits,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), LifecycleError> {
+        if self.in_flight != Some(attempt) {
+            return Err(LifecycleError::StaleAttempt {
+                attempt,
+                current: self.in_flight.unwrap_or(0),
+                latest: self.forwards_sent,
+            });
+        }
+        self.in_flight = None;
+        let this_run = attempt >= self.run_start;
+        let waiting = matches!(
+            self.status,
+            Status::Uploaded | Status::Forwarding | Status::Queued
+        );
+        match outcome {
+            ForwardOutcome::Accepted { running } if this_run => {
+                // The origin spoke first (processing) or the edge gave up (failed): the answer
+                // still says which job runs.
+                self.origin_attempt = running.filter(|&r| r <= attempt).unwrap_or(attempt);
+                if waiting {
+                    self.set_status(Status::Processing, fx);
+                    self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
+                }
+            }
+            ForwardOutcome::Busy {
+                retry_after_ms,
+                position,
+            } if this_run && waiting => self.queued(retry_after_ms, position, now, limits, fx),
+            ForwardOutcome::Transient if this_run && waiting => {
+                if self.forward_attempts >= limits.max_attempts() {
+                    self.fail(origin_unavailable(self.forward_attempts), now, limits, fx);
+                } else {
+                    let delay = limits.forward_backoff(self.forward_attempts);
+                    self.set_status(Status::Forwarding, fx);
+                    self.deadline = Some(after(now, delay, DeadlineKind::ForwardRetry));
+                }
+            }
+            ForwardOutcome::Refused { status } if this_run && waiting => {
+                self.fail(refused(status), now, limits, fx)
+            }
+            _ => {}
+        }
+        if self.forward_due {
+            fx.push(Effect::Forward);
+        }
+        Ok(())
+    }
+
+    /// A busy origin: wait in the queue, then ask again, until the queue limit.
+    fn queued(
+        &mut self,
+        retry_after_ms: Option<u64>,
+        position: Option<u32>,
+        now: Millis,
+        limits: &Limits,
+        fx: &mut Vec<Effect>,
+    ) {
+        let since = self.queue.map_or(now, |q| q.since);
+        let end = since.saturating_add(limits.queue_limit_ms);
+        if now >= end {
+            return self.fail(origin_busy(), now, limits, fx);
+        }
+        let queue = Queue { since, position };
+        if self.queue != Some(queue) {
+            self.queue = Some(queue);
+            self.broadcast(SessionEvent::Queued { since, position }, fx);
+        }
+        self.set_status(Status::Queued, fx);
+        let at = now
+            .saturating_add(limits.busy_retry(retry_after_ms))
+            .min(end);
+        self.deadline = Some(Deadline {
+            at,
+            kind: DeadlineKind::ForwardRetry,
+        });
+    }
+
+    fn queue_end(&self, limits: &Limits) -> Option<Millis> {
+        self.queue
+            .map(|q| q.since.saturating_add(limits.queue_limit_ms))
     }
 
     /// Only events of the attempt the origin runs (or a newer one already sent) apply.
@@ -513,15 +746,7 @@ impl Session {
         Ok(())
     }
 
-    /// The attempt a 2xx answer to the latest forward says the origin runs: that forward's, or
-    /// for a duplicate the earlier one the origin names (never a newer one than was sent).
-    fn running_attempt(&self, running: Option<u32>) -> u32 {
-        running
-            .filter(|&attempt| attempt <= self.forwards_sent)
-            .unwrap_or(self.forwards_sent)
-    }
-
-    /// An origin event while the job is in flight (uploaded, forwarding or processing).
+    /// An origin event while the job is in flight (uploaded, forwarding, queued, processing).
     fn origin(&mut self, event: OriginEvent, now: Millis, limits: &Limits, fx: &mut Vec<Effect>) {
         match event {
             OriginEvent::Heartbeat => {
@@ -573,8 +798,10 @@ impl Session {
         self.deadline = Some(after(now, limits.retention_ms, DeadlineKind::Retention));
     }
 
-    /// A retryable failure keeps the chunks (until retention) so "Réessayer" needs no upload.
-    fn fail(&mut self, error: Failure, now: Millis, limits: &Limits, fx: &mut Vec<Effect>) {
+    /// A retryable failure keeps the chunks (until retention) so "Réessayer" needs no upload;
+    /// once the retries are used up no failure is retryable any more.
+    fn fail(&mut self, mut error: Failure, now: Millis, limits: &Limits, fx: &mut Vec<Effect>) {
+        error.retryable &= self.retries < limits.max_retries;
         if !error.retryable {
             self.delete_chunks(fx);
         }
@@ -591,13 +818,19 @@ impl Session {
         if self.forward_attempts >= limits.max_attempts() {
             return self.fail(origin_unavailable(self.forward_attempts), now, limits, fx);
         }
+        self.forward_attempts += 1;
         if self.status == Status::Processing {
             self.set_status(Status::Forwarding, fx);
         }
-        self.forward_attempts += 1;
-        fx.push(Effect::Forward {
-            attempt: self.forward_attempts,
-        });
+        self.request_forward(now, limits, fx);
+    }
+
+    /// A forward is due: asked for now, or when the one in flight ends.
+    fn request_forward(&mut self, now: Millis, limits: &Limits, fx: &mut Vec<Effect>) {
+        self.forward_due = true;
+        if self.in_flight.is_none() {
+            fx.push(Effect::Forward);
+        }
         self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
     }
 
@@ -621,7 +854,21 @@ impl Session {
         }
     }
 
+    /// Leaving the states that wait for the origin to take the job drops a pending forward;
+    /// leaving `queued` ends the wait.
     fn set_status(&mut self, status: Status, fx: &mut Vec<Effect>) {
+        if status != Status::Queued {
+            self.queue = None;
+        }
+        if !matches!(
+            status,
+            Status::Uploaded | Status::Forwarding | Status::Queued
+        ) {
+            self.forward_due = false;
+        }
+        if status == Status::Purged {
+            self.receiving = 0;
+        }
         if self.status != status {
             self.status = status;
             self.broadcast(SessionEvent::Status { status }, fx);
@@ -652,6 +899,33 @@ fn origin_unavailable(attempts: u32) -> Failure {
     }
 }
 
+fn origin_busy() -> Failure {
+    Failure {
+        code: ErrorCode::OriginBusy,
+        message: "the analysis service stayed at capacity for the whole queue limit".into(),
+        retryable: true,
+    }
+}
+
+/// A forward the origin refused for good: it can never analyse this video as sent.
+fn refused(status: u16) -> Failure {
+    let (code, message) = match status {
+        413 => (
+            ErrorCode::TooLarge,
+            "the video is larger than the analysis service accepts".to_string(),
+        ),
+        _ => (
+            ErrorCode::Internal,
+            format!("the analysis service refused the video (HTTP {status})"),
+        ),
+    };
+    Failure {
+        code,
+        message,
+        retryable: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,6 +944,11 @@ mod tests {
             forward_backoff_ms: 10,
             forward_backoff_max_ms: 60,
             max_forward_attempts: 3,
+            max_lifetime_ms: 100_000,
+            queue_limit_ms: 1_500,
+            busy_retry_min_ms: 100,
+            busy_retry_max_ms: 400,
+            max_retries: 2,
         }
     }
 
@@ -729,8 +1008,30 @@ mod tests {
     fn processing() -> Session {
         let mut s = uploaded();
         ok(&mut s, Input::ForwardStarted, T0 + 20);
-        ok(&mut s, Input::ForwardAccepted { running: None }, T0 + 30);
+        ok(&mut s, accepted(1), T0 + 30);
         s
+    }
+
+    fn forwarded(attempt: u32, outcome: ForwardOutcome) -> Input {
+        Input::Forwarded { attempt, outcome }
+    }
+
+    fn accepted(attempt: u32) -> Input {
+        forwarded(attempt, ForwardOutcome::Accepted { running: None })
+    }
+
+    fn transient(attempt: u32) -> Input {
+        forwarded(attempt, ForwardOutcome::Transient)
+    }
+
+    fn busy(attempt: u32, retry_after_ms: Option<u64>, position: Option<u32>) -> Input {
+        forwarded(
+            attempt,
+            ForwardOutcome::Busy {
+                retry_after_ms,
+                position,
+            },
+        )
     }
 
     /// An event of the first forward.
@@ -848,7 +1149,7 @@ mod tests {
                     seq: 2,
                     event: status_event(Status::Uploaded)
                 },
-                Effect::Forward { attempt: 1 },
+                Effect::Forward,
             ]
         );
         assert_eq!(
@@ -872,7 +1173,7 @@ mod tests {
     fn a_zero_length_upload_forwards_on_its_empty_patch() {
         let mut s = Session::new("ab".repeat(32), 0, meta(), T0, &limits());
         let fx = ok(&mut s, Input::Patched { offset: 0 }, T0);
-        assert!(fx.contains(&Effect::Forward { attempt: 1 }));
+        assert!(fx.contains(&Effect::Forward));
         assert_eq!(s.status, Status::Uploaded);
     }
 
@@ -888,7 +1189,7 @@ mod tests {
                 kind: DeadlineKind::Watchdog
             })
         );
-        let fx = ok(&mut s, Input::ForwardAccepted { running: None }, T0 + 30);
+        let fx = ok(&mut s, accepted(1), T0 + 30);
         assert_eq!(events(&fx), vec![status_event(Status::Processing)]);
         let fx = ok(
             &mut s,
@@ -940,21 +1241,16 @@ mod tests {
             ]
         );
         let before = s.clone();
+        assert_eq!(ok(&mut s, accepted(1), T0 + 30), vec![]);
         assert_eq!(
-            ok(&mut s, Input::ForwardAccepted { running: None }, T0 + 30),
-            vec![]
+            (s.status, s.seq, s.deadline, s.in_flight),
+            (before.status, before.seq, before.deadline, None),
+            "the late 202 only ends the forward"
         );
-        assert_eq!(
-            ok(
-                &mut s,
-                Input::ForwardFailed {
-                    retry_after_ms: None
-                },
-                T0 + 31
-            ),
-            vec![]
-        );
-        assert_eq!(s, before);
+        assert!(matches!(
+            s.apply(transient(1), T0 + 31, &limits()),
+            Err(LifecycleError::StaleAttempt { attempt: 1, .. })
+        ));
     }
 
     #[test]
@@ -997,16 +1293,7 @@ mod tests {
     fn a_failed_forward_waits_then_the_alarm_forwards_again() {
         let mut s = uploaded();
         ok(&mut s, Input::ForwardStarted, T0 + 20);
-        assert_eq!(
-            ok(
-                &mut s,
-                Input::ForwardFailed {
-                    retry_after_ms: None
-                },
-                T0 + 50
-            ),
-            vec![]
-        );
+        assert_eq!(ok(&mut s, transient(1), T0 + 50), vec![]);
         assert_eq!(
             s.deadline,
             Some(Deadline {
@@ -1019,10 +1306,7 @@ mod tests {
             vec![],
             "alarm before the deadline"
         );
-        assert_eq!(
-            ok(&mut s, Input::Alarm, T0 + 60),
-            vec![Effect::Forward { attempt: 2 }]
-        );
+        assert_eq!(ok(&mut s, Input::Alarm, T0 + 60), vec![Effect::Forward]);
         assert_eq!(
             s.deadline,
             Some(Deadline {
@@ -1030,14 +1314,11 @@ mod tests {
                 kind: DeadlineKind::Watchdog
             })
         );
-        ok(&mut s, Input::ForwardStarted, T0 + 61);
-        ok(
-            &mut s,
-            Input::ForwardFailed {
-                retry_after_ms: None,
-            },
-            T0 + 70,
+        assert_eq!(
+            ok(&mut s, Input::ForwardStarted, T0 + 61),
+            vec![Effect::Send { attempt: 2 }]
         );
+        ok(&mut s, transient(2), T0 + 70);
         assert_eq!(
             s.deadline.unwrap().at,
             T0 + 70 + 20,
@@ -1050,27 +1331,36 @@ mod tests {
         let answer = |status: Option<u16>, retry_after_ms: Option<u64>| ForwardResponse {
             status,
             retry_after_ms,
-            running_attempt: Some(1),
+            running_attempt: Some(2),
+            queue_position: Some(4),
         };
         assert_eq!(
-            Input::from_forward_response(2, &answer(Some(202), None)),
-            Input::ForwardAccepted { running: Some(1) }
+            Input::from_forward_response(3, &answer(Some(202), None)),
+            forwarded(3, ForwardOutcome::Accepted { running: Some(2) })
         );
         assert_eq!(
-            Input::from_forward_response(2, &answer(Some(503), Some(5_000))),
-            Input::ForwardFailed {
-                retry_after_ms: Some(5_000)
-            }
+            Input::from_forward_response(3, &answer(Some(503), Some(5_000))),
+            busy(3, Some(5_000), Some(4))
         );
-        for transient in [Some(504), Some(500), None] {
+        assert_eq!(
+            Input::from_forward_response(3, &answer(Some(429), None)),
+            busy(3, None, Some(4))
+        );
+        for status in [Some(504), Some(500), None] {
             assert_eq!(
-                Input::from_forward_response(2, &answer(transient, Some(9_000))),
-                Input::ForwardFailed {
-                    retry_after_ms: None
-                },
-                "{transient:?}: only a busy answer's Retry-After counts"
+                Input::from_forward_response(3, &answer(status, Some(9_000))),
+                transient(3),
+                "{status:?}"
             );
         }
+        assert_eq!(
+            Input::from_forward_response(3, &answer(Some(401), None)),
+            forwarded(3, ForwardOutcome::Refused { status: 401 })
+        );
+    }
+
+    #[test]
+    fn a_refused_forward_fails_for_good_at_once() {
         for (status, code) in [
             (413, ErrorCode::TooLarge),
             (400, ErrorCode::Internal),
@@ -1081,7 +1371,7 @@ mod tests {
             ok(&mut s, Input::ForwardStarted, T0 + 20);
             let fx = ok(
                 &mut s,
-                Input::from_forward_response(1, &answer(Some(status), None)),
+                forwarded(1, ForwardOutcome::Refused { status }),
                 T0 + 30,
             );
             assert_eq!(s.status, Status::Failed);
@@ -1098,109 +1388,129 @@ mod tests {
     }
 
     #[test]
-    fn a_heartbeat_only_pushes_the_watchdog() {
-        let mut s = processing();
-        ok(
-            &mut s,
-            origin_event(OriginEvent::Progress {
-                stage: Stage::Analysing,
-                fraction: 0.4,
-            }),
-            T0 + 100,
-        );
-        let before = s.clone();
-        let fx = ok(&mut s, origin_event(OriginEvent::Heartbeat), T0 + 450);
-        assert_eq!(fx, vec![], "nothing stored or broadcast");
+    fn a_busy_origin_queues_the_session_without_spending_attempts() {
+        let mut s = uploaded();
+        ok(&mut s, Input::ForwardStarted, T0 + 20);
+        let fx = ok(&mut s, busy(1, Some(300), Some(3)), T0 + 50);
+        let queue = Queue {
+            since: T0 + 50,
+            position: Some(3),
+        };
         assert_eq!(
-            (s.stage, s.progress, s.seq),
-            (before.stage, before.progress, before.seq)
+            events(&fx),
+            vec![
+                SessionEvent::Queued {
+                    since: T0 + 50,
+                    position: Some(3)
+                },
+                status_event(Status::Queued)
+            ]
         );
-        assert_eq!(s.deadline.unwrap().at, T0 + 950);
+        assert_eq!(s.snapshot().queue, Some(queue));
+        assert_eq!(
+            s.deadline,
+            Some(Deadline {
+                at: T0 + 350,
+                kind: DeadlineKind::ForwardRetry
+            }),
+            "Retry-After honoured"
+        );
+        // Far more busy answers than forward attempts: still queued, the wait kept from the
+        // first one, Retry-After bounded by the minimum and the maximum.
+        let mut now = T0 + 350;
+        for (n, (retry_after, waited)) in [(Some(5_000), 400), (Some(1), 100), (None, 100)]
+            .into_iter()
+            .cycle()
+            .take(4)
+            .enumerate()
+        {
+            let attempt = 2 + n as u32;
+            assert_eq!(ok(&mut s, Input::Alarm, now), vec![Effect::Forward]);
+            assert_eq!(
+                ok(&mut s, Input::ForwardStarted, now),
+                vec![Effect::Send { attempt }],
+                "the status stays queued while it asks again"
+            );
+            let fx = ok(&mut s, busy(attempt, retry_after, Some(3)), now + 1);
+            assert_eq!(fx, vec![], "same position: nothing new to say");
+            assert_eq!(s.deadline.unwrap().at, now + 1 + waited, "{retry_after:?}");
+            now = s.deadline.unwrap().at;
+        }
+        assert_eq!((s.status, s.forward_attempts), (Status::Queued, 1));
+        assert_eq!(s.queue, Some(queue));
+        // A new position is news; then the origin takes the job.
+        ok(&mut s, Input::Alarm, now);
+        ok(&mut s, Input::ForwardStarted, now);
+        let fx = ok(&mut s, busy(6, None, Some(1)), now + 1);
+        assert_eq!(
+            events(&fx),
+            vec![SessionEvent::Queued {
+                since: T0 + 50,
+                position: Some(1)
+            }]
+        );
+        let now = s.deadline.unwrap().at;
+        ok(&mut s, Input::Alarm, now);
+        ok(&mut s, Input::ForwardStarted, now);
+        let fx = ok(&mut s, accepted(7), now + 1);
+        assert_eq!(events(&fx), vec![status_event(Status::Processing)]);
+        assert_eq!((s.queue, s.snapshot().queue), (None, None));
     }
 
     #[test]
-    fn events_of_another_attempt_are_stale() {
-        let mut s = processing();
+    fn the_queue_limit_fails_busy_retryable() {
+        let mut s = uploaded();
+        ok(&mut s, Input::ForwardStarted, T0 + 20);
+        ok(&mut s, busy(1, Some(400), None), T0 + 100);
+        let mut attempt = 1;
+        while s.status == Status::Queued {
+            let at = s.deadline.unwrap().at;
+            assert!(at <= T0 + 100 + 1_500, "no retry past the queue limit");
+            let fx = ok(&mut s, Input::Alarm, at);
+            if fx == vec![Effect::Forward] {
+                attempt += 1;
+                ok(&mut s, Input::ForwardStarted, at);
+                ok(&mut s, busy(attempt, Some(400), None), at);
+            }
+        }
+        assert_eq!(s.status, Status::Failed);
+        assert_eq!(
+            s.error.as_ref().map(|e| (e.code, e.retryable)),
+            Some((ErrorCode::OriginBusy, true))
+        );
+        assert!(s.has_chunks, "retryable: the video stays for \"Réessayer\"");
+        assert_eq!(s.queue, None);
+    }
+
+    #[test]
+    fn a_transient_answer_while_queued_spends_an_attempt_and_ends_the_wait() {
+        let mut s = uploaded();
+        ok(&mut s, Input::ForwardStarted, T0 + 20);
+        ok(&mut s, busy(1, None, None), T0 + 30);
         let at = s.deadline.unwrap().at;
         ok(&mut s, Input::Alarm, at);
         ok(&mut s, Input::ForwardStarted, at);
-        ok(&mut s, Input::ForwardAccepted { running: None }, at + 1);
-        let before = s.clone();
-        for attempt in [1, 3] {
-            assert!(matches!(
-                s.apply(
-                    Input::Origin {
-                        attempt,
-                        event: OriginEvent::Completed { result: result() }
-                    },
-                    at + 2,
-                    &limits()
-                ),
-                Err(LifecycleError::StaleAttempt { .. })
-            ));
-        }
-        assert_eq!(s, before);
-        // A duplicate's answer names the job that runs: its events apply.
-        ok(&mut s, Input::ForwardAccepted { running: Some(1) }, at + 3);
-        ok(
-            &mut s,
-            origin_event(OriginEvent::Completed { result: result() }),
-            at + 4,
-        );
-        assert_eq!(s.status, Status::Completed);
-    }
-
-    #[test]
-    fn retry_after_wins_when_it_is_longer() {
-        let mut s = uploaded();
-        ok(&mut s, Input::ForwardStarted, T0 + 20);
-        ok(
-            &mut s,
-            Input::ForwardFailed {
-                retry_after_ms: Some(5_000),
-            },
-            T0 + 50,
-        );
-        assert_eq!(s.deadline.unwrap().at, T0 + 5_050);
-        let mut s = uploaded();
-        ok(&mut s, Input::ForwardStarted, T0 + 20);
-        ok(
-            &mut s,
-            Input::ForwardFailed {
-                retry_after_ms: Some(1),
-            },
-            T0 + 50,
-        );
-        assert_eq!(s.deadline.unwrap().at, T0 + 60);
+        let fx = ok(&mut s, transient(2), at + 1);
+        assert_eq!(events(&fx), vec![status_event(Status::Forwarding)]);
+        assert_eq!((s.queue, s.forward_attempts), (None, 1));
+        assert_eq!(s.deadline.unwrap().kind, DeadlineKind::ForwardRetry);
+        let at = s.deadline.unwrap().at;
+        assert_eq!(ok(&mut s, Input::Alarm, at), vec![Effect::Forward]);
+        assert_eq!(s.forward_attempts, 2);
     }
 
     #[test]
     fn used_up_forwards_fail_retryable_and_keep_the_chunks() {
         let mut s = uploaded();
         let mut now = T0 + 20;
-        for attempt in 2..=3 {
+        for attempt in 1..=2 {
             ok(&mut s, Input::ForwardStarted, now);
-            ok(
-                &mut s,
-                Input::ForwardFailed {
-                    retry_after_ms: None,
-                },
-                now + 1,
-            );
+            ok(&mut s, transient(attempt), now + 1);
             now = s.deadline.unwrap().at;
-            assert_eq!(
-                ok(&mut s, Input::Alarm, now),
-                vec![Effect::Forward { attempt }]
-            );
+            assert_eq!(ok(&mut s, Input::Alarm, now), vec![Effect::Forward]);
         }
         ok(&mut s, Input::ForwardStarted, now);
-        let fx = ok(
-            &mut s,
-            Input::ForwardFailed {
-                retry_after_ms: None,
-            },
-            now + 1,
-        );
+        let fx = ok(&mut s, transient(3), now + 1);
         let error = origin_unavailable(3);
         assert_eq!(
             events(&fx),
@@ -1234,14 +1544,11 @@ mod tests {
                     seq: 5,
                     event: status_event(Status::Forwarding)
                 },
-                Effect::Forward { attempt: 2 },
+                Effect::Forward,
             ]
         );
         let at = s.deadline.unwrap().at;
-        assert_eq!(
-            ok(&mut s, Input::Alarm, at),
-            vec![Effect::Forward { attempt: 3 }]
-        );
+        assert_eq!(ok(&mut s, Input::Alarm, at), vec![Effect::Forward]);
         let at = s.deadline.unwrap().at;
         let fx = ok(&mut s, Input::Alarm, at);
         assert_eq!(events(&fx)[1], status_event(Status::Failed));
@@ -1358,7 +1665,7 @@ mod tests {
                     seq: 7,
                     event: status_event(Status::Uploaded)
                 },
-                Effect::Forward { attempt: 1 },
+                Effect::Forward,
             ]
         );
         assert_eq!(
@@ -1431,7 +1738,7 @@ mod tests {
             );
         }
         assert!(matches!(
-            s.apply(Input::ForwardAccepted { running: None }, T0 + 2, &limits()),
+            s.apply(accepted(1), T0 + 2, &limits()),
             Err(LifecycleError::NotAllowed { .. })
         ));
     }
@@ -1498,7 +1805,7 @@ mod tests {
         let before = s.clone();
         for input in [
             Input::Patched { offset: LEN },
-            Input::ForwardAccepted { running: None },
+            accepted(1),
             origin_event(OriginEvent::Completed { result: result() }),
             Input::Retry,
             Input::Terminate,
@@ -1590,6 +1897,7 @@ mod tests {
                 "expires_at",
                 "meta",
                 "progress",
+                "queue",
                 "result",
                 "seq",
                 "session_id",
@@ -1601,12 +1909,308 @@ mod tests {
         assert_eq!(snapshot["status"], "completed");
     }
 
+    #[test]
+    fn a_heartbeat_only_pushes_the_watchdog() {
+        let mut s = processing();
+        ok(
+            &mut s,
+            origin_event(OriginEvent::Progress {
+                stage: Stage::Analysing,
+                fraction: 0.4,
+            }),
+            T0 + 100,
+        );
+        let before = s.clone();
+        let fx = ok(&mut s, origin_event(OriginEvent::Heartbeat), T0 + 450);
+        assert_eq!(fx, vec![], "nothing stored or broadcast");
+        assert_eq!(
+            (s.stage, s.progress, s.seq),
+            (before.stage, before.progress, before.seq)
+        );
+        assert_eq!(
+            s.deadline,
+            Some(Deadline {
+                at: T0 + 950,
+                kind: DeadlineKind::Watchdog
+            })
+        );
+        // A pending retry keeps its time: a heartbeat is no reason to wait longer.
+        let mut s = uploaded();
+        ok(&mut s, Input::ForwardStarted, T0 + 20);
+        ok(&mut s, transient(1), T0 + 30);
+        let deadline = s.deadline;
+        ok(&mut s, origin_event(OriginEvent::Heartbeat), T0 + 35);
+        assert_eq!(s.deadline, deadline);
+    }
+
+    #[test]
+    fn events_of_another_attempt_are_stale() {
+        let mut s = processing();
+        // The watchdog re-forwards (attempt 2); the origin takes it as a new job.
+        let at = s.deadline.unwrap().at;
+        ok(&mut s, Input::Alarm, at);
+        ok(&mut s, Input::ForwardStarted, at);
+        ok(&mut s, accepted(2), at + 1);
+        assert_eq!(s.origin_attempt, 2);
+        let before = s.clone();
+        let late = OriginEvent::Failed {
+            error: failure(ErrorCode::ModelUnavailable, true),
+        };
+        for attempt in [1, 3] {
+            assert_eq!(
+                s.apply(
+                    Input::Origin {
+                        attempt,
+                        event: late.clone()
+                    },
+                    at + 2,
+                    &limits()
+                ),
+                Err(LifecycleError::StaleAttempt {
+                    attempt,
+                    current: 2,
+                    latest: 2
+                })
+            );
+        }
+        assert_eq!(s, before);
+        let fx = ok(
+            &mut s,
+            Input::Origin {
+                attempt: 2,
+                event: OriginEvent::Completed { result: result() },
+            },
+            at + 3,
+        );
+        assert!(fx.contains(&Effect::DeleteChunks));
+    }
+
+    #[test]
+    fn a_duplicate_forward_names_the_job_that_runs() {
+        // The origin still runs attempt 1 when the watchdog re-forwards: its answer names 1, so
+        // attempt 1's events (not only 2's) are the job's.
+        let mut s = processing();
+        let at = s.deadline.unwrap().at;
+        ok(&mut s, Input::Alarm, at);
+        ok(&mut s, Input::ForwardStarted, at);
+        ok(
+            &mut s,
+            forwarded(2, ForwardOutcome::Accepted { running: Some(1) }),
+            at + 1,
+        );
+        assert_eq!((s.status, s.origin_attempt), (Status::Processing, 1));
+        ok(
+            &mut s,
+            origin_event(OriginEvent::Completed { result: result() }),
+            at + 2,
+        );
+        assert_eq!(s.status, Status::Completed);
+    }
+
+    #[test]
+    fn a_retry_makes_the_earlier_run_stale() {
+        let mut s = processing();
+        let error = failure(ErrorCode::ModelUnavailable, true);
+        ok(
+            &mut s,
+            origin_event(OriginEvent::Failed { error }),
+            T0 + 100,
+        );
+        ok(&mut s, Input::Retry, T0 + 200);
+        // The earlier run's outbox delivers its failure again: not this run's.
+        let late = origin_event(OriginEvent::Failed {
+            error: failure(ErrorCode::Timeout, true),
+        });
+        assert!(matches!(
+            s.apply(late, T0 + 205, &limits()),
+            Err(LifecycleError::StaleAttempt { attempt: 1, .. })
+        ));
+        assert_eq!(
+            ok(&mut s, Input::ForwardStarted, T0 + 210),
+            vec![
+                Effect::Broadcast {
+                    seq: 8,
+                    event: status_event(Status::Forwarding)
+                },
+                Effect::Send { attempt: 2 }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_forward_wanted_while_one_is_in_flight_waits_for_it() {
+        // The origin reports a retryable failure before its 202 arrives; the user presses
+        // "Réessayer" at once: the new forward waits for the one in flight, then goes.
+        let mut s = uploaded();
+        ok(&mut s, Input::ForwardStarted, T0 + 20);
+        let error = failure(ErrorCode::ModelUnavailable, true);
+        ok(&mut s, origin_event(OriginEvent::Failed { error }), T0 + 25);
+        let fx = ok(&mut s, Input::Retry, T0 + 26);
+        assert!(!fx.contains(&Effect::Forward), "one forward at a time");
+        assert_eq!(ok(&mut s, Input::ForwardStarted, T0 + 27), vec![]);
+        assert!(s.forward_due);
+        // The old forward's 202 belongs to the earlier run: it only frees the way.
+        let fx = ok(&mut s, accepted(1), T0 + 30);
+        assert_eq!(fx, vec![Effect::Forward]);
+        assert_eq!(s.status, Status::Uploaded);
+        let fx = ok(&mut s, Input::ForwardStarted, T0 + 31);
+        assert_eq!(fx.last(), Some(&Effect::Send { attempt: 2 }));
+        assert_eq!(
+            ok(&mut s, Input::ForwardStarted, T0 + 32),
+            vec![],
+            "not twice"
+        );
+    }
+
+    #[test]
+    fn a_forward_no_longer_wanted_is_not_sent() {
+        let mut s = uploaded();
+        ok(&mut s, Input::ForwardStarted, T0 + 20);
+        ok(&mut s, accepted(1), T0 + 30);
+        let before = s.clone();
+        assert_eq!(ok(&mut s, Input::ForwardStarted, T0 + 40), vec![]);
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn the_watchdog_gives_up_on_a_forward_that_never_answers() {
+        let mut s = uploaded();
+        ok(&mut s, Input::ForwardStarted, T0 + 20);
+        let at = s.deadline.unwrap().at;
+        assert_eq!(ok(&mut s, Input::Alarm, at), vec![Effect::Forward]);
+        assert_eq!(s.in_flight, None);
+        assert_eq!(
+            ok(&mut s, Input::ForwardStarted, at).last(),
+            Some(&Effect::Send { attempt: 2 })
+        );
+        assert!(
+            s.apply(transient(1), at + 1, &limits()).is_err(),
+            "the lost forward's late outcome is stale"
+        );
+    }
+
+    #[test]
+    fn a_patch_in_progress_defers_the_idle_purge() {
+        let mut s = new_session();
+        ok(&mut s, Input::Patched { offset: 10 }, T0 + 100);
+        assert_eq!(ok(&mut s, Input::PatchStarted, T0 + 200), vec![]);
+        // One long PATCH: no row committed for longer than the idle expiry.
+        let at = s.deadline.unwrap().at;
+        assert_eq!(ok(&mut s, Input::Alarm, at), vec![]);
+        assert_eq!(
+            (s.status, s.deadline.unwrap().at),
+            (Status::Uploading, at + 1_000)
+        );
+        ok(&mut s, Input::Patched { offset: 60 }, at + 500);
+        assert_eq!(s.receiving, 0);
+        let at = s.deadline.unwrap().at;
+        let fx = ok(&mut s, Input::Alarm, at);
+        assert_eq!(fx.last(), Some(&Effect::Purge), "idle again once it ended");
+        // A PATCH that committed nothing ends too, without an upload event.
+        let mut s = new_session();
+        ok(&mut s, Input::PatchStarted, T0 + 1);
+        assert_eq!(ok(&mut s, Input::Patched { offset: 0 }, T0 + 2), vec![]);
+        assert_eq!(s.receiving, 0);
+        assert!(matches!(
+            uploaded().apply(Input::PatchStarted, T0 + 20, &limits()),
+            Err(LifecycleError::NotAllowed { .. })
+        ));
+    }
+
+    #[test]
+    fn the_lifetime_purges_whatever_the_state() {
+        // A session that keeps failing and retrying, or a PATCH that never ends.
+        let mut s = processing();
+        let error = failure(ErrorCode::ModelUnavailable, true);
+        ok(
+            &mut s,
+            origin_event(OriginEvent::Failed { error }),
+            T0 + 99_000,
+        );
+        assert_eq!(
+            s.deadline,
+            Some(Deadline {
+                at: T0 + 100_000,
+                kind: DeadlineKind::Lifetime
+            }),
+            "the retention would end later"
+        );
+        assert_eq!(s.snapshot().expires_at, Some(T0 + 100_000));
+        let fx = ok(&mut s, Input::Alarm, T0 + 100_000);
+        assert_eq!(fx.last(), Some(&Effect::Purge));
+        assert!(!s.has_chunks);
+
+        let mut s = new_session();
+        ok(&mut s, Input::PatchStarted, T0 + 1);
+        while s.status != Status::Purged {
+            let at = s.deadline.unwrap().at;
+            assert!(at <= T0 + 100_000);
+            ok(&mut s, Input::Alarm, at);
+        }
+        // An input after the end (a late alarm) purges instead of being applied.
+        let mut s = processing();
+        let fx = ok(
+            &mut s,
+            origin_event(OriginEvent::Completed { result: result() }),
+            T0 + 100_001,
+        );
+        assert_eq!(fx.last(), Some(&Effect::Purge));
+        assert_eq!((s.status, s.result.clone()), (Status::Purged, None));
+    }
+
+    #[test]
+    fn retries_are_capped_and_the_last_failure_is_final() {
+        let mut s = processing();
+        let error = failure(ErrorCode::ModelUnavailable, true);
+        let mut now = T0 + 100;
+        ok(
+            &mut s,
+            origin_event(OriginEvent::Failed {
+                error: error.clone(),
+            }),
+            now,
+        );
+        for retry in 1..=2 {
+            now += 10;
+            ok(&mut s, Input::Retry, now);
+            ok(&mut s, Input::ForwardStarted, now);
+            let attempt = s.forwards_sent;
+            ok(&mut s, accepted(attempt), now);
+            let fx = ok(
+                &mut s,
+                Input::Origin {
+                    attempt,
+                    event: OriginEvent::Failed {
+                        error: error.clone(),
+                    },
+                },
+                now + 1,
+            );
+            assert_eq!(s.retries, retry);
+            let last = retry == 2;
+            assert_eq!(s.error.as_ref().unwrap().retryable, !last);
+            assert_eq!(fx.contains(&Effect::DeleteChunks), last);
+        }
+        assert!(!s.has_chunks, "no retry left: the video goes at once");
+        let mut kept = s.clone();
+        kept.has_chunks = true;
+        kept.error.as_mut().unwrap().retryable = true;
+        assert_eq!(
+            kept.apply(Input::Retry, now + 5, &limits()),
+            Err(LifecycleError::RetriesExhausted { max: 2 })
+        );
+    }
+
     /// Inputs the property tests draw from: `Patch` appends that many bytes (possibly past the
-    /// length), `AlarmAtDeadline` jumps the clock to the deadline.
+    /// length), `Outcome` answers the forward in flight (or, with an offset, another one),
+    /// `Event` is an origin event of the attempt the edge applies plus an offset (0: current),
+    /// `AlarmAtDeadline` jumps the clock to the deadline.
     #[derive(Clone, Debug)]
     enum Step {
         Input(Input),
         Patch(u64),
+        Outcome(ForwardOutcome, i64),
+        Event(OriginEvent, i64),
         AlarmAtDeadline,
     }
 
@@ -1621,6 +2225,7 @@ mod tests {
             stage.clone().prop_map(|stage| OriginEvent::Stage { stage }),
             (stage, -1.0f32..2.0)
                 .prop_map(|(stage, fraction)| OriginEvent::Progress { stage, fraction }),
+            Just(OriginEvent::Heartbeat),
             Just(OriginEvent::Completed { result: result() }),
             (code, any::<bool>()).prop_map(|(code, retryable)| OriginEvent::Failed {
                 error: failure(code, retryable)
@@ -1628,20 +2233,69 @@ mod tests {
         ]
     }
 
+    fn any_outcome() -> impl Strategy<Value = ForwardOutcome> {
+        prop_oneof![
+            prop::option::of(1u32..4).prop_map(|running| ForwardOutcome::Accepted { running }),
+            (prop::option::of(0u64..3_000), prop::option::of(1u32..50)).prop_map(
+                |(retry_after_ms, position)| ForwardOutcome::Busy {
+                    retry_after_ms,
+                    position
+                }
+            ),
+            Just(ForwardOutcome::Transient),
+            prop::sample::select(vec![400u16, 401, 413, 415])
+                .prop_map(|status| ForwardOutcome::Refused { status }),
+        ]
+    }
+
+    /// Mostly the right attempt, sometimes an older or a newer one.
+    fn attempt_offset() -> impl Strategy<Value = i64> {
+        prop_oneof![6 => Just(0i64), 1 => -3i64..0, 1 => 1i64..3]
+    }
+
     fn any_step() -> impl Strategy<Value = Step> {
         prop_oneof![
             36 => (0..=LEN / 3).prop_map(Step::Patch),
             4 => (0..=LEN + 5).prop_map(|offset| Step::Input(Input::Patched { offset })),
+            6 => Just(Step::Input(Input::PatchStarted)),
             12 => Just(Step::Input(Input::ForwardStarted)),
-            12 => Just(Step::Input(Input::ForwardAccepted { running: None })),
-            12 => prop::option::of(0u64..3_000)
-                .prop_map(|retry_after_ms| Step::Input(Input::ForwardFailed { retry_after_ms })),
-            24 => any_origin_event().prop_map(|e| Step::Input(Input::Origin { attempt: 1, event: e })),
+            24 => (any_outcome(), attempt_offset()).prop_map(|(o, d)| Step::Outcome(o, d)),
+            24 => (any_origin_event(), attempt_offset()).prop_map(|(e, d)| Step::Event(e, d)),
             6 => Just(Step::Input(Input::Retry)),
             1 => Just(Step::Input(Input::Terminate)),
             8 => Just(Step::Input(Input::Alarm)),
             6 => Just(Step::AlarmAtDeadline),
         ]
+    }
+
+    fn offset(attempt: u32, by: i64) -> u32 {
+        (i64::from(attempt) + by).max(0) as u32
+    }
+
+    /// The input a step stands for in state `s` at `now` (moved on by the step).
+    fn input_of(step: Step, s: &Session, now: &mut Millis, dt: u64) -> Input {
+        match step {
+            Step::AlarmAtDeadline => {
+                *now = (*now).max(s.deadline.map_or(*now, |d| d.at));
+                return Input::Alarm;
+            }
+            _ => *now += dt,
+        }
+        match step {
+            Step::Input(input) => input,
+            Step::Patch(bytes) => Input::Patched {
+                offset: s.upload.offset + bytes,
+            },
+            Step::Outcome(outcome, by) => Input::Forwarded {
+                attempt: offset(s.in_flight.unwrap_or(s.forwards_sent), by),
+                outcome,
+            },
+            Step::Event(event, by) => Input::Origin {
+                attempt: offset(s.origin_attempt, by),
+                event,
+            },
+            Step::AlarmAtDeadline => unreachable!(),
+        }
     }
 
     fn deadline_fits(s: &Session) -> bool {
@@ -1651,12 +2305,16 @@ mod tests {
             (s.status, s.deadline.map(|d| d.kind)),
             (Created | Uploading, Some(IdleExpiry))
                 | (
-                    Uploaded | Forwarding | Processing,
+                    Uploaded | Forwarding | Queued | Processing,
                     Some(Watchdog | ForwardRetry)
                 )
                 | (Completed | Failed, Some(Retention))
                 | (Purged, Some(Tombstone) | None)
-        )
+        ) || (s.status != Purged && s.deadline.map(|d| d.kind) == Some(Lifetime))
+    }
+
+    fn start(n: usize) -> Session {
+        [new_session, uploaded, processing][n]()
     }
 
     proptest! {
@@ -1664,27 +2322,14 @@ mod tests {
 
         #[test]
         fn lifecycle_invariants_hold_for_any_input_sequence(
-            start in 0..3usize,
+            first in 0..3usize,
             steps in prop::collection::vec((any_step(), 0u64..400), 1..80),
         ) {
             let limits = limits();
-            let mut s = [new_session, uploaded, processing][start]();
+            let mut s = start(first);
             let mut now = T0 + 100;
             for (step, dt) in steps {
-                let input = match step {
-                    Step::Input(input) => {
-                        now += dt;
-                        input
-                    }
-                    Step::Patch(bytes) => {
-                        now += dt;
-                        Input::Patched { offset: s.upload.offset + bytes }
-                    }
-                    Step::AlarmAtDeadline => {
-                        now = now.max(s.deadline.map_or(now, |d| d.at));
-                        Input::Alarm
-                    }
-                };
+                let input = input_of(step, &s, &mut now, dt);
                 let before = s.clone();
                 let outcome = s.apply(input.clone(), now, &limits);
 
@@ -1697,6 +2342,10 @@ mod tests {
                 prop_assert!(s.upload.offset <= s.upload.length);
                 // The job number on the wire never repeats an older one.
                 prop_assert!(s.forwards_sent >= before.forwards_sent);
+                prop_assert!(s.forward_attempts <= limits.max_forward_attempts);
+                prop_assert!(s.retries <= limits.max_retries);
+                // The wait shows exactly while queued.
+                prop_assert_eq!(s.queue.is_some(), s.status == Status::Queued);
 
                 let effects = match outcome {
                     Err(_) => {
@@ -1714,17 +2363,21 @@ mod tests {
                             prop_assert_eq!(*n, seq + 1);
                             seq = *n;
                         }
-                        Effect::Forward { attempt } => {
-                            prop_assert_eq!(*attempt, s.forward_attempts);
-                            prop_assert!(*attempt <= limits.max_forward_attempts);
+                        Effect::Send { attempt } => {
+                            // One forward at a time, each with a new number.
+                            prop_assert_eq!(&input, &Input::ForwardStarted);
+                            prop_assert_eq!(before.in_flight, None);
+                            prop_assert_eq!(*attempt, before.forwards_sent + 1);
+                            prop_assert_eq!(s.in_flight, Some(*attempt));
                         }
+                        Effect::Forward => prop_assert_eq!(s.in_flight, None),
                         _ => {}
                     }
                 }
                 prop_assert_eq!(s.seq, seq);
 
                 // Exactly one deadline (none only once forgotten), never in the past after a
-                // change caused by anything but the alarm.
+                // change caused by anything but the alarm, never past the lifetime.
                 if effects.contains(&Effect::Forget) {
                     prop_assert_eq!(s.deadline, None);
                 } else {
@@ -1732,6 +2385,9 @@ mod tests {
                 }
                 if s.deadline != before.deadline && !matches!(input, Input::Alarm) {
                     prop_assert!(s.deadline.unwrap().at >= now);
+                }
+                if s.status != Status::Purged {
+                    prop_assert!(s.deadline.unwrap().at <= s.lifetime_end(&limits));
                 }
                 prop_assert!(deadline_fits(&s), "{:?} with {:?}", s.status, s.deadline);
 
@@ -1752,6 +2408,110 @@ mod tests {
             }
         }
 
+        /// Whatever happens, and however late the inputs come, no chunk outlives the lifetime:
+        /// the alarm is due by then, and anything at or after it purges.
+        #[test]
+        fn no_input_sequence_keeps_chunks_past_the_absolute_lifetime(
+            first in 0..3usize,
+            steps in prop::collection::vec((any_step(), 0u64..20_000), 1..60),
+        ) {
+            let limits = limits();
+            let mut s = start(first);
+            let mut now = T0 + 100;
+            let end = s.lifetime_end(&limits);
+            for (step, dt) in steps {
+                let input = input_of(step, &s, &mut now, dt);
+                let _ = s.apply(input, now, &limits);
+                if now >= end {
+                    prop_assert_eq!(s.status, Status::Purged);
+                }
+                if s.has_chunks {
+                    prop_assert!(now < end);
+                    prop_assert!(s.deadline.is_some_and(|d| d.at <= end));
+                }
+            }
+        }
+
+        /// An origin event of an attempt the edge no longer (or not yet) applies, and the
+        /// outcome of a forward that is not in flight, never change the session.
+        #[test]
+        fn an_event_of_an_older_attempt_never_changes_the_state(
+            first in 0..3usize,
+            steps in prop::collection::vec((any_step(), 0u64..400), 0..60),
+            event in any_origin_event(),
+            outcome in any_outcome(),
+            older in 1u32..5,
+            newer in 1u32..5,
+        ) {
+            let limits = limits();
+            let mut s = start(first);
+            let mut now = T0 + 100;
+            for (step, dt) in steps {
+                let input = input_of(step, &s, &mut now, dt);
+                let _ = s.apply(input, now, &limits);
+            }
+            now += 1;
+            prop_assume!(now < s.lifetime_end(&limits));
+            let before = s.clone();
+            let stale = [
+                s.origin_attempt.checked_sub(older),
+                Some(s.forwards_sent + newer),
+            ];
+            for attempt in stale.into_iter().flatten() {
+                let input = Input::Origin { attempt, event: event.clone() };
+                prop_assert!(s.apply(input, now, &limits).is_err());
+                prop_assert_eq!(&s, &before);
+            }
+            let not_in_flight = s.in_flight.map_or(s.forwards_sent, |a| a + newer);
+            let input = Input::Forwarded { attempt: not_in_flight, outcome };
+            prop_assert!(s.apply(input, now, &limits).is_err());
+            prop_assert_eq!(&s, &before);
+        }
+
+        /// Left alone (only the alarm, and an origin that answers forwards but never reports),
+        /// every session ends, failed or completed or purged, then is forgotten; none outlives
+        /// its lifetime.
+        #[test]
+        fn every_session_reaches_a_final_state_then_is_forgotten(
+            first in 0..3usize,
+            steps in prop::collection::vec((any_step(), 0u64..400), 0..40),
+            answers in prop::collection::vec(any_outcome(), 1..8),
+        ) {
+            let limits = limits();
+            let mut s = start(first);
+            let mut now = T0 + 100;
+            for (step, dt) in steps {
+                let input = input_of(step, &s, &mut now, dt);
+                let _ = s.apply(input, now, &limits);
+            }
+            let end = s.lifetime_end(&limits);
+            let mut answers = answers.into_iter().cycle();
+            let mut finished_at = None;
+            let mut forgotten = false;
+            for _ in 0..10_000 {
+                if s.status.is_final() && finished_at.is_none() {
+                    finished_at = Some(now);
+                }
+                let Some(deadline) = s.deadline else {
+                    forgotten = true;
+                    break;
+                };
+                now = now.max(deadline.at);
+                let mut effects = s.apply(Input::Alarm, now, &limits).unwrap_or_default();
+                while effects.contains(&Effect::Forward) {
+                    effects = s.apply(Input::ForwardStarted, now, &limits).unwrap();
+                    if let Some(Effect::Send { attempt }) = effects.last().cloned() {
+                        let outcome = answers.next().unwrap();
+                        effects = s
+                            .apply(Input::Forwarded { attempt, outcome }, now, &limits)
+                            .unwrap();
+                    }
+                }
+            }
+            prop_assert!(forgotten, "still {:?} with {:?}", s.status, s.deadline);
+            prop_assert!(finished_at.is_some_and(|at| at <= end));
+        }
+
         #[test]
         fn uploads_in_random_chunks_always_reach_the_origin(
             chunks in prop::collection::vec(0u64..30, 1..40),
@@ -1766,7 +2526,7 @@ mod tests {
                     break;
                 }
                 let fx = s.apply(Input::Patched { offset }, now, &limits()).unwrap();
-                forwards += fx.iter().filter(|e| matches!(e, Effect::Forward { .. })).count();
+                forwards += fx.iter().filter(|e| matches!(e, Effect::Forward)).count();
             }
             prop_assert_eq!(forwards, usize::from(s.status == Status::Uploaded));
         }

@@ -21,6 +21,8 @@ pub enum Status {
     Uploading,
     Uploaded,
     Forwarding,
+    /// The origin is at capacity: the session waits its turn and is forwarded again.
+    Queued,
     Processing,
     Completed,
     Failed,
@@ -81,6 +83,8 @@ pub enum ErrorCode {
     ModelInvalidResponse,
     /// The edge could not reach the origin, or the origin went silent, after retries.
     OriginUnavailable,
+    /// The origin stayed at capacity for the whole queue limit.
+    OriginBusy,
     /// The upload sat idle past its expiry.
     Expired,
     /// The user cancelled (tus DELETE).
@@ -122,6 +126,23 @@ pub struct UploadProgress {
     pub length: u64,
 }
 
+/// How a queued session waits for a busy origin.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
+pub struct Queue {
+    /// When the origin first answered busy: the wait so far is `now - since`.
+    #[cfg_attr(test, ts(type = "number"))]
+    pub since: Millis,
+    /// The origin's queue position (1 = next), when its busy answer gave one
+    /// ([`HEADER_QUEUE_POSITION`]).
+    pub position: Option<u32>,
+}
+
+/// Header of the origin's busy answer (429/503) with the job's place in its queue, 1 = next.
+/// Optional: the edge shows the wait without it.
+pub const HEADER_QUEUE_POSITION: &str = "dodolens-queue-position";
+
 /// The full state of a session, sent first on every (re)connect and by the JSON endpoint.
 /// It contains no video, frame, audio or transcript.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -138,6 +159,8 @@ pub struct Snapshot {
     pub stage: Option<Stage>,
     /// Progress of the current stage, 0.0–1.0.
     pub progress: Option<f32>,
+    /// Set while `queued`.
+    pub queue: Option<Queue>,
     pub result: Option<AnalysisResult>,
     pub error: Option<Failure>,
     /// When the session will be purged if nothing else happens.
@@ -166,6 +189,13 @@ pub enum SessionEvent {
     Progress {
         stage: Stage,
         fraction: f32,
+    },
+    /// The origin is busy: waiting since `since` (its queue position, when known). Precedes
+    /// the `queued` status, and is sent again when the position changes.
+    Queued {
+        #[cfg_attr(test, ts(type = "number"))]
+        since: Millis,
+        position: Option<u32>,
     },
     Completed {
         result: Box<AnalysisResult>,

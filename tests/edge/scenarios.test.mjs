@@ -2,7 +2,7 @@
 // Durable Objects, the real origin with ffmpeg, the OpenAI simulator. Real tus-js-client, real
 // WebSocket client. Every scenario ends by checking that the edge holds no chunk row for its
 // session. Timings come from TEST_VARS (idle expiry 6 s, tombstone 5 s, watchdog 4 s, backoff
-// 200 ms).
+// 200 ms, busy retry ≥ 200 ms, queue limit 60 s).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
@@ -280,6 +280,39 @@ test('origin events: 401 for a bad, stale or missing signature, 404 unknown, 409
   await stack.assertNoChunks(id);
 });
 
+test('an origin event of another forward attempt is refused (409) and changes nothing', async () => {
+  await stack.simControl({ latency_ms: 1500 });
+  let id;
+  try {
+    const { url, done } = startUpload(stack.api, video);
+    id = sessionId(await url);
+    const socket = await openSocket(stack.api, id);
+    await done;
+    await socket.until(isEvent('stage'), 30_000, 'attempt 1 running');
+    const path = `/internal/sessions/${id}/events`;
+    const send = (report) => {
+      const body = JSON.stringify(report);
+      return fetch(`${stack.edgeUrl}${path}`, { method: 'POST', headers: signedHeaders(stack.secret, path, body), body });
+    };
+    const failed = { type: 'failed', error: { code: 'model_unavailable', message: 'late', retryable: true } };
+    const before = await stack.snapshot(id);
+    assert.equal((await send({ attempt: 0, event: failed })).status, 409, 'an older attempt');
+    assert.equal((await send({ attempt: 2, event: failed })).status, 409, 'an attempt never sent');
+    assert.equal((await send({ type: 'failed', error: failed.error })).status, 400, 'an event without its attempt');
+    const after = await stack.snapshot(id);
+    assert.equal(after.error, null);
+    assert.ok(after.status !== 'failed' && after.seq >= before.seq, `${after.status}`);
+    assert.ok(!socket.frames.some(isEvent('failed')), 'nothing was broadcast');
+    await socket.until(isEvent('completed'), 60_000, 'attempt 1 completes');
+    assert.equal((await send({ attempt: 0, event: failed })).status, 409, 'still refused after the result');
+    assert.equal((await stack.snapshot(id)).status, 'completed');
+    socket.close();
+  } finally {
+    await stack.simControl({ latency_ms: 0 });
+  }
+  await stack.assertNoChunks(id);
+});
+
 test('the origin is down at forward time, then comes up: the backoff retries deliver and the job completes', async () => {
   await stack.stopOrigin();
   let id;
@@ -299,7 +332,7 @@ test('the origin is down at forward time, then comes up: the backoff retries del
   await stack.assertNoChunks(id);
 });
 
-test('the origin at capacity answers 503 + Retry-After: the second job is forwarded again and completes', async () => {
+test('the origin at capacity answers 503 + Retry-After: the second session shows queued, then completes', async () => {
   const rejections = async () => {
     const text = await (await fetch(`${stack.originUrl}/metrics`)).text();
     return Number(text.match(/intake_rejections_total\{reason="at_capacity"\} (\d+)/)?.[1] ?? 0);
@@ -318,8 +351,16 @@ test('the origin at capacity answers 503 + Retry-After: the second job is forwar
     const waiting = await openSocket(stack.api, ids[1]);
     await second.done;
     await waitFor(async () => (await rejections()) > before, 15_000, 'a 503 from the origin');
+    const queued = await waiting.until(isEvent('queued'), 15_000, 'the wait is announced');
+    assert.ok(queued.event.since <= Date.now() && queued.event.since > Date.now() - 60_000, `since ${queued.event.since}`);
+    await waiting.until(isStatus('queued'), 5_000, 'queued status');
+    const snapshot = await stack.snapshot(ids[1]);
+    if (snapshot.status === 'queued') assert.equal(snapshot.queue.since, queued.event.since, 'the snapshot shows since when it waits');
     await busy.until(isEvent('completed'), 60_000, 'first completed');
-    await waiting.until(isEvent('completed'), 60_000, 'second completed after the 503');
+    await waiting.until(isEvent('completed'), 60_000, 'second completed after the 503s');
+    const statuses = waiting.frames.filter(isEvent('status')).map((f) => f.event.status);
+    assert.ok(statuses.indexOf('queued') < statuses.lastIndexOf('processing'), `queued, then processing: ${statuses}`);
+    assert.equal((await stack.snapshot(ids[1])).queue, null, 'no wait once taken');
     busy.close();
     waiting.close();
   } finally {

@@ -13,11 +13,12 @@ import type { UploadError } from "./upload.js";
 import type { AnalysisResult } from "./generated/protocol.js";
 import { startCamera, type CameraRecording } from "./camera.js";
 import { $ } from "./dom.js";
-import { errorText, pickLocale, t, uploadErrorText, type Locale, type MessageKey } from "./i18n.js";
+import { errorText, pickLocale, queueText, t, uploadErrorText, type Locale, type MessageKey } from "./i18n.js";
 import { formatBytes, formatClock, formatDuration, formatPercent, formatRate, formatVolume } from "./format.js";
 import { ReviewPage } from "./review-page.js";
 import { loadRules } from "./rules.js";
 import { timeline, type Step } from "./timeline.js";
+import { queueWait } from "./session-state.js";
 
 type Phase = "idle" | "recording" | "uploading" | "processing" | "failed" | "completed" | "gone";
 
@@ -337,6 +338,7 @@ function renderTimeline(current: Snapshot | null): void {
         meta: { filename: null, filetype: "", locale },
         stage: null,
         progress: null,
+        queue: null,
         result: null,
         error: null,
         expires_at: null,
@@ -370,10 +372,27 @@ function renderTimeline(current: Snapshot | null): void {
   }
 }
 
+let queueTimer: ReturnType<typeof setInterval> | undefined;
+
+/** While queued, the wait so far, counted every second from the snapshot's `since`. */
+function renderQueue(): void {
+  const wait = snapshot ? queueWait(snapshot, Date.now()) : null;
+  $("queue").hidden = !wait;
+  $("queue-text").textContent = wait ? queueText(locale, wait) : "";
+  if (wait && queueTimer === undefined) {
+    announce(queueText(locale, wait));
+    queueTimer = setInterval(renderQueue, 1000);
+  } else if (!wait && queueTimer !== undefined) {
+    clearInterval(queueTimer);
+    queueTimer = undefined;
+  }
+}
+
 function renderSnapshot(current: Snapshot): void {
   if (!upload) $("filename").textContent = current.meta.filename ?? active?.filename ?? "";
   if (current.status !== "created" && current.status !== "uploading") uploadDone = true;
   renderTimeline(current);
+  renderQueue();
   renderProgress();
   const failure = current.status === "failed" ? current.error : null;
   $("failure").hidden = !failure;

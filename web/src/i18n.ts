@@ -3,6 +3,8 @@
  * every string must exist in both languages, which the type checker enforces.
  */
 import type { ErrorCode, WarningCode } from "./generated/protocol.js";
+import { formatDuration } from "./format.js";
+import type { QueueWait } from "./session-state.js";
 
 export type Locale = "fr" | "en";
 export const LOCALES: readonly Locale[] = ["fr", "en"];
@@ -136,6 +138,9 @@ const fr = {
   "live.stage": "Étape : {stage}",
   "live.completed": "Analyse terminée : {total} au total.",
   "live.failed": "Échec de l'analyse.",
+  "queue.waiting": "En file d'attente depuis {time}…",
+  "queue.position": "En file d'attente depuis {time} (position {position})…",
+  "queue.hint": "Le service d'analyse est très demandé : votre vidéo passera dès qu'une place se libère.",
 } as const;
 
 export type MessageKey = keyof typeof fr;
@@ -269,6 +274,9 @@ const en: Dictionary = {
   "live.stage": "Step: {stage}",
   "live.completed": "Analysis done: {total} in total.",
   "live.failed": "The analysis failed.",
+  "queue.waiting": "Queued for {time}…",
+  "queue.position": "Queued for {time} (position {position})…",
+  "queue.hint": "The analysis service is busy: your video goes through as soon as a place is free.",
 };
 
 const dictionaries: Record<Locale, Dictionary> = { fr, en };
@@ -294,6 +302,7 @@ const errorTexts: Record<Locale, Record<ErrorCode, string>> = {
     model_unavailable: "Le service d'analyse est momentanément indisponible.",
     model_invalid_response: "Le service d'analyse a répondu de façon inattendue.",
     origin_unavailable: "Le serveur d'analyse est injoignable.",
+    origin_busy: "Le service d'analyse est resté saturé trop longtemps.",
     expired: "L'envoi est resté inactif trop longtemps.",
     cancelled: "L'envoi a été annulé.",
     internal: "Erreur interne.",
@@ -306,11 +315,20 @@ const errorTexts: Record<Locale, Record<ErrorCode, string>> = {
     model_unavailable: "The analysis service is temporarily unavailable.",
     model_invalid_response: "The analysis service answered unexpectedly.",
     origin_unavailable: "The analysis server cannot be reached.",
+    origin_busy: "The analysis service stayed busy for too long.",
     expired: "The upload sat idle for too long.",
     cancelled: "The upload was cancelled.",
     internal: "Internal error.",
   },
 };
+
+/** "En file d'attente depuis 40 s…" / "Queued for 40 s…", with the position when known. */
+export function queueText(locale: Locale, wait: QueueWait): string {
+  const time = formatDuration(wait.seconds);
+  return wait.position === null
+    ? t(locale, "queue.waiting", { time })
+    : t(locale, "queue.position", { time, position: wait.position });
+}
 
 export function errorText(locale: Locale, code: ErrorCode): string {
   return errorTexts[locale][code];

@@ -36,12 +36,16 @@ function orderKey(message: ServerMessage): number {
 export function applyEvent(snapshot: Snapshot, event: SessionEvent): Snapshot {
   switch (event.type) {
     case "status":
-      // Leaving `failed` (a retry) clears the old error so the page stops showing it.
+      // Leaving `failed` (a retry) clears the old error so the page stops showing it; leaving
+      // `queued` ends the wait.
       return {
         ...snapshot,
         status: event.status,
         error: event.status === "failed" ? snapshot.error : null,
+        queue: event.status === "queued" ? snapshot.queue : null,
       };
+    case "queued":
+      return { ...snapshot, queue: { since: event.since, position: event.position } };
     case "upload":
       return { ...snapshot, upload: { offset: event.offset, length: event.length } };
     case "stage":
@@ -57,6 +61,18 @@ export function applyEvent(snapshot: Snapshot, event: SessionEvent): Snapshot {
       // The review's own state; the page learns it from its confirm request.
       return snapshot;
   }
+}
+
+/** How long a queued session has waited at `now`, and its place when the origin gave one. */
+export interface QueueWait {
+  seconds: number;
+  position: number | null;
+}
+
+/** `now` in milliseconds since the epoch, like every time in the protocol. */
+export function queueWait(snapshot: Snapshot, now: number): QueueWait | null {
+  if (snapshot.status !== "queued" || !snapshot.queue) return null;
+  return { seconds: Math.max(0, (now - snapshot.queue.since) / 1000), position: snapshot.queue.position };
 }
 
 /** True when nothing more will happen to the session: no reason to stay connected. */

@@ -35,6 +35,7 @@ export function currentStep(snapshot: Snapshot): Step | null {
       return "upload";
     case "uploaded":
     case "forwarding":
+    case "queued":
       return "extraction";
     case "processing":
     case "failed":

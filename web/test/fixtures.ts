@@ -9,6 +9,7 @@ export function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
     meta: { filename: "salon.mp4", filetype: "video/mp4", locale: "fr" },
     stage: null,
     progress: null,
+    queue: null,
     result: null,
     error: null,
     expires_at: null,

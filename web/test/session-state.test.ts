@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { accept, acceptAll, isSettled } from "../src/session-state.js";
+import { accept, acceptAll, isSettled, queueWait } from "../src/session-state.js";
+import { queueText } from "../src/i18n.js";
 import type { ServerMessage } from "../src/generated/protocol.js";
 import { result, snapshot } from "./fixtures.js";
 
@@ -74,4 +75,24 @@ test("failure, retry and completion", () => {
   assert.equal(view!.snapshot.status, "completed");
   assert.equal(view!.snapshot.result?.inventory.total_m3, 4.015);
   assert.equal(isSettled(view!.snapshot), true);
+});
+
+test("a queued session shows since when it waits, and its position once known", () => {
+  let view = accept(null, snap(3, "processing"));
+  view = accept(view, { type: "event", seq: 4, event: { type: "queued", since: 10_000, position: null } });
+  view = accept(view, { type: "event", seq: 5, event: { type: "status", status: "queued" } });
+  assert.deepEqual(view!.snapshot.queue, { since: 10_000, position: null });
+  const nbsp = (s: string) => s.replace(/[\u00a0\u202f]/g, " ");
+  const wait = queueWait(view!.snapshot, 50_000)!;
+  assert.deepEqual(wait, { seconds: 40, position: null });
+  assert.equal(nbsp(queueText("fr", wait)), "En file d'attente depuis 40 s…");
+  assert.equal(nbsp(queueText("en", wait)), "Queued for 40 s…");
+  view = accept(view, { type: "event", seq: 6, event: { type: "queued", since: 10_000, position: 3 } });
+  const later = queueWait(view!.snapshot, 135_000)!;
+  assert.equal(nbsp(queueText("fr", later)), "En file d'attente depuis 2 min 05 s (position 3)…");
+  assert.equal(nbsp(queueText("en", later)), "Queued for 2 min 05 s (position 3)…");
+  view = accept(view, { type: "event", seq: 7, event: { type: "status", status: "processing" } });
+  assert.equal(view!.snapshot.queue, null, "taken: the wait is over");
+  assert.equal(queueWait(view!.snapshot, 140_000), null);
+  assert.equal(isSettled(view!.snapshot), false);
 });

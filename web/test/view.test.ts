@@ -60,6 +60,11 @@ test("timeline follows status and stages", () => {
   assert.equal(states(snapshot({ status: "uploading", upload: { offset: 250, length: 1000 } })), "active,pending,pending,pending,pending");
   assert.equal(timeline(snapshot({ status: "uploading", upload: { offset: 250, length: 1000 } }))[0].progress, 0.25);
   assert.equal(states(snapshot({ status: "forwarding" })), "done,active,pending,pending,pending");
+  assert.equal(
+    states(snapshot({ status: "queued", queue: { since: 1, position: null } })),
+    "done,active,pending,pending,pending",
+    "queued: uploaded, waiting to be extracted",
+  );
   assert.equal(states(snapshot({ status: "processing", stage: "transcribing" })), "done,done,active,pending,pending");
   assert.equal(states(snapshot({ status: "processing", stage: "fusing", progress: 0.5 })), "done,done,done,active,pending");
   assert.equal(timeline(snapshot({ status: "processing", stage: "fusing", progress: 0.5 }))[3].progress, 0.5);

@@ -73,7 +73,7 @@ export type Edit = { "type": "set_quantity", line: number, quantity: number, } |
 /**
  * Machine-readable failure reasons. The message beside them is for humans.
  */
-export type ErrorCode = "unsupported_media" | "invalid_media" | "too_large" | "timeout" | "model_unavailable" | "model_invalid_response" | "origin_unavailable" | "expired" | "cancelled" | "internal";
+export type ErrorCode = "unsupported_media" | "invalid_media" | "too_large" | "timeout" | "model_unavailable" | "model_invalid_response" | "origin_unavailable" | "origin_busy" | "expired" | "cancelled" | "internal";
 
 /**
  * A failure as the user sees it. `retryable` failures keep the uploaded video until the
@@ -174,6 +174,20 @@ export type OriginReport = {
  */
 attempt: number, event: OriginEvent, };
 
+/**
+ * How a queued session waits for a busy origin.
+ */
+export type Queue = { 
+/**
+ * When the origin first answered busy: the wait so far is `now - since`.
+ */
+since: number, 
+/**
+ * The origin's queue position (1 = next), when its busy answer gave one
+ * ([`HEADER_QUEUE_POSITION`]).
+ */
+position: number | null, };
+
 export type RoomInventory = { room: string, lines: Array<InventoryLine>, subtotal_m3: number, weight_kg: number, notes: Array<string>, };
 
 /**
@@ -184,7 +198,7 @@ export type ServerMessage = { "type": "snapshot", snapshot: Snapshot, } | { "typ
 /**
  * Something that happened to a session, as broadcast to browsers with its `seq`.
  */
-export type SessionEvent = { "type": "status", status: Status, } | { "type": "upload", offset: number, length: number, } | { "type": "stage", stage: Stage, } | { "type": "progress", stage: Stage, fraction: number, } | { "type": "completed", result: AnalysisResult, } | { "type": "failed", error: Failure, } | { "type": "confirmed", confirmed: Confirmed, } | { "type": "unconfirmed" };
+export type SessionEvent = { "type": "status", status: Status, } | { "type": "upload", offset: number, length: number, } | { "type": "stage", stage: Stage, } | { "type": "progress", stage: Stage, fraction: number, } | { "type": "queued", since: number, position: number | null, } | { "type": "completed", result: AnalysisResult, } | { "type": "failed", error: Failure, } | { "type": "confirmed", confirmed: Confirmed, } | { "type": "unconfirmed" };
 
 /**
  * The full state of a session, sent first on every (re)connect and by the JSON endpoint.
@@ -198,7 +212,11 @@ seq: number, upload: UploadProgress, meta: UploadMeta, stage: Stage | null,
 /**
  * Progress of the current stage, 0.0–1.0.
  */
-progress: number | null, result: AnalysisResult | null, error: Failure | null, 
+progress: number | null, 
+/**
+ * Set while `queued`.
+ */
+queue: Queue | null, result: AnalysisResult | null, error: Failure | null, 
 /**
  * When the session will be purged if nothing else happens.
  */
@@ -212,7 +230,7 @@ export type Stage = "received" | "probing" | "extracting" | "transcribing" | "an
 /**
  * Where a session is in its life. The transitions live in [`crate::lifecycle`].
  */
-export type Status = "created" | "uploading" | "uploaded" | "forwarding" | "processing" | "completed" | "failed" | "purged";
+export type Status = "created" | "uploading" | "uploaded" | "forwarding" | "queued" | "processing" | "completed" | "failed" | "purged";
 
 /**
  * What the uploader declared in tus `Upload-Metadata`.

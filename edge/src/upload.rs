@@ -24,7 +24,7 @@ use crate::{
 use dodolens_shared::{
     capability,
     lifecycle::{self, Input, LifecycleError},
-    protocol::{Status, UploadMeta},
+    protocol::UploadMeta,
     tus::{self, Checksum, TusError},
     video_digest::VideoDigest,
 };

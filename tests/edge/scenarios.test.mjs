@@ -289,7 +289,7 @@ test('an origin event of another forward attempt is refused (409) and changes no
     const socket = await openSocket(stack.api, id);
     await done;
     await socket.until(isEvent('stage'), 30_000, 'attempt 1 running');
-    const path = `/internal/sessions/${id}/events`;
+    const path = `/internal/sessions/${idOf(id)}/events`;
     const send = (report) => {
       const body = JSON.stringify(report);
       return fetch(`${stack.edgeUrl}${path}`, { method: 'POST', headers: signedHeaders(stack.secret, path, body), body });
@@ -334,8 +334,10 @@ test('the origin is down at forward time, then comes up: the backoff retries del
 
 test('the origin at capacity answers 503 + Retry-After: the second session shows queued, then completes', async () => {
   const rejections = async () => {
+    // Busy refusals, whichever limit (job slots, memory budget, model budget) was reached.
     const text = await (await fetch(`${stack.originUrl}/metrics`)).text();
-    return Number(text.match(/intake_rejections_total\{reason="at_capacity"\} (\d+)/)?.[1] ?? 0);
+    const busy = [...text.matchAll(/intake_rejections_total\{reason="(?:slots|memory|model_budget)"\} (\d+)/g)];
+    return busy.reduce((sum, m) => sum + Number(m[1]), 0);
   };
   const before = await rejections();
   await stack.simControl({ latency_ms: 1000 });

@@ -172,14 +172,7 @@ fn names(item: &CatalogueItem) -> impl Iterator<Item = &'static str> {
 /// The comparison form of a name: lowercase, accents folded, punctuation (`_`, `-`, `'`) as
 /// spaces, leading articles dropped, each word singular. Also used by fusion to match rooms.
 pub(crate) fn normalise(text: &str) -> String {
-    let mut folded = String::with_capacity(text.len());
-    for c in text.chars().flat_map(char::to_lowercase) {
-        match fold_accent(c) {
-            Some(plain) => folded.push_str(plain),
-            None if c.is_alphanumeric() => folded.push(c),
-            None => folded.push(' '),
-        }
-    }
+    let folded = fold(text);
     let mut words: Vec<&str> = folded.split_whitespace().collect();
     while words.len() > 1 && ARTICLES.contains(&words[0]) {
         words.remove(0);
@@ -192,6 +185,20 @@ pub(crate) fn normalise(text: &str) -> String {
         out.push_str(singular(word));
     }
     out
+}
+
+/// Lowercase, accents folded, anything not alphanumeric as a space; words keep their form.
+/// The rule-based narration parser matches its phrases on this.
+pub(crate) fn fold(text: &str) -> String {
+    let mut folded = String::with_capacity(text.len());
+    for c in text.chars().flat_map(char::to_lowercase) {
+        match fold_accent(c) {
+            Some(plain) => folded.push_str(plain),
+            None if c.is_alphanumeric() => folded.push(c),
+            None => folded.push(' '),
+        }
+    }
+    folded
 }
 
 const ARTICLES: &[&str] = &[

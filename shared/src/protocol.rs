@@ -463,6 +463,8 @@ pub enum WarningCode {
     Clamped,
     SinkFailed,
     Simulated,
+    /// The local model cannot recognise some catalogue categories; the customer adds them.
+    LocalBlindSpots,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -294,4 +294,4 @@ export type VoiceDirectives = { directives: Array<Directive>, };
 
 export type Warning = { code: WarningCode, message: string, };
 
-export type WarningCode = "too_short" | "too_dark" | "blurry" | "no_audio" | "no_narration" | "few_frames" | "unknown_item" | "clamped" | "sink_failed" | "simulated";
+export type WarningCode = "too_short" | "too_dark" | "blurry" | "no_audio" | "no_narration" | "few_frames" | "unknown_item" | "clamped" | "sink_failed" | "simulated" | "local_blind_spots";

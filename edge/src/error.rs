@@ -58,6 +58,7 @@ impl EdgeError {
         match self {
             EdgeError::Tus(e) => e.status(),
             EdgeError::Lifecycle(LifecycleError::Purged) => 410,
+            EdgeError::Lifecycle(LifecycleError::BadLength { .. }) => 400,
             EdgeError::Lifecycle(
                 LifecycleError::NotAllowed { .. }
                 | LifecycleError::BadOffset { .. }

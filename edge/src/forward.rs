@@ -79,7 +79,8 @@ impl Object {
         let metadata = STANDARD.encode(serde_json::to_vec(&job)?);
         let path = format!("/v1/jobs/{}", session.id);
         let timestamp = now() / 1000;
-        let length = session.upload.length;
+        // A forward is only asked for once the upload is complete: its length is its offset.
+        let length = session.upload.length.unwrap_or(session.upload.offset);
         let signature = signing::sign(
             secret,
             &SignedParts {

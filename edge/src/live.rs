@@ -69,7 +69,7 @@ impl Live {
         Ok(())
     }
 
-    fn upload_due(&self, offset: u64, length: u64, at: Millis) -> bool {
+    fn upload_due(&self, offset: u64, length: Option<u64>, at: Millis) -> bool {
         let (last_offset, last_at) = self.last_upload.get().unwrap_or((0, 0));
         let due = lifecycle::should_broadcast_progress(last_offset, last_at, offset, at, length);
         if due {

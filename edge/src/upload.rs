@@ -9,6 +9,11 @@
 //! disconnects mid-request keeps what arrived, as tus recommends, so it resumes from the HEAD
 //! offset; with a checksum nothing partial is kept.
 //!
+//! A deferred-length upload (`Upload-Defer-Length: 1`, a recording uploaded while it is filmed)
+//! is held to `Tus-Max-Size` until a PATCH's `Upload-Length` declares its length. The
+//! declaration is recorded once the PATCH is the writer, before its body is read, so a final
+//! PATCH whose body fails still leaves the length known and a retry without the header finishes.
+//!
 //! One PATCH writes at a time. A newer one at the committed offset takes over, as tusd and
 //! `@tus/server` do: a client whose connection went half-open resumes at once instead of
 //! meeting 409 until the stale request dies. The older request stops reading (its body is
@@ -107,11 +112,19 @@ fn declared_length(req: &Request) -> Result<Option<u64>, EdgeError> {
 }
 
 /// The creation headers every POST is checked against, by the Worker before an object exists
-/// and again by the object: version (412), length (400 empty or malformed, 413 too large) and
-/// metadata (400 over its bounds or malformed, 415 not a video).
-pub fn creation_headers(req: &Request, max_upload: u64) -> Result<(u64, UploadMeta), EdgeError> {
+/// and again by the object: version (412), length or `Upload-Defer-Length: 1` (400 empty,
+/// malformed, both or neither; 413 too large) and metadata (400 over its bounds or malformed,
+/// 415 not a video). The length is `None` when deferred.
+pub fn creation_headers(
+    req: &Request,
+    max_upload: u64,
+) -> Result<(Option<u64>, UploadMeta), EdgeError> {
     tus::check_version(header(req, "Tus-Resumable")?.as_deref())?;
-    let length = tus::parse_upload_length(header(req, "Upload-Length")?.as_deref(), max_upload)?;
+    let length = tus::parse_creation_length(
+        header(req, "Upload-Length")?.as_deref(),
+        header(req, "Upload-Defer-Length")?.as_deref(),
+        max_upload,
+    )?;
     let meta = tus::parse_metadata(header(req, "Upload-Metadata")?.as_deref())?;
     Ok((length, meta))
 }
@@ -235,15 +248,25 @@ impl Object {
         Ok(http::empty(204, &[]))
     }
 
-    /// The plan of a PATCH claiming `claimed` against the committed offset now.
-    fn plan(&self, claimed: u64) -> Result<Plan, EdgeError> {
+    /// The plan of a PATCH claiming `claimed` (with `Upload-Length` header `declares`) against
+    /// the committed offset now, and the length it declares.
+    fn plan(&self, claimed: u64, declares: Option<&str>) -> Result<(Plan, Option<u64>), EdgeError> {
         let upload = self.active()?.session.upload;
-        Ok(Plan {
-            stored: upload.offset,
-            length: upload.length,
+        let config = self.config()?;
+        let length = tus::plan_length(
+            upload.length,
+            declares,
+            upload.offset,
             claimed,
-            max_request: self.config()?.max_request_bytes,
-        })
+            config.max_upload_bytes,
+        )?;
+        let plan = Plan {
+            stored: upload.offset,
+            length: length.limit,
+            claimed,
+            max_request: config.max_request_bytes,
+        };
+        Ok((plan, length.declare))
     }
 
     /// Takes over from any earlier writer, streams the body into rows from the committed offset,
@@ -257,12 +280,19 @@ impl Object {
         checksum: Option<Checksum>,
     ) -> Result<Record, EdgeError> {
         let declared = declared_length(&req)?;
-        // A stale offset or an oversized body is refused without disturbing the current writer.
-        self.plan(claimed)?.check(declared.unwrap_or(0))?;
+        let declares = header(&req, "Upload-Length")?;
+        // A stale offset, a bad length or an oversized body is refused without disturbing the
+        // current writer.
+        self.plan(claimed, declares.as_deref())?
+            .0
+            .check(declared.unwrap_or(0))?;
         let mut turn = self.writers.take_over().await?;
         // The writer taken over from may have committed in the meantime.
-        let plan = self.plan(claimed)?;
+        let (plan, declare) = self.plan(claimed, declares.as_deref())?;
         plan.check(declared.unwrap_or(0))?;
+        if let Some(length) = declare {
+            self.apply(Input::LengthDeclared { length }).await?;
+        }
         self.apply(Input::PatchStarted).await?;
         let (offset, digest, written) = match self.write_rows(&req, &mut turn, plan, checksum).await
         {

@@ -33,9 +33,11 @@
 //! - Origin events carry their forward attempt; see [`Session::apply`] for which apply.
 //!
 //! A PATCH in progress ([`Input::PatchStarted`] … [`Input::Patched`]) defers the idle purge: a
-//! slow client sending one long PATCH is still uploading. "Réessayer" is capped per session
-//! (`max_retries`); the failure after the last allowed retry is final (not retryable, chunks
-//! deleted at once).
+//! slow client sending one long PATCH is still uploading. An upload created without a length
+//! (tus `Upload-Defer-Length`, a recording uploaded while it is filmed) gets it once, from
+//! [`Input::LengthDeclared`]; until then it cannot be complete, so nothing is forwarded.
+//! "Réessayer" is capped per session (`max_retries`); the failure after the last allowed retry
+//! is final (not retryable, chunks deleted at once).
 
 use crate::answer::{classify, Answer};
 use crate::protocol::{
@@ -149,6 +151,8 @@ pub enum ForwardOutcome {
 /// What happened, as seen by the Durable Object.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
+    /// A PATCH of a deferred-length upload declared its length (before its body is read).
+    LengthDeclared { length: u64 },
     /// A PATCH (or creation-with-upload body) starts being received.
     PatchStarted,
     /// A PATCH ended; rows were written up to `offset`, the new offset (the current one when it
@@ -203,9 +207,15 @@ pub enum LifecycleError {
     },
     #[error("no retry left: processing was already run again {max} times for this video")]
     RetriesExhausted { max: u32 },
-    #[error("offset {offset} is before {current} or after the length {length}")]
+    #[error("offset {offset} is before {current} or after the length {length:?}")]
     BadOffset {
         current: u64,
+        offset: u64,
+        length: Option<u64>,
+    },
+    #[error("length {length} cannot be declared: the length is {known:?}, {offset} bytes are in")]
+    BadLength {
+        known: Option<u64>,
         offset: u64,
         length: u64,
     },
@@ -267,22 +277,24 @@ pub const PROGRESS_STEPS: u64 = 20;
 
 /// Whether the edge should send the `Upload` event of a PATCH that reached `offset` at `now`,
 /// given the last one it sent. 1 MiB PATCHes arrive ~90 times a second; a browser needs a few
-/// updates a second, and always the last one.
+/// updates a second, and always the last one. A deferred length (`None`) is throttled by time
+/// only: there is no fraction to step by.
 pub fn should_broadcast_progress(
     last_sent_offset: u64,
     last_sent_at: Millis,
     offset: u64,
     now: Millis,
-    length: u64,
+    length: Option<u64>,
 ) -> bool {
-    if offset >= length {
+    if length.is_some_and(|length| offset >= length) {
         return true;
     }
     if offset <= last_sent_offset {
         return false;
     }
     now.saturating_sub(last_sent_at) >= PROGRESS_INTERVAL_MS
-        || offset - last_sent_offset >= (length / PROGRESS_STEPS).max(1)
+        || length
+            .is_some_and(|length| offset - last_sent_offset >= (length / PROGRESS_STEPS).max(1))
 }
 
 impl Limits {
@@ -332,6 +344,7 @@ impl Input {
 
     fn name(&self) -> &'static str {
         match self {
+            Input::LengthDeclared { .. } => "length declaration",
             Input::PatchStarted => "PATCH start",
             Input::Patched { .. } => "PATCH",
             Input::ForwardStarted => "forward start",
@@ -345,11 +358,18 @@ impl Input {
 }
 
 impl Session {
-    /// A session created by tus POST, with its idle-expiry deadline.
+    /// A session created by tus POST, with its idle-expiry deadline; `length` is `None` when
+    /// deferred.
     ///
     /// Creation-with-upload bytes (and a zero-length upload) are reported afterwards as
     /// `Input::Patched`, which is what starts forwarding once `offset == length`.
-    pub fn new(id: String, length: u64, meta: UploadMeta, now: Millis, limits: &Limits) -> Session {
+    pub fn new(
+        id: String,
+        length: Option<u64>,
+        meta: UploadMeta,
+        now: Millis,
+        limits: &Limits,
+    ) -> Session {
         let mut session = Session {
             id,
             status: Status::Created,
@@ -379,9 +399,11 @@ impl Session {
 
     /// Applies `input` at `now`. On error the session is unchanged.
     ///
-    /// Rules: PatchStarted counts a PATCH in progress; Patched ends it, moves created/uploading
-    /// forward (offset never goes backwards), pushes the idle deadline, and at
-    /// `offset == length` becomes uploaded and asks for a forward. ForwardStarted → Send
+    /// Rules: LengthDeclared sets a deferred length once (not below the offset; the same value
+    /// again is a no-op, another is `Err(BadLength)`); PatchStarted counts a PATCH in progress;
+    /// Patched ends it, moves created/uploading forward (offset never goes backwards nor past a
+    /// known length), pushes the idle deadline, and at `offset == length` becomes uploaded and
+    /// asks for a forward (never while the length is unknown). ForwardStarted → Send
     /// (forwarding, watchdog deadline) if a forward is due and none is in flight. Forwarded:
     /// accepted → processing (watchdog); busy → queued, asked again after `Retry-After`, or
     /// after `queue_limit_ms` failed{origin_busy, retryable}; transient → retry deadline with
@@ -503,6 +525,8 @@ impl Session {
             input: input.name(),
         };
         match (input, self.status) {
+            (Input::LengthDeclared { length }, Created | Uploading) => self.declare(length)?,
+            (Input::LengthDeclared { .. }, _) => return Err(not_allowed),
             (Input::PatchStarted, Created | Uploading) => self.receiving += 1,
             (Input::Patched { offset }, Created | Uploading) => {
                 self.patched(offset, now, limits, fx)?
@@ -600,7 +624,7 @@ impl Session {
             offset: current,
             length,
         } = self.upload;
-        if offset < current || offset > length {
+        if offset < current || length.is_some_and(|length| offset > length) {
             return Err(LifecycleError::BadOffset {
                 current,
                 offset,
@@ -610,10 +634,11 @@ impl Session {
         self.receiving = self.receiving.saturating_sub(1);
         self.upload.offset = offset;
         self.has_chunks |= offset > 0;
-        if offset > current || offset == length {
+        let complete = length == Some(offset);
+        if offset > current || complete {
             self.broadcast(SessionEvent::Upload { offset, length }, fx);
         }
-        if offset == length {
+        if complete {
             self.receiving = 0;
             self.set_status(Status::Uploaded, fx);
             self.forward_or_fail(now, limits, fx);
@@ -624,6 +649,26 @@ impl Session {
             self.deadline = Some(after(now, limits.idle_expiry_ms, DeadlineKind::IdleExpiry));
         }
         Ok(())
+    }
+
+    /// A deferred length becomes known; it can never change after.
+    fn declare(&mut self, length: u64) -> Result<(), LifecycleError> {
+        let UploadProgress {
+            offset,
+            length: known,
+        } = self.upload;
+        match known {
+            Some(known) if known == length => Ok(()),
+            None if length >= offset => {
+                self.upload.length = Some(length);
+                Ok(())
+            }
+            _ => Err(LifecycleError::BadLength {
+                known,
+                offset,
+                length,
+            }),
+        }
     }
 
     /// The forward task asks whether to send: only a due forward, one at a time.
@@ -991,7 +1036,7 @@ mod tests {
     }
 
     fn new_session() -> Session {
-        Session::new("ab".repeat(32), LEN, meta(), T0, &limits())
+        Session::new("ab".repeat(32), Some(LEN), meta(), T0, &limits())
     }
 
     fn ok(s: &mut Session, input: Input, now: Millis) -> Vec<Effect> {
@@ -1061,7 +1106,7 @@ mod tests {
             s.upload,
             UploadProgress {
                 offset: 0,
-                length: LEN
+                length: Some(LEN)
             }
         );
         assert_eq!(
@@ -1085,7 +1130,7 @@ mod tests {
             vec![
                 SessionEvent::Upload {
                     offset: 40,
-                    length: LEN
+                    length: Some(LEN)
                 },
                 status_event(Status::Uploading)
             ]
@@ -1097,7 +1142,7 @@ mod tests {
             events(&fx),
             vec![SessionEvent::Upload {
                 offset: 80,
-                length: LEN
+                length: Some(LEN)
             }]
         );
         assert_eq!(
@@ -1121,7 +1166,7 @@ mod tests {
             Err(LifecycleError::BadOffset {
                 current: 50,
                 offset: 49,
-                length: LEN
+                length: Some(LEN)
             })
         );
         assert!(matches!(
@@ -1142,7 +1187,7 @@ mod tests {
                     seq: 1,
                     event: SessionEvent::Upload {
                         offset: LEN,
-                        length: LEN
+                        length: Some(LEN)
                     }
                 },
                 Effect::Broadcast {
@@ -1171,7 +1216,7 @@ mod tests {
 
     #[test]
     fn a_zero_length_upload_forwards_on_its_empty_patch() {
-        let mut s = Session::new("ab".repeat(32), 0, meta(), T0, &limits());
+        let mut s = Session::new("ab".repeat(32), Some(0), meta(), T0, &limits());
         let fx = ok(&mut s, Input::Patched { offset: 0 }, T0);
         assert!(fx.contains(&Effect::Forward));
         assert_eq!(s.status, Status::Uploaded);
@@ -1853,6 +1898,7 @@ mod tests {
     fn progress_broadcasts_are_throttled_by_bytes_and_time() {
         let len = 100 * 1024 * 1024;
         let mib = 1024 * 1024;
+        let len = Some(len);
         assert!(!should_broadcast_progress(mib, T0, 2 * mib, T0 + 10, len));
         assert!(should_broadcast_progress(
             mib,
@@ -1863,13 +1909,112 @@ mod tests {
         ));
         assert!(should_broadcast_progress(0, T0, 5 * mib, T0 + 1, len));
         assert!(
-            should_broadcast_progress(99 * mib, T0, len, T0, len),
+            should_broadcast_progress(99 * mib, T0, 100 * mib, T0, len),
             "the last one always goes"
         );
         assert!(
             !should_broadcast_progress(mib, T0, mib, T0 + 10_000, len),
             "nothing new"
         );
+        // A deferred length: by time only, and no final one until the length is known.
+        assert!(!should_broadcast_progress(0, T0, 50 * mib, T0 + 10, None));
+        assert!(should_broadcast_progress(
+            0,
+            T0,
+            mib,
+            T0 + PROGRESS_INTERVAL_MS,
+            None
+        ));
+    }
+
+    fn deferred() -> Session {
+        Session::new("ab".repeat(32), None, meta(), T0, &limits())
+    }
+
+    #[test]
+    fn a_deferred_upload_never_forwards_until_its_length_is_declared() {
+        let mut s = deferred();
+        assert_eq!(s.snapshot().upload.length, None);
+        let fx = ok(&mut s, Input::Patched { offset: 40 }, T0 + 10);
+        assert_eq!(
+            events(&fx),
+            vec![
+                SessionEvent::Upload {
+                    offset: 40,
+                    length: None
+                },
+                status_event(Status::Uploading)
+            ]
+        );
+        assert_eq!(
+            s.deadline,
+            Some(after(T0 + 10, 1_000, DeadlineKind::IdleExpiry))
+        );
+        // Far more than any length could be: the edge's tus rules bound the bytes, not this.
+        let fx = ok(&mut s, Input::Patched { offset: 10 * LEN }, T0 + 20);
+        assert!(!fx.contains(&Effect::Forward));
+        assert_eq!(s.status, Status::Uploading);
+        // An empty PATCH does not complete it either.
+        assert!(ok(&mut s, Input::Patched { offset: 10 * LEN }, T0 + 30).is_empty());
+        assert_eq!(s.status, Status::Uploading);
+    }
+
+    #[test]
+    fn a_zero_byte_final_patch_declares_the_length_and_forwards() {
+        let mut s = deferred();
+        ok(&mut s, Input::Patched { offset: 60 }, T0 + 10);
+        assert!(ok(&mut s, Input::LengthDeclared { length: 60 }, T0 + 20).is_empty());
+        assert_eq!(s.upload.length, Some(60));
+        ok(&mut s, Input::PatchStarted, T0 + 20);
+        let fx = ok(&mut s, Input::Patched { offset: 60 }, T0 + 21);
+        assert_eq!(
+            events(&fx),
+            vec![
+                SessionEvent::Upload {
+                    offset: 60,
+                    length: Some(60)
+                },
+                status_event(Status::Uploaded)
+            ]
+        );
+        assert!(fx.contains(&Effect::Forward));
+    }
+
+    #[test]
+    fn a_declared_length_bounds_the_rest_and_never_changes() {
+        let mut s = deferred();
+        ok(&mut s, Input::Patched { offset: 30 }, T0 + 1);
+        let below = s.apply(Input::LengthDeclared { length: 29 }, T0 + 2, &limits());
+        assert_eq!(
+            below,
+            Err(LifecycleError::BadLength {
+                known: None,
+                offset: 30,
+                length: 29
+            })
+        );
+        ok(&mut s, Input::LengthDeclared { length: 50 }, T0 + 3);
+        // Sent again by a client retrying its final PATCH: nothing changes.
+        assert!(ok(&mut s, Input::LengthDeclared { length: 50 }, T0 + 4).is_empty());
+        assert!(matches!(
+            s.apply(Input::LengthDeclared { length: 51 }, T0 + 5, &limits()),
+            Err(LifecycleError::BadLength {
+                known: Some(50),
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.apply(Input::Patched { offset: 51 }, T0 + 6, &limits()),
+            Err(LifecycleError::BadOffset { .. })
+        ));
+        // The declaring PATCH's body failed; the next one, without the header, finishes it.
+        ok(&mut s, Input::Patched { offset: 30 }, T0 + 7);
+        let fx = ok(&mut s, Input::Patched { offset: 50 }, T0 + 8);
+        assert!(fx.contains(&Effect::Forward));
+        assert!(matches!(
+            s.apply(Input::LengthDeclared { length: 50 }, T0 + 9, &limits()),
+            Err(LifecycleError::NotAllowed { .. })
+        ));
     }
 
     #[test]
@@ -2339,7 +2484,7 @@ mod tests {
                 }
                 // Tus offsets never go backwards, nor past the length.
                 prop_assert!(s.upload.offset >= before.upload.offset);
-                prop_assert!(s.upload.offset <= s.upload.length);
+                prop_assert!(s.upload.length.is_none_or(|length| s.upload.offset <= length));
                 // The job number on the wire never repeats an older one.
                 prop_assert!(s.forwards_sent >= before.forwards_sent);
                 prop_assert!(s.forward_attempts <= limits.max_forward_attempts);
@@ -2510,6 +2655,59 @@ mod tests {
             }
             prop_assert!(forgotten, "still {:?} with {:?}", s.status, s.deadline);
             prop_assert!(finished_at.is_some_and(|at| at <= end));
+        }
+
+        /// A deferred upload, whatever it receives (PATCHes, declarations right or wrong,
+        /// alarms), forwards nothing before its length is known, and once it asks for a forward
+        /// the length is the offset, declared once.
+        #[test]
+        fn a_deferred_upload_forwards_only_once_its_length_is_known(
+            steps in prop::collection::vec(
+                (
+                    prop_oneof![
+                        8 => any_step(),
+                        3 => (0..=2 * LEN)
+                            .prop_map(|length| Step::Input(Input::LengthDeclared { length })),
+                    ],
+                    0u64..400,
+                ),
+                1..80,
+            ),
+        ) {
+            let limits = limits();
+            let mut s = deferred();
+            let mut now = T0 + 100;
+            let mut declared = None;
+            for (step, dt) in steps {
+                let input = input_of(step, &s, &mut now, dt);
+                let before = s.clone();
+                let Ok(effects) = s.apply(input, now, &limits) else {
+                    prop_assert_eq!(&s, &before);
+                    continue;
+                };
+                if before.upload.length.is_some() {
+                    prop_assert_eq!(s.upload.length, before.upload.length, "the length changed");
+                }
+                if s.upload.length.is_some() && declared.is_none() {
+                    declared = s.upload.length;
+                    prop_assert!(declared >= Some(before.upload.offset));
+                }
+                let forwards = effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::Forward | Effect::Send { .. }));
+                use Status::*;
+                let past_upload = matches!(
+                    s.status,
+                    Uploaded | Forwarding | Queued | Processing | Completed
+                );
+                if forwards || past_upload {
+                    prop_assert_eq!(s.upload.length, Some(s.upload.offset));
+                }
+                if s.upload.length.is_none() {
+                    prop_assert!(!forwards);
+                    prop_assert!(matches!(s.status, Created | Uploading | Purged));
+                }
+            }
         }
 
         #[test]

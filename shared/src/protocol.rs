@@ -122,8 +122,10 @@ pub struct UploadMeta {
 pub struct UploadProgress {
     #[cfg_attr(test, ts(type = "number"))]
     pub offset: u64,
-    #[cfg_attr(test, ts(type = "number"))]
-    pub length: u64,
+    /// `null` while the length is deferred (tus `Upload-Defer-Length: 1`, a recording still
+    /// being filmed), until a PATCH declares it.
+    #[cfg_attr(test, ts(type = "number | null"))]
+    pub length: Option<u64>,
 }
 
 /// How a queued session waits for a busy origin.
@@ -180,8 +182,9 @@ pub enum SessionEvent {
     Upload {
         #[cfg_attr(test, ts(type = "number"))]
         offset: u64,
-        #[cfg_attr(test, ts(type = "number"))]
-        length: u64,
+        /// `null` while deferred ([`UploadProgress::length`]).
+        #[cfg_attr(test, ts(type = "number | null"))]
+        length: Option<u64>,
     },
     Stage {
         stage: Stage,

@@ -4,8 +4,11 @@
 //! the edge is a wasm Worker that is awkward to test. So every header rule and every status code
 //! is decided here, from plain strings and numbers, and the edge only reads headers, calls these
 //! functions and writes what they return. We speak the core protocol plus `creation`,
-//! `creation-with-upload`, `expiration`, `termination` and `checksum` (sha1 only); deferred
-//! lengths and concatenation are refused because a video inventory needs neither.
+//! `creation-with-upload`, `creation-defer-length`, `expiration`, `termination` and `checksum`
+//! (sha1 only). A deferred length is what lets the page upload a recording while it is being
+//! filmed: the length is declared by a later PATCH once the camera stops, and until then the
+//! bytes received are held to `Tus-Max-Size` (tusd once let deferred uploads bypass its
+//! maximum, tusd #1032). Concatenation is refused: a video inventory does not need it.
 
 use crate::protocol::{Millis, UploadMeta, UploadProgress};
 use base64::alphabet;
@@ -15,7 +18,8 @@ use sha1::{Digest, Sha1};
 use thiserror::Error;
 
 pub const TUS_VERSION: &str = "1.0.0";
-pub const TUS_EXTENSIONS: &str = "creation,creation-with-upload,expiration,termination,checksum";
+pub const TUS_EXTENSIONS: &str =
+    "creation,creation-with-upload,creation-defer-length,expiration,termination,checksum";
 pub const TUS_CHECKSUM_ALGORITHMS: &str = "sha1";
 pub const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 /// Rows in the Durable Object's SQLite hold at most this many bytes.
@@ -36,8 +40,8 @@ const ALLOW_HEADERS: &str = "Authorization, Content-Type, Tus-Resumable, Upload-
      X-HTTP-Method-Override, X-Requested-With, X-Turnstile-Token";
 const ALLOW_METHODS: &str = "POST, GET, HEAD, PATCH, DELETE, OPTIONS";
 /// Response headers a browser script may read; without this a browser client cannot resume.
-const EXPOSE_HEADERS: &str = "Location, Upload-Offset, Upload-Length, Upload-Expires, \
-     Upload-Metadata, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, \
+const EXPOSE_HEADERS: &str = "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, \
+     Upload-Expires, Upload-Metadata, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, \
      Tus-Checksum-Algorithm";
 
 /// Clients disagree on padding (the spec says "Base64" without more), so both forms decode.
@@ -107,14 +111,11 @@ fn digits<'a>(name: &str, header: Option<&'a str>) -> Result<&'a str, TusError> 
     Ok(value)
 }
 
-/// `Upload-Length` for creation: a positive integer ≤ `max` (400 / 413). An empty upload is
+/// An `Upload-Length` value: a positive integer ≤ `max` (400 / 413). An empty upload is
 /// refused (400): it can never be a video, and would otherwise sit until it expired.
-/// `Upload-Defer-Length` is not supported (400).
 pub fn parse_upload_length(header: Option<&str>, max: u64) -> Result<u64, TusError> {
     if header.is_none() {
-        return Err(bad(
-            "Upload-Length is required (Upload-Defer-Length is not supported)",
-        ));
+        return Err(bad("Upload-Length or Upload-Defer-Length: 1 is required"));
     }
     // All digits but too big for u64 is certainly over the limit.
     match digits("Upload-Length", header)?.parse::<u64>() {
@@ -124,6 +125,80 @@ pub fn parse_upload_length(header: Option<&str>, max: u64) -> Result<u64, TusErr
         Ok(length) if length <= max => Ok(length),
         _ => Err(TusError::TooLarge { max }),
     }
+}
+
+/// The length a creation declares: `Some` from `Upload-Length` ([`parse_upload_length`]), or
+/// `None` with `Upload-Defer-Length: 1` (the length comes with a later PATCH). Neither, both, or
+/// any other `Upload-Defer-Length` value is 400, as the creation-defer-length extension says.
+pub fn parse_creation_length(
+    length: Option<&str>,
+    defer: Option<&str>,
+    max: u64,
+) -> Result<Option<u64>, TusError> {
+    match (length, defer.map(str::trim)) {
+        (None, Some("1")) => Ok(None),
+        (None, Some(_)) => Err(bad("Upload-Defer-Length must be 1")),
+        (Some(_), Some(_)) => Err(bad(
+            "send either Upload-Length or Upload-Defer-Length, not both",
+        )),
+        (length, None) => parse_upload_length(length, max).map(Some),
+    }
+}
+
+/// What a PATCH does to the upload's length, decided before its body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatchLength {
+    /// The offset the body must not pass: the length when known, else `Tus-Max-Size`.
+    pub limit: u64,
+    /// The length this PATCH declares (a deferred upload's `Upload-Length`), to record before
+    /// its body is read: a final PATCH that then fails still leaves the length known, so a
+    /// client retrying without the header (tus-js-client's deferred-length retry bug,
+    /// tus-js-client#794) can finish the upload.
+    pub declare: Option<u64>,
+}
+
+/// The length side of a PATCH at `claimed` on an upload at `stored` whose length is `known`
+/// (`None` = deferred), with the PATCH's `Upload-Length` header.
+///
+/// The offset is checked first (409), as in [`plan_patch`]. A deferred upload's header declares
+/// the length: a positive integer ≤ `max_upload` (400 / 413), not below `stored` (400). Once
+/// known, the same value again is accepted (a client retrying its final PATCH sends it again)
+/// and any other is 400: the length cannot change.
+pub fn plan_length(
+    known: Option<u64>,
+    header: Option<&str>,
+    stored: u64,
+    claimed: u64,
+    max_upload: u64,
+) -> Result<PatchLength, TusError> {
+    if claimed != stored {
+        return Err(TusError::OffsetMismatch {
+            expected: stored,
+            got: claimed,
+        });
+    }
+    let declared = header
+        .map(|h| parse_upload_length(Some(h), max_upload))
+        .transpose()?;
+    let declare = match (known, declared) {
+        (_, None) => None,
+        (Some(known), Some(declared)) if known == declared => None,
+        (Some(known), Some(declared)) => {
+            return Err(bad(format!(
+                "Upload-Length {declared} cannot change the upload's length {known}"
+            )))
+        }
+        (None, Some(declared)) if declared < stored => {
+            return Err(bad(format!(
+                "Upload-Length {declared} is less than the {stored} bytes already received"
+            )))
+        }
+        (None, declared) => declared,
+    };
+    Ok(PatchLength {
+        limit: known.or(declare).unwrap_or(max_upload),
+        declare,
+    })
 }
 
 /// `Upload-Offset` on PATCH: a non-negative integer (400).
@@ -395,18 +470,23 @@ pub fn cors_headers() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Headers of a HEAD answer (200) besides CORS: where the upload stands, what was declared, and
-/// when it expires. `Cache-Control: no-store` because a cached offset would make a client resume
+/// Headers of a HEAD answer (200) besides CORS: where the upload stands, what was declared
+/// (`Upload-Length`, or `Upload-Defer-Length: 1` while the length is deferred), and when it
+/// expires. `Cache-Control: no-store` because a cached offset would make a client resume
 /// at the wrong place.
 pub fn head_headers(
     upload: UploadProgress,
     meta: &UploadMeta,
     expires_at: Option<Millis>,
 ) -> Vec<(&'static str, String)> {
+    let length = match upload.length {
+        Some(length) => ("Upload-Length", length.to_string()),
+        None => ("Upload-Defer-Length", "1".to_owned()),
+    };
     let mut headers = vec![
         ("Tus-Resumable", TUS_VERSION.to_owned()),
         ("Upload-Offset", upload.offset.to_string()),
-        ("Upload-Length", upload.length.to_string()),
+        length,
         ("Upload-Metadata", encode_metadata(meta)),
         ("Cache-Control", "no-store".to_owned()),
     ];
@@ -769,6 +849,7 @@ mod tests {
         for ext in [
             "creation",
             "creation-with-upload",
+            "creation-defer-length",
             "expiration",
             "termination",
             "checksum",
@@ -807,6 +888,7 @@ mod tests {
             "Location",
             "Upload-Offset",
             "Upload-Length",
+            "Upload-Defer-Length",
             "Upload-Expires",
             "Tus-Resumable",
         ] {
@@ -824,13 +906,14 @@ mod tests {
         let headers = head_headers(
             UploadProgress {
                 offset: 3,
-                length: 9,
+                length: Some(9),
             },
             &meta,
             Some(0),
         );
         assert_eq!(header(&headers, "Upload-Offset"), Some("3"));
         assert_eq!(header(&headers, "Upload-Length"), Some("9"));
+        assert_eq!(header(&headers, "Upload-Defer-Length"), None);
         assert_eq!(header(&headers, "Cache-Control"), Some("no-store"));
         assert_eq!(
             header(&headers, "Upload-Expires"),
@@ -847,6 +930,116 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn head_of_a_deferred_upload_says_so_until_the_length_is_known() {
+        let meta = UploadMeta {
+            filename: None,
+            filetype: "video/webm".into(),
+            locale: "fr".into(),
+        };
+        let deferred = UploadProgress {
+            offset: 5,
+            length: None,
+        };
+        let headers = head_headers(deferred, &meta, None);
+        assert_eq!(header(&headers, "Upload-Defer-Length"), Some("1"));
+        assert_eq!(header(&headers, "Upload-Length"), None);
+        assert_eq!(header(&headers, "Upload-Offset"), Some("5"));
+    }
+
+    #[test]
+    fn creation_declares_a_length_or_defers_it() {
+        assert_eq!(parse_creation_length(Some("10"), None, 100), Ok(Some(10)));
+        assert_eq!(parse_creation_length(None, Some("1"), 100), Ok(None));
+        assert_eq!(parse_creation_length(None, Some(" 1 "), 100), Ok(None));
+        assert_eq!(
+            parse_creation_length(Some("101"), None, 100),
+            Err(TusError::TooLarge { max: 100 })
+        );
+        for (length, defer) in [
+            (None, None),
+            (None, Some("0")),
+            (None, Some("2")),
+            (None, Some("")),
+            (None, Some("true")),
+            (Some("10"), Some("1")),
+            (Some("0"), None),
+        ] {
+            assert_eq!(
+                parse_creation_length(length, defer, 100)
+                    .unwrap_err()
+                    .status(),
+                400,
+                "{length:?} {defer:?}"
+            );
+        }
+        let both = parse_creation_length(Some("10"), Some("1"), 100).unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
+    }
+
+    #[test]
+    fn a_deferred_upload_is_held_to_the_max_size_until_a_patch_declares_its_length() {
+        let limit = |declare| PatchLength {
+            limit: 100,
+            declare,
+        };
+        // No header: the bytes may go up to Tus-Max-Size.
+        assert_eq!(plan_length(None, None, 40, 40, 100), Ok(limit(None)));
+        // The final PATCH declares it, a zero-byte one at the offset included.
+        assert_eq!(
+            plan_length(None, Some("70"), 40, 40, 100),
+            Ok(PatchLength {
+                limit: 70,
+                declare: Some(70)
+            })
+        );
+        assert_eq!(
+            plan_length(None, Some("40"), 40, 40, 100),
+            Ok(PatchLength {
+                limit: 40,
+                declare: Some(40)
+            })
+        );
+        // Over the maximum, fewer bytes than received, empty or malformed.
+        assert_eq!(
+            plan_length(None, Some("101"), 40, 40, 100),
+            Err(TusError::TooLarge { max: 100 })
+        );
+        let short = plan_length(None, Some("39"), 40, 40, 100).unwrap_err();
+        assert_eq!(short.status(), 400);
+        assert!(short.to_string().contains("already received"), "{short}");
+        for bad in ["0", "", "-1", "7x"] {
+            assert_eq!(
+                plan_length(None, Some(bad), 0, 0, 100)
+                    .unwrap_err()
+                    .status(),
+                400,
+                "{bad}"
+            );
+        }
+        // The offset is checked first.
+        assert_eq!(
+            plan_length(None, Some("39"), 40, 0, 100)
+                .unwrap_err()
+                .status(),
+            409
+        );
+    }
+
+    #[test]
+    fn a_known_length_never_changes() {
+        let known = PatchLength {
+            limit: 70,
+            declare: None,
+        };
+        assert_eq!(plan_length(Some(70), None, 10, 10, 100), Ok(known));
+        // A retried final PATCH sends the same value again: nothing to declare.
+        assert_eq!(plan_length(Some(70), Some("70"), 70, 70, 100), Ok(known));
+        let changed = plan_length(Some(70), Some("80"), 10, 10, 100).unwrap_err();
+        assert_eq!(changed.status(), 400);
+        assert!(changed.to_string().contains("cannot change"), "{changed}");
     }
 
     /// The inverse of `civil_from_days`, written independently to check it.
@@ -889,6 +1082,39 @@ mod tests {
                         prop_assert!(body_len > max_request || offset + body_len > length);
                     }
                 }
+            }
+        }
+
+        /// A deferred upload driven by any PATCHes (honest or not, with or without
+        /// `Upload-Length`): the bytes never pass the maximum, the length is set at most once,
+        /// never below the bytes received nor above the maximum, and once set the offset never
+        /// passes it.
+        #[test]
+        fn a_deferred_length_is_declared_once_and_bounds_the_bytes(
+            max_upload in 1u64..5_000,
+            patches in prop::collection::vec(
+                (any::<bool>(), 0u64..2_000, prop::option::of(0u64..6_000)),
+                0..40,
+            ),
+        ) {
+            let (mut offset, mut known) = (0u64, None);
+            for (honest, body_len, header) in patches {
+                let claimed = if honest { offset } else { offset + 1 };
+                let header = header.map(|n| n.to_string());
+                let Ok(length) = plan_length(known, header.as_deref(), offset, claimed, max_upload)
+                else {
+                    continue;
+                };
+                prop_assert!(length.limit <= max_upload);
+                if let Some(declared) = length.declare {
+                    prop_assert!(known.is_none() && declared >= offset);
+                    known = Some(declared);
+                }
+                prop_assert_eq!(length.limit, known.unwrap_or(max_upload));
+                if let Ok(next) = plan_patch(offset, length.limit, claimed, body_len, u64::MAX) {
+                    offset = next;
+                }
+                prop_assert!(offset <= known.unwrap_or(max_upload));
             }
         }
 

@@ -130,7 +130,8 @@ async function renderResumeNotice(): Promise<void> {
   let fraction = 0;
   try {
     const current = await client.snapshot(pending.handle);
-    fraction = current.upload.length > 0 ? current.upload.offset / current.upload.length : 0;
+    const length = current.upload.length ?? 0;
+    fraction = length > 0 ? current.upload.offset / length : 0;
   } catch (error) {
     // Gone (purged or expired): nothing to resume. Otherwise offer it anyway; tus will ask again.
     if (error instanceof DodoLensError && (error.status === 404 || error.status === 410)) {

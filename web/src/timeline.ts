@@ -40,7 +40,8 @@ export function currentStep(snapshot: Snapshot): Step | null {
     case "processing":
     case "failed":
       if (snapshot.stage) return STEP_OF_STAGE[snapshot.stage];
-      return snapshot.upload.length > 0 && snapshot.upload.offset < snapshot.upload.length ? "upload" : "extraction";
+      // A deferred length (null) is a recording still being uploaded.
+      return (snapshot.upload.length ?? Infinity) > snapshot.upload.offset ? "upload" : "extraction";
     case "completed":
     case "purged":
       return null;
@@ -57,12 +58,8 @@ export function timeline(snapshot: Snapshot): TimelineEntry[] {
     if (i < index) return { step, state: "done", progress: null };
     if (i > index || snapshot.status === "purged") return { step, state: "pending", progress: null };
     if (snapshot.status === "failed") return { step, state: "failed", progress: null };
-    const progress =
-      step === "upload"
-        ? snapshot.upload.length > 0
-          ? snapshot.upload.offset / snapshot.upload.length
-          : null
-        : snapshot.progress;
+    const length = snapshot.upload.length ?? 0;
+    const progress = step === "upload" ? (length > 0 ? snapshot.upload.offset / length : null) : snapshot.progress;
     return { step, state: "active", progress };
   });
 }

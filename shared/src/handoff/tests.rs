@@ -23,7 +23,7 @@ fn completed() -> Session {
         filetype: "video/mp4".into(),
         locale: "fr".into(),
     };
-    let mut session = Session::new("s".repeat(64), 0, meta, NOW, &limits);
+    let mut session = Session::new("s".repeat(64), Some(0), meta, NOW, &limits);
     session.status = Status::Completed;
     session.seq = 7;
     session.result = Some(AnalysisResult {

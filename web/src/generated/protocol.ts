@@ -198,7 +198,11 @@ export type ServerMessage = { "type": "snapshot", snapshot: Snapshot, } | { "typ
 /**
  * Something that happened to a session, as broadcast to browsers with its `seq`.
  */
-export type SessionEvent = { "type": "status", status: Status, } | { "type": "upload", offset: number, length: number, } | { "type": "stage", stage: Stage, } | { "type": "progress", stage: Stage, fraction: number, } | { "type": "queued", since: number, position: number | null, } | { "type": "completed", result: AnalysisResult, } | { "type": "failed", error: Failure, } | { "type": "confirmed", confirmed: Confirmed, } | { "type": "unconfirmed" };
+export type SessionEvent = { "type": "status", status: Status, } | { "type": "upload", offset: number, 
+/**
+ * `null` while deferred ([`UploadProgress::length`]).
+ */
+length: number | null, } | { "type": "stage", stage: Stage, } | { "type": "progress", stage: Stage, fraction: number, } | { "type": "queued", since: number, position: number | null, } | { "type": "completed", result: AnalysisResult, } | { "type": "failed", error: Failure, } | { "type": "confirmed", confirmed: Confirmed, } | { "type": "unconfirmed" };
 
 /**
  * The full state of a session, sent first on every (re)connect and by the JSON endpoint.
@@ -248,7 +252,12 @@ locale: string, };
 /**
  * Bytes received so far and bytes announced.
  */
-export type UploadProgress = { offset: number, length: number, };
+export type UploadProgress = { offset: number, 
+/**
+ * `null` while the length is deferred (tus `Upload-Defer-Length: 1`, a recording still
+ * being filmed), until a PATCH declares it.
+ */
+length: number | null, };
 
 export type VisionItem = { 
 /**

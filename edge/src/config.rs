@@ -95,7 +95,7 @@ impl Config {
                 .to_string(),
             edge_public_url: text(env, "EDGE_PUBLIC_URL")
                 .map(|u| u.trim_end_matches('/').to_string()),
-            max_upload_bytes: number(env, "MAX_UPLOAD_BYTES", 200 << 20)?,
+            max_upload_bytes: number(env, "MAX_UPLOAD_BYTES", 1 << 30)?,
             max_request_bytes: number(env, "MAX_REQUEST_BYTES", 100 << 20)?,
             limits,
             dev_introspection: text(env, "DEV_INTROSPECTION").as_deref() == Some("1"),

@@ -165,7 +165,8 @@ impl Config {
             None => None,
         };
         let signing_secret = vars.required("DODOLENS_SIGNING_SECRET")?;
-        let max_video_bytes: u64 = vars.parse("DODOLENS_MAX_VIDEO_BYTES", "209715200")?;
+        let max_video_bytes: u64 =
+            vars.parse("DODOLENS_MAX_VIDEO_BYTES", &machine::default_max_video())?;
         let config = Config {
             bind: vars.parse("DODOLENS_BIND", "127.0.0.1:8788")?,
             signing_secret,
@@ -285,14 +286,33 @@ mod machine {
             .to_string()
     }
 
+    /// The largest video by default: 1 GiB (about ten minutes of 1080p phone video, the
+    /// largest file a customer picks), less where half the memory is less, so the default
+    /// budget always holds one whole video (it lives in a memfd, in RAM).
+    pub const MAX_VIDEO_BYTES: u64 = 1 << 30;
+
+    pub fn default_max_video() -> String {
+        max_video_for(memory()).to_string()
+    }
+
     /// Half of the memory the process may use (the cgroup limit if lower than the machine's),
     /// leaving the rest to ffmpeg, frames and audio; never less than one maximal video.
     pub fn default_memory_budget(max_video_bytes: u64) -> String {
-        let total = [cgroup_limit(), mem_total()].into_iter().flatten().min();
-        total
-            .map_or(max_video_bytes * 2, |t| t / 2)
+        budget_for(memory(), max_video_bytes).to_string()
+    }
+
+    pub(super) fn max_video_for(memory: Option<u64>) -> u64 {
+        memory.map_or(MAX_VIDEO_BYTES, |m| (m / 2).min(MAX_VIDEO_BYTES))
+    }
+
+    pub(super) fn budget_for(memory: Option<u64>, max_video_bytes: u64) -> u64 {
+        memory
+            .map_or(max_video_bytes * 2, |m| m / 2)
             .max(max_video_bytes)
-            .to_string()
+    }
+
+    fn memory() -> Option<u64> {
+        [cgroup_limit(), mem_total()].into_iter().flatten().min()
     }
 
     fn cgroup_limit() -> Option<u64> {
@@ -367,5 +387,27 @@ impl Vars<'_> {
     fn secs(&self, name: &'static str, default: &str) -> Result<Duration, ConfigError> {
         let secs: f64 = self.parse(name, default)?;
         Duration::try_from_secs_f64(secs).map_err(|e| invalid(name, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::machine::{budget_for, max_video_for, MAX_VIDEO_BYTES};
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn a_gibibyte_video_by_default_where_the_budget_holds_it() {
+        assert_eq!(MAX_VIDEO_BYTES, GIB);
+        assert_eq!(max_video_for(Some(8 * GIB)), GIB);
+        assert_eq!(budget_for(Some(8 * GIB), GIB), 4 * GIB);
+        // A 1 GiB container: half of it for videos, and one video fits in that half.
+        assert_eq!(max_video_for(Some(GIB)), GIB / 2);
+        assert_eq!(budget_for(Some(GIB), max_video_for(Some(GIB))), GIB / 2);
+        // Memory unknown: the default video, a budget of two.
+        assert_eq!(max_video_for(None), GIB);
+        assert_eq!(budget_for(None, GIB), 2 * GIB);
+        // An operator's larger video raises the budget to one video.
+        assert_eq!(budget_for(Some(GIB), 3 * GIB), 3 * GIB);
     }
 }

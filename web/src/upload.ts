@@ -11,7 +11,7 @@
  * tus-js-client keeps it in localStorage for resuming, which is where the page keeps it too.
  */
 import * as tus from "tus-js-client";
-import { RateMeter } from "./rate.js";
+import { UploadRate } from "./rate.js";
 
 /** Prefix of our entries in tus-js-client's URL storage (localStorage in browsers). */
 export const FINGERPRINT_PREFIX = "dodolens-v1";
@@ -85,7 +85,7 @@ export class UploadHandle {
   readonly done: Promise<string>;
   private upload: tus.Upload;
   private cancelled = false;
-  private meter = new RateMeter();
+  private meter = new UploadRate();
   private last: { bytesSent: number; bytesTotal: number } | null = null;
   private fail!: (error: Error) => void;
 

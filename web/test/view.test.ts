@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { backoffDelay } from "../src/backoff.js";
-import { RateMeter } from "../src/rate.js";
+import { ETA_WINDOW_MS, RateMeter, UploadRate } from "../src/rate.js";
 import { formatBytes, formatClock, formatDuration, formatPercent, formatRate, formatVolume } from "../src/format.js";
 import { timeline, currentStep } from "../src/timeline.js";
 import { groupRooms, roomBars } from "../src/inventory.js";
@@ -37,6 +37,30 @@ test("rate over a sliding window, ETA from it, reset on restart", () => {
   assert.equal(meter.bytesPerSecond(), null);
   meter.record(1_000_000, 6000);
   assert.equal(meter.etaSeconds(1_000_000), 0);
+});
+
+test("the upload ETA: measured over a long window, none before 3 s of it nor while stalled", () => {
+  const rate = new UploadRate();
+  const mb = 1_000_000;
+  // The first second fills the socket buffer: fast, and not what the uplink carries.
+  rate.record(0, 0);
+  rate.record(4 * mb, 1000);
+  assert.ok(rate.bytesPerSecond()! > 0, "the speed shows at once");
+  assert.equal(rate.etaSeconds(1000 * mb), null, "no ETA from one burst");
+  // Then 1 MB/s, steadily, with one slow second that does not swing the ETA by much.
+  let bytes = 4 * mb;
+  for (let s = 2; s * 1000 <= ETA_WINDOW_MS + 5000; s++) {
+    bytes += s === 20 ? 0.2 * mb : mb;
+    rate.record(bytes, s * 1000);
+  }
+  const eta = rate.etaSeconds(1000 * mb)!;
+  const remaining = (1000 * mb - bytes) / mb;
+  assert.ok(Math.abs(eta - remaining) / remaining < 0.05, `ETA ${eta} s for ${remaining} s at 1 MB/s`);
+  // Stalled: the ETA goes at once, though the long window still holds throughput.
+  const stalledAt = (ETA_WINDOW_MS + 5000) / 1000 + 5;
+  rate.record(bytes, stalledAt * 1000);
+  assert.equal(rate.bytesPerSecond(), 0);
+  assert.equal(rate.etaSeconds(1000 * mb), null);
 });
 
 test("formatting in French and English", () => {

@@ -184,7 +184,7 @@ test('a picked video uploads, goes through the stages and shows the inventory (3
   }
 });
 
-test('a 5 s recording with the fake camera and microphone is analysed', async () => {
+test('a recording with the fake camera and microphone streams to the edge while it is filmed, and is analysed', async () => {
   const browser = await launch({ fakeMedia: true, viewport: { width: 412, height: 860 } });
   try {
     const { page } = browser;
@@ -192,13 +192,34 @@ test('a 5 s recording with the fake camera and microphone is analysed', async ()
     await page.goto(stack.edgeUrl);
     await page.click('#record');
     await page.waitForSelector('#recorder:not([hidden])');
-    // The recording clock is the page's own: stop once it shows five seconds.
-    await page.waitForFunction(() => /0:0[5-9]/.test(document.querySelector('#rec-time').textContent), null, {
-      timeout: 20_000,
-    });
+    // The first PATCH goes out while the camera still films: the edge holds bytes of a session
+    // whose length is not known yet.
+    await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'PATCH'), 30_000, 'a PATCH while recording');
+    const sessionId = sessionIdOf(requests);
+    let held = null;
+    await stack.waitFor(async () => {
+      const before = await page.getAttribute('main', 'data-phase');
+      const { upload } = await stack.snapshot(sessionId);
+      const still = await page.getAttribute('main', 'data-phase');
+      if (before === 'recording' && still === 'recording' && upload.offset > 0) held = upload;
+      return held !== null;
+    }, 30_000, 'bytes at the edge while recording');
+    assert.equal(held.length, null, 'the length is deferred while filming');
+    assert.match(await page.textContent('#rec-upload'), /sur .* filmés/);
+    // The recording clock is the page's own: stop once it shows five seconds or more.
+    await page.waitForFunction(
+      () => {
+        const [m, s] = (document.querySelector('#rec-time').textContent.match(/(\d+):(\d\d)/) ?? []).slice(1).map(Number);
+        return m * 60 + s >= 5;
+      },
+      null,
+      { timeout: 20_000 },
+    );
     await page.click('#rec-stop');
     await waitForResult(page);
     const creation = uploadsOf(requests).find((r) => r.method === 'POST');
+    assert.equal(creation.headers['upload-defer-length'], '1');
+    assert.equal(creation.headers['upload-length'], undefined);
     const metadata = Object.fromEntries(
       creation.headers['upload-metadata'].split(',').map((pair) => {
         const [key, value] = pair.split(' ');
@@ -208,9 +229,9 @@ test('a 5 s recording with the fake camera and microphone is analysed', async ()
     assert.match(metadata.filetype, /^video\/(webm|mp4)/);
     assert.match(metadata.filename, /^dodolens-.*\.(webm|mp4)$/);
     assert.equal(metadata.locale, 'fr');
-    const sessionId = sessionIdOf(requests);
     const snapshot = await assertInventoryRendered(page, sessionId);
-    assert.ok(snapshot.upload.length > 10_000, `a real recording was sent (${snapshot.upload.length} bytes)`);
+    assert.ok(snapshot.upload.length > held.offset, `the whole recording was sent (${snapshot.upload.length} bytes)`);
+    assert.equal(snapshot.upload.offset, snapshot.upload.length);
     await screenshot(page, 'recording-result.png');
     await stack.assertNoChunks(sessionId);
   } finally {

@@ -7,11 +7,19 @@
  * session). localStorage is this origin's alone; the page loads no third-party script. Everything
  * shown is derived from the session snapshot, so a reload or a reconnect renders the same page.
  */
-import { DodoLensClient, DodoLensError, type Snapshot, type UploadHandle, type UploadProgressInfo } from "./client.js";
+import {
+  DodoLensClient,
+  DodoLensError,
+  type Snapshot,
+  type StreamedVideo,
+  type UploadHandle,
+  type UploadProgressInfo,
+} from "./client.js";
 import type { SessionSubscription, ConnectionMode } from "./subscription.js";
 import type { UploadError } from "./upload.js";
 import type { AnalysisResult } from "./generated/protocol.js";
 import { startCamera, type CameraRecording } from "./camera.js";
+import { backlog } from "./recording.js";
 import { $ } from "./dom.js";
 import { errorText, pickLocale, queueText, t, uploadErrorText, type Locale, type MessageKey } from "./i18n.js";
 import { formatBytes, formatClock, formatDuration, formatPercent, formatRate, formatVolume } from "./format.js";
@@ -37,6 +45,8 @@ let active: ActiveSession | null = readActive();
 let upload: UploadHandle | null = null;
 let uploadDone = false;
 let progress: UploadProgressInfo | null = null;
+/** A recording's length, known once it stopped (tus learns it with the last PATCH). */
+let recordedTotal = 0;
 let resumedAt: number | null = null;
 let subscription: SessionSubscription | null = null;
 let snapshot: Snapshot | null = null;
@@ -161,7 +171,7 @@ $<HTMLInputElement>("file").addEventListener("change", (event) => {
   const input = event.target as HTMLInputElement;
   const file = input.files?.[0];
   input.value = "";
-  if (file) startUpload(file);
+  if (file) startUpload(file, file.name);
 });
 
 let recording: CameraRecording | null = null;
@@ -180,52 +190,90 @@ $("record").addEventListener("click", async () => {
   $("recorder").hidden = false;
   $("record").hidden = true;
   setPhase("recording");
+  // The upload starts with the recording: each second of video goes out as it is filmed.
+  const source: StreamedVideo = { stream: recording.stream, filename: recording.filename, filetype: recording.mimeType };
+  startUpload(source, recording.filename, true);
   const started = performance.now();
   const tick = () => {
     $("rec-time").textContent = t(locale, "record.recording", { time: formatClock((performance.now() - started) / 1000) });
+    renderRecordingUpload();
   };
   tick();
   recordTimer = setInterval(tick, 500);
   $("rec-stop").focus();
 });
 
+/** Recorded vs uploaded bytes while filming, and how far the upload lags behind the camera. */
+function renderRecordingUpload(): void {
+  const current = recording;
+  if (!current) return;
+  const recorded = current.recordedBytes();
+  const sent = progress?.bytesSent ?? 0;
+  const lag = backlog(recorded, sent, current.bitsPerSecond);
+  const parts = [t(locale, "record.upload", { sent: formatBytes(locale, sent), recorded: formatBytes(locale, recorded) })];
+  if (lag.seconds >= 1) parts.push(t(locale, "record.backlog", { backlog: formatDuration(lag.seconds) }));
+  $("rec-upload").textContent = parts.join(" · ");
+}
+
+function closeRecorder(): void {
+  recording = null;
+  clearInterval(recordTimer);
+  $("recorder").hidden = true;
+  $("record").hidden = false;
+  $("rec-upload").textContent = "";
+}
+
+/** Stop: the rest of the recording drains, its length goes with the last PATCH. Discard:
+ * the upload is cancelled (the server deletes what it holds) and the stream fails. */
 async function stopRecording(keep: boolean): Promise<void> {
   const current = recording;
   if (!current) return;
-  recording = null;
-  clearInterval(recordTimer);
-  const file = await current.stop();
-  $("recorder").hidden = true;
-  $("record").hidden = false;
-  if (keep) startUpload(file);
-  else setPhase("idle");
+  closeRecorder();
+  if (keep) {
+    setPhase("uploading");
+    await current.stop();
+    recordedTotal = current.recordedBytes();
+    renderProgress();
+    return;
+  }
+  const running = upload;
+  upload = null;
+  closeSubscription();
+  setActive(null);
+  snapshot = null;
+  const cancelling = running?.cancel().catch(() => undefined);
+  current.abort();
+  await cancelling;
+  setPhase("idle");
 }
 $("rec-stop").addEventListener("click", () => void stopRecording(true));
 $("rec-abort").addEventListener("click", () => void stopRecording(false));
 
 // ---- Upload ----
 
-function startUpload(file: File): void {
+/** Uploads a picked file, or (`live`) a recording as it is filmed, the phase staying `recording`. */
+function startUpload(file: File | StreamedVideo, filename: string, live = false): void {
   closeSubscription();
   snapshot = null;
   progress = null;
+  recordedTotal = 0;
   resumedAt = null;
   uploadDone = false;
   lastAnnouncedStep = null;
   lastAnnouncedQuarter = -1;
   startMessage = null;
-  $("filename").textContent = file.name;
+  $("filename").textContent = filename;
   $("failure").hidden = true;
   $("retry").hidden = true;
   $("restart").hidden = true;
   $("cancel").hidden = false;
-  setPhase("uploading");
+  if (!live) setPhase("uploading");
   renderProgress();
   renderTimeline(null);
   const handle = client.upload(file, {
     locale,
     onSession: (handle) => {
-      setActive({ handle, filename: file.name });
+      setActive({ handle, filename });
       follow(handle);
     },
     onResume: (offset) => {
@@ -253,6 +301,10 @@ function startUpload(file: File): void {
     (error: UploadError) => {
       if (upload !== handle) return;
       upload = null;
+      if (recording) {
+        recording.abort();
+        closeRecorder();
+      }
       closeSubscription();
       setActive(null);
       showStart({ text: (l) => uploadErrorText(l, error.status) });
@@ -264,7 +316,7 @@ function startUpload(file: File): void {
 function renderProgress(): void {
   const fromServer = snapshot?.upload;
   const sent = progress?.bytesSent ?? fromServer?.offset ?? 0;
-  const total = progress?.bytesTotal ?? fromServer?.length ?? 0;
+  const total = progress?.bytesTotal || recordedTotal || fromServer?.length || 0;
   const fraction = uploadDone ? 1 : total > 0 ? sent / total : 0;
   $("upload-fill").style.width = `${(fraction * 100).toFixed(1)}%`;
   const bar = $("upload-bar");
@@ -418,7 +470,8 @@ function renderSnapshot(current: Snapshot): void {
       break;
     case "created":
     case "uploading":
-      setPhase("uploading");
+      // While filming, the recorder stays on screen; the upload shows in it.
+      if (phase() !== "recording") setPhase("uploading");
       break;
     default:
       setPhase("processing");

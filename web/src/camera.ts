@@ -1,37 +1,76 @@
 /**
  * Recording in the browser with the camera and the microphone (MediaRecorder), in a container the
- * origin reads. The stream is stopped as soon as the recording ends so the camera light goes off.
+ * origin reads front to back, handed over as a stream while it is filmed: the upload starts with
+ * the first second, not after the stop. The bitrate is capped so a mobile uplink keeps up. The
+ * camera is released as soon as the recording ends so its light goes off.
  */
-import { pickRecordingType, recordingFilename } from "./recording.js";
+import { pickRecordingType, recordingBitrate, recordingFilename, TIMESLICE_MS } from "./recording.js";
 
 export interface CameraRecording {
-  /** Ends the recording and returns it as a file ready to upload. */
-  stop(): Promise<File>;
+  /** The recording's bytes in order, as MediaRecorder produces them; ends at `stop()`. */
+  readonly stream: ReadableStream<Uint8Array>;
+  readonly filename: string;
+  readonly mimeType: string;
+  /** The video bitrate asked of the recorder. */
+  readonly bitsPerSecond: number;
+  /** Bytes recorded so far. */
+  recordedBytes(): number;
+  /** Ends the recording: the stream ends after the last chunk. */
+  stop(): Promise<void>;
+  /** Ends it and fails the stream: nothing more is sent. */
+  abort(): void;
 }
 
 /** Asks for the camera (the back one on phones) and the microphone, and starts recording. */
 export async function startCamera(preview: HTMLVideoElement): Promise<CameraRecording> {
-  const stream = await navigator.mediaDevices.getUserMedia({
+  const media = await navigator.mediaDevices.getUserMedia({
     video: { facingMode: "environment", width: { ideal: 1280 }, height: { ideal: 720 } },
     audio: true,
   });
-  const mimeType = pickRecordingType((type) => MediaRecorder.isTypeSupported(type));
-  const recorder = new MediaRecorder(stream, mimeType ? { mimeType } : undefined);
-  const parts: Blob[] = [];
+  const height = media.getVideoTracks()[0]?.getSettings().height ?? 720;
+  const bitsPerSecond = recordingBitrate(height);
+  const requested = pickRecordingType((type) => MediaRecorder.isTypeSupported(type));
+  const recorder = new MediaRecorder(media, {
+    ...(requested ? { mimeType: requested } : {}),
+    videoBitsPerSecond: bitsPerSecond,
+  });
+  let recorded = 0;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const stream = new ReadableStream<Uint8Array>({ start: (c) => (controller = c) });
+  // Blobs are read one after the other, so the bytes keep the recorder's order.
+  let queue = Promise.resolve();
   recorder.ondataavailable = (event) => {
-    if (event.data.size > 0) parts.push(event.data);
+    if (event.data.size === 0) return;
+    recorded += event.data.size;
+    const blob = event.data;
+    queue = queue.then(async () => controller.enqueue(new Uint8Array(await blob.arrayBuffer())));
   };
   const stopped = new Promise<void>((resolve) => (recorder.onstop = () => resolve()));
-  preview.srcObject = stream;
-  recorder.start(1000);
+  const release = () => {
+    for (const track of media.getTracks()) track.stop();
+    preview.srcObject = null;
+  };
+  preview.srcObject = media;
+  recorder.start(TIMESLICE_MS);
+  const mimeType = (recorder.mimeType || requested || "video/webm").split(";")[0];
   return {
+    stream,
+    filename: recordingFilename(new Date(), mimeType),
+    mimeType,
+    bitsPerSecond,
+    recordedBytes: () => recorded,
     async stop() {
       if (recorder.state !== "inactive") recorder.stop();
       await stopped;
-      for (const track of stream.getTracks()) track.stop();
-      preview.srcObject = null;
-      const type = (recorder.mimeType || mimeType || "video/webm").split(";")[0];
-      return new File(parts, recordingFilename(new Date(), type), { type, lastModified: Date.now() });
+      release();
+      await queue;
+      controller.close();
+    },
+    abort() {
+      recorder.ondataavailable = null;
+      if (recorder.state !== "inactive") recorder.stop();
+      release();
+      controller.error(new Error("recording discarded"));
     },
   };
 }

@@ -17,12 +17,13 @@ import {
   pendingUploads,
   terminate,
   type PendingUpload,
+  type StreamedVideo,
   type UploadOptions,
 } from "./upload.js";
 
 export type * from "./generated/protocol.js";
 export type { ConnectionMode, SubscriptionListener } from "./subscription.js";
-export type { PendingUpload, UploadCallbacks, UploadOptions, UploadProgressInfo } from "./upload.js";
+export type { PendingUpload, StreamedVideo, UploadCallbacks, UploadOptions, UploadProgressInfo } from "./upload.js";
 export { SessionSubscription, UploadError, UploadHandle };
 
 export interface DodoLensClientOptions {
@@ -75,8 +76,10 @@ export class DodoLensClient {
    * Starts (or resumes, if this browser sent part of the same file before) an upload. The
    * returned handle's `done` resolves with the session handle once the server has every byte;
    * `onSession` fires as soon as the session exists, so a caller can subscribe while uploading.
+   * A `StreamedVideo` (a recording being filmed) is sent as it comes, its length declared when
+   * its stream ends.
    */
-  upload(file: File | Blob, options: UploadOptions): UploadHandle {
+  upload(file: File | Blob | StreamedVideo, options: UploadOptions): UploadHandle {
     const handle = new UploadHandle(
       file,
       { endpoint: `${this.apiBase}/uploads`, chunkSize: this.chunkSize, retryDelays: this.retryDelays },

@@ -7,6 +7,10 @@
  * capability token, `{id}.{token}`); and cancellation that deletes the upload on the server (tus
  * termination) instead of leaving chunks behind until they expire.
  *
+ * A recording is uploaded while it is filmed: its bytes come as a stream, the length is deferred
+ * (tus `Upload-Defer-Length`) and sent with the last PATCH once the recording stops. tus-js-client
+ * (4.3) reads the stream a chunk at a time; its PATCHes follow the camera by about one chunk.
+ *
  * The upload URL is a secret capability: whoever has it can see, resume and delete the session.
  * tus-js-client keeps it in localStorage for resuming, which is where the page keeps it too.
  */
@@ -39,6 +43,19 @@ export interface UploadOptions extends UploadCallbacks {
   /** Language of the narration, sent as tus metadata (`fr`, `en`). */
   locale: string;
 }
+
+/** A recording uploaded while it is filmed: its bytes in order, its length known at the end. */
+export interface StreamedVideo {
+  stream: ReadableStream<Uint8Array>;
+  filename: string;
+  filetype: string;
+}
+
+/**
+ * PATCH size of a streamed recording: tus-js-client sends a chunk once it is whole, so this is
+ * how far the upload trails the camera (about 1.4 s at 1.5 Mbit/s).
+ */
+export const STREAM_CHUNK_BYTES = 256 * 1024;
 
 export interface PendingUpload {
   /** The session handle (`{id}.{token}`): a secret capability. */
@@ -89,7 +106,9 @@ export class UploadHandle {
   private last: { bytesSent: number; bytesTotal: number } | null = null;
   private fail!: (error: Error) => void;
 
-  constructor(file: File | Blob, config: UploaderConfig, options: UploadOptions) {
+  private readonly streamed: boolean;
+
+  constructor(file: File | Blob | StreamedVideo, config: UploaderConfig, options: UploadOptions) {
     let announced = false;
     let resolve!: (id: string) => void;
     let reject!: (error: Error) => void;
@@ -103,14 +122,19 @@ export class UploadHandle {
       announced = true;
       options.onSession?.(sessionHandleFromUrl(this.upload.url), this.upload.url);
     };
-    const filename = (file as Partial<File>).name ?? "video";
-    this.upload = new tus.Upload(file, {
+    const streamed = "filetype" in file ? file : null;
+    this.streamed = streamed !== null;
+    const filename = streamed?.filename ?? (file as Partial<File>).name ?? "video";
+    const filetype = streamed?.filetype ?? ((file as Blob).type || "video/mp4");
+    this.upload = new tus.Upload(streamed ? streamed.stream.getReader() : (file as Blob), {
       endpoint: config.endpoint,
-      chunkSize: config.chunkSize,
+      chunkSize: streamed ? STREAM_CHUNK_BYTES : config.chunkSize,
+      uploadLengthDeferred: streamed !== null,
       retryDelays: config.retryDelays,
-      metadata: { filename, filetype: file.type || "video/mp4", locale: options.locale },
-      fingerprint: async () => fingerprintOf(file, config.endpoint),
-      storeFingerprintForResuming: true,
+      metadata: { filename, filetype, locale: options.locale },
+      fingerprint: async () => fingerprintOf(file as Blob, config.endpoint),
+      // A stream cannot be read again after a reload: nothing to resume from storage.
+      storeFingerprintForResuming: streamed === null,
       removeFingerprintOnSuccess: true,
       onUploadUrlAvailable: announce,
       onAfterResponse: (req, res) => {
@@ -122,7 +146,8 @@ export class UploadHandle {
       },
       onProgress: (bytesSent, bytesTotal) => {
         announce();
-        this.last = { bytesSent, bytesTotal };
+        // While a recording's length is deferred, tus-js-client has no total (null).
+        this.last = { bytesSent, bytesTotal: bytesTotal ?? 0 };
         options.onProgress?.(this.measure());
       },
       onSuccess: () => {
@@ -139,7 +164,7 @@ export class UploadHandle {
   /** Starts, resuming the newest earlier upload of the same file if the browser remembers one. */
   async start(): Promise<void> {
     try {
-      const previous = await this.upload.findPreviousUploads();
+      const previous = this.streamed ? [] : await this.upload.findPreviousUploads();
       const newest = previous.sort((a, b) => b.creationTime.localeCompare(a.creationTime))[0];
       if (newest) this.upload.resumeFromPreviousUpload(newest);
       if (!this.cancelled) this.upload.start();
@@ -160,7 +185,7 @@ export class UploadHandle {
       bytesTotal,
       fraction: bytesTotal > 0 ? bytesSent / bytesTotal : 0,
       bytesPerSecond: this.meter.bytesPerSecond(),
-      etaSeconds: this.meter.etaSeconds(bytesTotal),
+      etaSeconds: bytesTotal > 0 ? this.meter.etaSeconds(bytesTotal) : null,
     };
   }
 

@@ -239,6 +239,31 @@ test('a recording with the fake camera and microphone streams to the edge while 
   }
 });
 
+test('discarding a recording stops the camera and deletes what the edge already holds', async () => {
+  const browser = await launch({ fakeMedia: true });
+  try {
+    const { page } = browser;
+    const requests = await instrument(page);
+    await page.goto(stack.edgeUrl);
+    await page.click('#record');
+    await page.waitForSelector('#recorder:not([hidden])');
+    await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'PATCH'), 30_000, 'a PATCH while recording');
+    const sessionId = sessionIdOf(requests);
+    await stack.waitFor(async () => (await stack.snapshot(sessionId)).upload.offset > 0, 30_000, 'bytes at the edge');
+    await page.click('#rec-abort');
+    await page.waitForSelector('main[data-phase="idle"]');
+    assert.equal(await page.isHidden('#recorder'), true);
+    assert.equal(await page.evaluate(() => document.querySelector('#preview').srcObject), null, 'camera released');
+    await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'DELETE'), 10_000, 'tus termination sent');
+    const gone = await fetch(`${stack.edgeUrl}/api/dodo-lens/sessions/${sessionId}`);
+    assert.equal(gone.status, 410, 'purged at once');
+    assert.equal(await page.evaluate(() => localStorage.getItem('dodolens.active')), null);
+    await stack.assertNoChunks(sessionId);
+  } finally {
+    await browser.close();
+  }
+});
+
 test('a reload in the middle of an upload resumes from the server offset', async () => {
   const video = await makeVideo('cuisine.mp4', { seconds: 12, mbit: 8 });
   const size = (await stat(video)).size;

@@ -239,6 +239,44 @@ test('a recording with the fake camera and microphone streams to the edge while 
   }
 });
 
+for (const [lost, finalPatches, what] of [
+  ['answer', 1, 'the edge took it and its answer is lost: HEAD finds the upload complete'],
+  ['request', 2, 'it never reaches the edge: after HEAD, the length is declared again'],
+]) {
+  test(`a recording whose final PATCH breaks still completes (${what})`, async () => {
+    const browser = await launch({ fakeMedia: true });
+    try {
+      const { page } = browser;
+      const requests = await instrument(page);
+      const finals = [];
+      // The connection drops, once, under the PATCH that carries the length.
+      await page.route('**/api/dodo-lens/uploads/*', async (route) => {
+        const request = route.request();
+        const length = request.method() === 'PATCH' && request.headers()['upload-length'];
+        if (length && finals.push(length) === 1) {
+          if (lost === 'answer') await route.fetch();
+          return route.abort('connectionreset');
+        }
+        await route.continue();
+      });
+      await page.goto(stack.edgeUrl);
+      await page.click('#record');
+      await page.waitForSelector('#recorder:not([hidden])');
+      await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'PATCH'), 30_000, 'a PATCH while recording');
+      await page.click('#rec-stop');
+      await waitForResult(page);
+      const sessionId = sessionIdOf(requests);
+      assert.equal(finals.length, finalPatches, `PATCHes with Upload-Length: ${finals}`);
+      assert.ok(new Set(finals).size === 1, 'the same length each time');
+      assert.ok(uploadsOf(requests).some((r) => r.method === 'HEAD'), 'tus-js-client asked the edge where the upload stands');
+      assert.equal((await stack.snapshot(sessionId)).upload.length, Number(finals[0]));
+      await stack.assertNoChunks(sessionId);
+    } finally {
+      await browser.close();
+    }
+  });
+}
+
 test('discarding a recording stops the camera and deletes what the edge already holds', async () => {
   const browser = await launch({ fakeMedia: true });
   try {

@@ -4,7 +4,12 @@
  * the first second, not after the stop. The bitrate is capped so a mobile uplink keeps up. The
  * camera is released as soon as the recording ends so its light goes off.
  */
-import { pickRecordingType, recordingBitrate, recordingFilename, TIMESLICE_MS } from "./recording.js";
+import { KEYFRAME_INTERVAL_MS, pickRecordingType, recordingBitrate, recordingFilename, TIMESLICE_MS } from "./recording.js";
+
+/** MediaRecorder options of the spec that TypeScript's DOM types lack (Chromium has them). */
+interface RecorderOptions extends MediaRecorderOptions {
+  videoKeyFrameIntervalDuration?: number;
+}
 
 export interface CameraRecording {
   /** The recording's bytes in order, as MediaRecorder produces them; ends at `stop()`. */
@@ -30,10 +35,12 @@ export async function startCamera(preview: HTMLVideoElement): Promise<CameraReco
   const height = media.getVideoTracks()[0]?.getSettings().height ?? 720;
   const bitsPerSecond = recordingBitrate(height);
   const requested = pickRecordingType((type) => MediaRecorder.isTypeSupported(type));
-  const recorder = new MediaRecorder(media, {
+  const options: RecorderOptions = {
     ...(requested ? { mimeType: requested } : {}),
     videoBitsPerSecond: bitsPerSecond,
-  });
+    videoKeyFrameIntervalDuration: KEYFRAME_INTERVAL_MS,
+  };
+  const recorder = new MediaRecorder(media, options);
   let recorded = 0;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   const stream = new ReadableStream<Uint8Array>({ start: (c) => (controller = c) });

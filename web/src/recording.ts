@@ -17,6 +17,13 @@ export const RECORDING_TYPES = [
 /** MediaRecorder hands over a chunk about every second, so the upload follows the camera. */
 export const TIMESLICE_MS = 1000;
 
+/**
+ * A keyframe every 2 s where the browser lets us ask (Chromium's `videoKeyFrameIntervalDuration`;
+ * others ignore it): the origin picks frames among keyframes, and a fragment is flushed only at
+ * one, so they also keep the upload close behind the camera.
+ */
+export const KEYFRAME_INTERVAL_MS = 2000;
+
 /** The first supported type, or null to let the browser choose. */
 export function pickRecordingType(isSupported: (type: string) => boolean): string | null {
   return RECORDING_TYPES.find((type) => isSupported(type)) ?? null;

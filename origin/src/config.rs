@@ -5,6 +5,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use dodolens_shared::protocol::Analyser;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -111,6 +112,9 @@ pub struct Config {
     pub redis_timeout: Duration,
     pub job_timeout: Duration,
     pub ffmpeg: FfmpegConfig,
+    /// Which backend analyses videos (`DODOLENS_ANALYSER`, `auto` resolved at start-up).
+    pub analyser: Analyser,
+    /// Unused (empty key) with the local backend.
     pub model: ModelConfig,
     pub margin_ratio: f64,
     pub redis_url: Option<String>,
@@ -146,13 +150,30 @@ impl Config {
         let base_url = vars
             .opt("OPENAI_BASE_URL")
             .map(|u| u.trim_end_matches('/').to_string());
-        let api_key = match (vars.opt("OPENAI_API_KEY"), &base_url) {
-            (Some(key), _) => key,
+        let provider = match (vars.opt("OPENAI_API_KEY"), &base_url) {
+            (Some(key), _) => Some(key),
             // OpenAI-compatible servers (Ollama, vLLM, the simulator) often need no key.
-            (None, Some(_)) => "unused".to_string(),
-            (None, None) => {
+            (None, Some(_)) => Some("unused".to_string()),
+            (None, None) => None,
+        };
+        let analyser = match vars.string("DODOLENS_ANALYSER", "auto").as_str() {
+            "auto" if provider.is_some() => Analyser::Openai,
+            "auto" | "local" => Analyser::Local,
+            "openai" => Analyser::Openai,
+            other => {
+                return Err(invalid(
+                    "DODOLENS_ANALYSER",
+                    format!("{other:?}: openai, local or auto"),
+                ))
+            }
+        };
+        let api_key = match (analyser, provider) {
+            (Analyser::Openai, Some(key)) => key,
+            (Analyser::Openai, None) => {
                 return Err(ConfigError::Missing("OPENAI_API_KEY (or OPENAI_BASE_URL)"))
             }
+            // Local analysis never calls a provider, even when a key is set.
+            (Analyser::Local, _) => String::new(),
         };
         let airtable = match vars.opt("DODOLENS_AIRTABLE_TOKEN") {
             Some(token) => Some(AirtableConfig {
@@ -183,6 +204,7 @@ impl Config {
             },
             redis_timeout: Duration::from_millis(vars.parse("DODOLENS_REDIS_TIMEOUT_MS", "2000")?),
             job_timeout: vars.secs("DODOLENS_JOB_TIMEOUT_S", "300")?,
+            analyser,
             ffmpeg: FfmpegConfig {
                 ffmpeg_bin: vars.string("DODOLENS_FFMPEG_BIN", "ffmpeg"),
                 ffprobe_bin: vars.string("DODOLENS_FFPROBE_BIN", "ffprobe"),
@@ -393,6 +415,7 @@ impl Vars<'_> {
 #[cfg(test)]
 mod tests {
     use super::machine::{budget_for, max_video_for, MAX_VIDEO_BYTES};
+    use super::*;
 
     const GIB: u64 = 1 << 30;
 
@@ -409,5 +432,53 @@ mod tests {
         assert_eq!(budget_for(None, GIB), 2 * GIB);
         // An operator's larger video raises the budget to one video.
         assert_eq!(budget_for(Some(GIB), 3 * GIB), 3 * GIB);
+    }
+
+    fn analyser(vars: &[(&str, &str)]) -> Result<(Analyser, String), ConfigError> {
+        let config = Config::from_vars(|name| {
+            vars.iter()
+                .chain(&[("DODOLENS_SIGNING_SECRET", "s")])
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })?;
+        Ok((config.analyser, config.model.api_key))
+    }
+
+    #[test]
+    fn auto_uses_openai_with_a_key_or_server_and_local_without() {
+        let key = ("OPENAI_API_KEY", "sk-test");
+        let server = ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1");
+        assert_eq!(
+            analyser(&[key]).unwrap(),
+            (Analyser::Openai, "sk-test".into())
+        );
+        assert_eq!(analyser(&[server]).unwrap().0, Analyser::Openai);
+        assert_eq!(analyser(&[]).unwrap(), (Analyser::Local, String::new()));
+        assert_eq!(
+            analyser(&[("DODOLENS_ANALYSER", "auto"), ("OPENAI_API_KEY", " ")])
+                .unwrap()
+                .0,
+            Analyser::Local
+        );
+    }
+
+    #[test]
+    fn explicit_choices_win_and_local_never_holds_the_key() {
+        let key = ("OPENAI_API_KEY", "sk-test");
+        assert_eq!(
+            analyser(&[("DODOLENS_ANALYSER", "local"), key]).unwrap(),
+            (Analyser::Local, String::new())
+        );
+        assert!(matches!(
+            analyser(&[("DODOLENS_ANALYSER", "openai")]),
+            Err(ConfigError::Missing(_))
+        ));
+        assert!(matches!(
+            analyser(&[("DODOLENS_ANALYSER", "simulator")]),
+            Err(ConfigError::Invalid {
+                name: "DODOLENS_ANALYSER",
+                ..
+            })
+        ));
     }
 }

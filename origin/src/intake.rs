@@ -19,7 +19,7 @@ use axum::{
 };
 use base64::Engine;
 use dodolens_shared::{
-    protocol::{JobMeta, HEADER_RUNNING_ATTEMPT},
+    protocol::{Analyser, JobMeta, HEADER_RUNNING_ATTEMPT},
     signing::{
         self, SignatureError, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP,
     },
@@ -176,18 +176,21 @@ async fn admit(
     length: u64,
 ) -> Result<(Permit, Lease), IntakeError> {
     let permit = state.admission.admit(length).map_err(IntakeError::Busy)?;
-    let draw = model_budget::expected_draw(&state.cfg.ffmpeg);
-    let member = OutboxEntry::id_for(&meta.session_id, meta.attempt);
-    state
-        .store
-        .take_model_budget(&member, draw, state.cfg.model_budget)
-        .await?
-        .map_err(|wait| {
-            IntakeError::Busy(Busy {
-                reason: BusyReason::ModelBudget,
-                retry_after: wait,
-            })
-        })?;
+    // The local backend calls no provider, so it draws nothing from the model budget.
+    if state.cfg.analyser == Analyser::Openai {
+        let draw = model_budget::expected_draw(&state.cfg.ffmpeg);
+        let member = OutboxEntry::id_for(&meta.session_id, meta.attempt);
+        state
+            .store
+            .take_model_budget(&member, draw, state.cfg.model_budget)
+            .await?
+            .map_err(|wait| {
+                IntakeError::Busy(Busy {
+                    reason: BusyReason::ModelBudget,
+                    retry_after: wait,
+                })
+            })?;
+    }
     let lease = Lease::start(
         Arc::clone(&state.store),
         meta.session_id.clone(),

@@ -1,20 +1,24 @@
 //! DodoLens origin: receives a video from the edge, turns it into an inventory, reports back.
 //!
 //! The flow of one job: [`intake`] (signed forward → memfd) → [`pipeline`] ([`extract`] with
-//! ffmpeg, [`analysis`] with the models, fusion from `dodolens-shared`) → [`report`] (signed
-//! events), [`outbox`] (the final event, durably) and [`sinks`]. A replica admits jobs by its
-//! own slots and memory ([`admission`]) and the cluster's model budget ([`model_budget`]). State
-//! shared between replicas lives behind [`store::Store`].
+//! ffmpeg, [`backend`]: [`analysis`] with OpenAI or [`local`] with the embedded [`detector`],
+//! fusion from `dodolens-shared`) → [`report`] (signed events), [`outbox`] (the final event,
+//! durably) and [`sinks`]. A replica admits jobs by its own slots and memory ([`admission`]) and
+//! the cluster's model budget ([`model_budget`]). State shared between replicas lives behind
+//! [`store::Store`].
 //! [`sim`] is the OpenAI simulator used by tests and the offline demo.
 
 pub mod admission;
 pub mod analysis;
+pub mod backend;
 pub mod config;
 pub mod cost;
+pub mod detector;
 pub mod error;
 pub mod extract;
 pub mod handoff;
 pub mod intake;
+pub mod local;
 pub mod metrics;
 pub mod model_budget;
 pub mod ops;
@@ -40,7 +44,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     admission::Admission,
-    analysis::Analyst,
+    backend::{Backend, BackendError},
     config::Config,
     metrics::Metrics,
     outbox::Outbox,
@@ -53,7 +57,8 @@ use crate::{
 pub struct AppState {
     pub cfg: Config,
     pub store: Arc<dyn Store>,
-    pub analyst: Analyst,
+    /// OpenAI or local, per `DODOLENS_ANALYSER`.
+    pub analyst: Backend,
     pub reporter: Arc<Reporter>,
     pub outbox: Arc<Outbox>,
     pub admission: Arc<Admission>,
@@ -75,6 +80,8 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error("http client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("analysis backend: {0}")]
+    Backend(#[from] BackendError),
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -123,7 +130,7 @@ pub async fn start(cfg: Config) -> Result<Origin, StartError> {
         cfg.retry_after,
     );
     let state = Arc::new(AppState {
-        analyst: Analyst::new(&cfg.model)?,
+        analyst: Backend::new(&cfg)?,
         sinks: Sinks::new(&cfg.sinks, &cfg.signing_secret, Arc::clone(&metrics))?,
         store,
         reporter,

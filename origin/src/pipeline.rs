@@ -10,10 +10,12 @@ use std::{
 };
 
 use dodolens_shared::{
+    coco,
     fusion::{self, FusionInput},
+    narration,
     protocol::{
-        AnalysisResult, JobMeta, MediaFacts, OriginEvent, Stage, VoiceDirectives, Warning,
-        WarningCode,
+        Analyser, AnalysisResult, JobMeta, MediaFacts, OriginEvent, Stage, VoiceDirectives,
+        Warning, WarningCode,
     },
 };
 use futures_util::FutureExt;
@@ -197,6 +199,10 @@ async fn process(
         let Some(audio) = audio else {
             return (None, Vec::new());
         };
+        if !state.analyst.transcribes() {
+            let said = "Narration non analysée : pas de transcription en mode local.";
+            return (None, vec![warning(WarningCode::NoNarration, said)]);
+        }
         let t = stage(Stage::Transcribing).await;
         let started = Instant::now();
         let transcript = state.analyst.transcribe(&audio, &locale).await;
@@ -225,13 +231,12 @@ async fn process(
         match directives {
             Ok(answer) => (Some((answer.value, answer.usage, true)), Vec::new()),
             Err(e) => {
-                tracing::warn!(job = %short(id), error = %e, "directives failed; vision only");
+                tracing::warn!(job = %short(id), error = %e, "directives failed; read by rules");
+                let rules = narration::directives(&transcript, &locale);
+                let said = "Consignes orales lues par règles simples (modèle indisponible).";
                 (
-                    None,
-                    vec![warning(
-                        WarningCode::NoNarration,
-                        "Consignes orales non analysées.",
-                    )],
+                    Some((rules, Usage::default(), true)),
+                    vec![warning(WarningCode::NoNarration, said)],
                 )
             }
         }
@@ -250,8 +255,13 @@ async fn process(
     let vision = vision?;
 
     let t = stage(Stage::Fusing).await;
+    // A narration that was not read (local mode, transcription failed) carries its own warning;
+    // fusion's "no speech heard" would contradict it.
+    let unread = extra_warnings
+        .iter()
+        .any(|w| w.code == WarningCode::NoNarration);
     let (directives, narration_usage, narrated) =
-        narration.unwrap_or((VoiceDirectives::default(), Usage::default(), false));
+        narration.unwrap_or((VoiceDirectives::default(), Usage::default(), unread));
     let media = MediaFacts {
         duration_s,
         width: probe.width,
@@ -273,7 +283,12 @@ async fn process(
     timed(Stage::Fusing, t);
 
     let usage = vision.usage + narration_usage;
-    let audio_seconds = if probe.has_audio { duration_s } else { 0.0 };
+    let local = state.analyst.kind() == Analyser::Local;
+    let audio_seconds = if probe.has_audio && !local {
+        duration_s
+    } else {
+        0.0
+    };
     let cost = cost::estimate(&cfg.model.prices, usage, audio_seconds);
     state
         .metrics
@@ -292,13 +307,17 @@ async fn process(
             "Résultat simulé (aucun modèle réel).",
         ));
     }
+    if local {
+        extra_warnings.push(coco::blind_spots_warning(&locale));
+    }
     inventory.warnings.extend(extra_warnings);
     let mut result = AnalysisResult {
         inventory,
         media,
         cost,
-        vision_model: cfg.model.vision_model.clone(),
-        transcription_model: cfg.model.transcription_model.clone(),
+        vision_model: state.analyst.vision_model(),
+        transcription_model: state.analyst.transcription_model(),
+        analyser: state.analyst.kind(),
         simulated: vision.simulated,
         processing_ms: 0,
     };

@@ -55,7 +55,7 @@ process.on('SIGINT', interrupted);
 process.on('SIGTERM', interrupted);
 
 try {
-  if (stack.simulated) say('*** SIMULATED ANALYSIS: OPENAI_API_KEY is not set, the OpenAI simulator answers. ***');
+  if (stack.analyser === 'local') say('Local analysis: OPENAI_API_KEY is not set, so the origin analyses the video itself; no frame or sound leaves this machine.');
   const result = await analyse(stack, file);
   printInventory(result);
   exitCode = 0;
@@ -150,8 +150,11 @@ function printInventory(result) {
   const line = '-'.repeat(72);
   say('');
   say(`Inventory${result.simulated ? ' (SIMULATED — no real model was called)' : ''}`);
+  say(result.analyser === 'local'
+    ? 'Analysed locally on the origin by its embedded object detector (nothing was sent to a third party).'
+    : `Analysed by OpenAI-compatible models${result.simulated ? ' (the simulator)' : ''}.`);
   say(`video ${result.media.duration_s.toFixed(1)} s, ${result.media.frames_analysed} frames analysed, ` +
-    `models ${result.vision_model} / ${result.transcription_model}, ${result.processing_ms} ms, ≈ ${result.cost.eur.toFixed(4)} €`);
+    `models ${result.vision_model} / ${result.transcription_model || 'no transcription'}, ${result.processing_ms} ms, ≈ ${result.cost.eur.toFixed(4)} €`);
   for (const room of inv.rooms) {
     say(line);
     say(`${room.room}`);

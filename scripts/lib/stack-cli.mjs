@@ -35,6 +35,6 @@ const stop = async (signal) => {
 process.on('SIGINT', () => stop('SIGINT'));
 process.on('SIGTERM', () => stop('SIGTERM'));
 log(`ready — upload with tus to ${stack.api}/uploads, open ${stack.edgeUrl}/ in a browser; Ctrl-C stops`);
-if (stack.simulated) log('models: OpenAI SIMULATOR (set OPENAI_API_KEY for real models); inventories are simulated');
+if (stack.analyser === 'local') log('models: LOCAL (set OPENAI_API_KEY for OpenAI); see the README for what local mode sees');
 // Keep the event loop alive until a signal arrives.
 setInterval(() => {}, 1 << 30);

@@ -1,5 +1,5 @@
-// The full local DodoLens stack: optional redis-server, the OpenAI simulator (only when no
-// OPENAI_API_KEY is set), the origin — or several origin replicas behind HAProxy — and the edge
+// The full local DodoLens stack: optional redis-server, the OpenAI simulator (tests only; without
+// OPENAI_API_KEY the origin analyses locally), the origin — or several origin replicas behind HAProxy — and the edge
 // under `wrangler dev`, wired together on free ports with a freshly generated signing secret.
 //
 // One module serves `scripts/stack`, `scripts/analyse`, the edge tests and the benchmarks, so
@@ -133,8 +133,9 @@ function originReplica(name, env) {
  *
  * vars: edge wrangler vars overriding wrangler.toml (e.g. TEST_VARS); originEnv: extra origin
  * environment; originAddr: where the origin listens (default: a free port); redis: also start a
- * redis-server for the origin (stack.redis: pause/resume/kill/start, same port); simulator: force
- * the simulator on or off (default: on when OPENAI_API_KEY is unset).
+ * redis-server for the origin (stack.redis: pause/resume/kill/start, same port); simulator: answer
+ * the origin's OpenAI calls with the simulator (tests only; default off: with OPENAI_API_KEY the
+ * origin calls OpenAI, without it the origin analyses locally with its embedded model).
  *
  * replicas: N origin replicas (instance ids origin-1…origin-N) sharing one redis-server (implied)
  * behind a real HAProxy, which becomes the edge's ORIGIN_URL (stack.balancerUrl); stack.origins
@@ -153,12 +154,14 @@ export async function startStack({
   callbackProxy = false,
   log = () => {},
 } = {}) {
-  const useSimulator = simulator ?? !process.env.OPENAI_API_KEY;
+  const useSimulator = simulator ?? false;
+  const analyser = useSimulator || process.env.OPENAI_API_KEY || process.env.OPENAI_BASE_URL ? 'openai' : 'local';
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dodolens-stack-'));
   const services = [];
   const stack = {
     dir,
     simulated: useSimulator,
+    analyser,
     secret: randomBytes(32).toString('hex'),
     origins: [],
     async stop() {
@@ -191,9 +194,12 @@ export async function startStack({
       stack.simUrl = `http://${sim.match[1]}`;
       modelEnv.OPENAI_BASE_URL = `${stack.simUrl}/v1`;
       modelEnv.OPENAI_API_KEY = 'sk-simulator';
-      log(`OpenAI: SIMULATOR at ${stack.simUrl} (OPENAI_API_KEY is not set; results are simulated)`);
-    } else {
+      log(`OpenAI: SIMULATOR at ${stack.simUrl} (results are simulated)`);
+    } else if (analyser === 'openai') {
       log(`OpenAI: ${process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1'} (real models)`);
+    } else {
+      modelEnv.DODOLENS_ANALYSER = 'local';
+      log('models: LOCAL (OPENAI_API_KEY is not set): the origin analyses frames with its embedded detector; nothing leaves this machine');
     }
 
     const originVars = {

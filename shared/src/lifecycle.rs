@@ -974,7 +974,7 @@ fn refused(status: u16) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Cost, Inventory, MediaFacts};
+    use crate::protocol::{Analyser, Cost, Inventory, MediaFacts};
     use proptest::prelude::*;
 
     const LEN: u64 = 100;
@@ -1022,6 +1022,7 @@ mod tests {
             cost: Cost::default(),
             vision_model: "vision".into(),
             transcription_model: "speech".into(),
+            analyser: Analyser::Openai,
             simulated: true,
             processing_ms: 1_200,
         })

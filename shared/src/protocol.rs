@@ -526,6 +526,20 @@ pub struct Cost {
     pub eur: f64,
 }
 
+/// Which backend analysed the video.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(export, export_to = "../../web/src/generated/protocol.ts"))]
+#[serde(rename_all = "snake_case")]
+pub enum Analyser {
+    /// An OpenAI-compatible provider (frames and audio leave the origin); also the simulator,
+    /// which `simulated` flags. Results from before this field existed were all of this kind.
+    #[default]
+    Openai,
+    /// The models inside the origin: nothing leaves the operator's server.
+    Local,
+}
+
 /// The final result of one analysis.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -536,6 +550,8 @@ pub struct AnalysisResult {
     pub cost: Cost,
     pub vision_model: String,
     pub transcription_model: String,
+    #[serde(default)]
+    pub analyser: Analyser,
     /// True when the answers came from the OpenAI simulator, not a real model.
     pub simulated: bool,
     #[cfg_attr(test, ts(type = "number"))]

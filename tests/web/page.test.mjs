@@ -100,6 +100,9 @@ async function assertInventoryRendered(page, sessionId) {
     assert.equal(await page.locator(`#rooms .source.${source}`).count(), expected, `${source} lines`);
   }
   assert.ok(lines.some((line) => line.source === 'said'), 'the scripted narration added a line');
+  // Which backend produced it, in words (the simulator speaks OpenAI's protocol).
+  assert.equal(snapshot.result.analyser, 'openai');
+  assert.equal(text(await page.textContent('#analyser')), "Analysé par un modèle d'IA externe (OpenAI).");
   return snapshot;
 }
 

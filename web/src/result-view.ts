@@ -72,6 +72,7 @@ export function renderResultView(
   const rooms = inventory.rooms.map((room) => room.room);
   $("rooms").replaceChildren(...inventory.rooms.map((room) => roomBlock(room, rooms, locale, actions)));
   $("simulated").hidden = !result.simulated || warnings.some((w) => w.code === "simulated");
+  $("analyser").textContent = t(locale, result.analyser === "local" ? "result.analyser.local" : "result.analyser.openai");
   if (focused) restoreFocus(focused);
 }
 

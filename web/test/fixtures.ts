@@ -63,6 +63,7 @@ export function result(): AnalysisResult {
     cost: { input_tokens: 1, output_tokens: 1, audio_seconds: 12, eur: 0.01 },
     vision_model: "sim",
     transcription_model: "sim",
+    analyser: "openai",
     simulated: true,
     processing_ms: 1200,
   };

@@ -262,3 +262,45 @@ pub fn disguised_concat(canary: &Path) -> Vec<u8> {
 pub fn canary() -> PathBuf {
     no_audio()
 }
+
+/// 8 s of the astronaut photograph (a person, nothing a mover quotes) with the French
+/// narration, as a phone MP4: what the local backend sees in it is known (tests/detector.rs).
+pub fn astronaut_narrated() -> PathBuf {
+    cached("astronaut-narrated.mp4", |out| {
+        let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/astronaut.jpg");
+        let speech = speech();
+        let args = [
+            "-loop",
+            "1",
+            "-framerate",
+            "25",
+            "-i",
+            photo,
+            "-i",
+            speech.to_str().unwrap(),
+            "-filter_complex",
+            "[1:a]apad=whole_dur=8,aresample=48000[a]",
+            "-map",
+            "0:v",
+            "-map",
+            "[a]",
+            "-t",
+            "8",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-f",
+            "mp4",
+        ];
+        ffmpeg(&args, out);
+    })
+}

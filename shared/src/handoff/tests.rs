@@ -53,6 +53,7 @@ fn completed() -> Session {
         cost: Cost::default(),
         vision_model: "v".into(),
         transcription_model: "t".into(),
+        analyser: crate::protocol::Analyser::Openai,
         simulated: true,
         processing_ms: 1,
     });

@@ -280,6 +280,29 @@ for (const [lost, finalPatches, what] of [
   });
 }
 
+test('a reload while recording ends that session at once: what the edge held is deleted, the page says why', async () => {
+  const browser = await launch({ fakeMedia: true });
+  try {
+    const { page } = browser;
+    const requests = await instrument(page);
+    await page.goto(stack.edgeUrl);
+    await page.click('#record');
+    await page.waitForSelector('#recorder:not([hidden])');
+    await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'PATCH'), 30_000, 'a PATCH while recording');
+    const sessionId = sessionIdOf(requests);
+    await stack.waitFor(async () => (await stack.snapshot(sessionId)).upload.offset > 0, 30_000, 'bytes at the edge');
+    await page.reload();
+    await page.waitForFunction(() => /interrompu/.test(document.querySelector('#start-error')?.textContent ?? ''), null, { timeout: 30_000 });
+    assert.equal(await page.getAttribute('main', 'data-phase'), 'idle');
+    await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'DELETE'), 10_000, 'tus termination sent');
+    assert.equal((await fetch(`${stack.edgeUrl}/api/dodo-lens/sessions/${sessionId}`)).status, 410);
+    assert.equal(await page.evaluate(() => localStorage.getItem('dodolens.active')), null);
+    await stack.assertNoChunks(sessionId);
+  } finally {
+    await browser.close();
+  }
+});
+
 test('discarding a recording stops the camera and deletes what the edge already holds', async () => {
   const browser = await launch({ fakeMedia: true });
   try {

@@ -26,7 +26,7 @@ import { formatBytes, formatClock, formatDuration, formatPercent, formatRate, fo
 import { ReviewPage } from "./review-page.js";
 import { loadRules } from "./rules.js";
 import { timeline, type Step } from "./timeline.js";
-import { queueWait } from "./session-state.js";
+import { isCutRecording, queueWait } from "./session-state.js";
 
 type Phase = "idle" | "recording" | "uploading" | "processing" | "failed" | "completed" | "gone";
 
@@ -441,7 +441,21 @@ function renderQueue(): void {
   }
 }
 
+/** A recording whose page was reloaded cannot go on (MediaRecorder died with it): delete what
+ * the edge holds at once rather than leave it to the idle expiry, and say so. */
+async function endCutRecording(handle: string): Promise<void> {
+  closeSubscription();
+  setActive(null);
+  snapshot = null;
+  await client.cancel(handle).catch(() => undefined);
+  showStart(message("record.cut"));
+}
+
 function renderSnapshot(current: Snapshot): void {
+  if (active && isCutRecording(current, upload !== null)) {
+    void endCutRecording(active.handle);
+    return;
+  }
   if (!upload) $("filename").textContent = current.meta.filename ?? active?.filename ?? "";
   if (current.status !== "created" && current.status !== "uploading") uploadDone = true;
   renderTimeline(current);

@@ -69,6 +69,15 @@ export interface QueueWait {
   position: number | null;
 }
 
+/**
+ * A recording cut off with the page that filmed it (a reload): its length is still deferred and
+ * no upload of this page feeds it. The stream is gone with the page, so it can never finish.
+ */
+export function isCutRecording(snapshot: Snapshot, uploadingHere: boolean): boolean {
+  const receiving = snapshot.status === "created" || snapshot.status === "uploading";
+  return receiving && snapshot.upload.length === null && !uploadingHere;
+}
+
 /** `now` in milliseconds since the epoch, like every time in the protocol. */
 export function queueWait(snapshot: Snapshot, now: number): QueueWait | null {
   if (snapshot.status !== "queued" || !snapshot.queue) return null;

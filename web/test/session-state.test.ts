@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { accept, acceptAll, isSettled, queueWait } from "../src/session-state.js";
+import { accept, acceptAll, isCutRecording, isSettled, queueWait } from "../src/session-state.js";
 import { queueText } from "../src/i18n.js";
 import type { ServerMessage } from "../src/generated/protocol.js";
 import { result, snapshot } from "./fixtures.js";
@@ -95,4 +95,14 @@ test("a queued session shows since when it waits, and its position once known", 
   assert.equal(view!.snapshot.queue, null, "taken: the wait is over");
   assert.equal(queueWait(view!.snapshot, 140_000), null);
   assert.equal(isSettled(view!.snapshot), false);
+});
+
+test("a recording whose length is still deferred and that no upload here feeds is cut off", () => {
+  const recording = snapshot({ status: "uploading", upload: { offset: 262144, length: null } });
+  assert.equal(isCutRecording(recording, false), true);
+  assert.equal(isCutRecording(recording, true), false, "this page is still filming it");
+  assert.equal(isCutRecording(snapshot({ status: "created", upload: { offset: 0, length: null } }), false), true);
+  // A picked file (length known) resumes when picked again; a finished upload goes on.
+  assert.equal(isCutRecording(snapshot({ status: "uploading", upload: { offset: 10, length: 1000 } }), false), false);
+  assert.equal(isCutRecording(snapshot({ status: "processing", upload: { offset: 9, length: 9 } }), false), false);
 });

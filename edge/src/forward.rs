@@ -6,17 +6,23 @@
 //! in a header, because a streamed body cannot be hashed before it is sent). The state machine
 //! decides whether to send at all; the outcome (classified by `shared::answer`) goes back into
 //! it, which decides about the queue, backoff, `Retry-After` and the watchdog.
+//!
+//! A queued session (the origin's last answer was busy) first asks the body-less admission probe
+//! `POST /v1/jobs/{id}/admission`: re-sending a whole video every `Retry-After` only to be
+//! refused again would cost the edge, the link and the origin the video's size each time. The
+//! probe reserves nothing, so the forward after a yes can still be refused; the origin then
+//! reads the body before answering so that the refusal arrives (see the origin's intake).
 
 use crate::{
     error::EdgeError,
     object::{now, Object},
-    store::Store,
+    store::{Record, Store},
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
 use dodolens_shared::{
     answer,
     lifecycle::{ForwardResponse, Input},
-    protocol::{JobMeta, HEADER_QUEUE_POSITION, HEADER_RUNNING_ATTEMPT},
+    protocol::{JobMeta, HEADER_QUEUE_POSITION, HEADER_RUNNING_ATTEMPT, HEADER_VIDEO_LENGTH},
     signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
 };
 use futures_util::{
@@ -40,15 +46,16 @@ impl Object {
     }
 
     async fn forward(self: &Rc<Self>) {
-        let attempt = match self.decide(Input::ForwardStarted).await {
-            Ok((_, Some(attempt))) => attempt,
+        let order = match self.decide(Input::ForwardStarted).await {
+            Ok((_, Some(order))) => order,
             Ok((_, None)) => return,
             Err(e) => {
                 worker::console_warn!("forward not started: {e}");
                 return;
             }
         };
-        let answer = self.send_job(attempt).await.unwrap_or_else(|e| {
+        let attempt = order.attempt;
+        let answer = self.send(order).await.unwrap_or_else(|e| {
             worker::console_warn!("origin unreachable (attempt {attempt}): {e}");
             ForwardResponse::default()
         });
@@ -62,10 +69,56 @@ impl Object {
         }
     }
 
-    async fn send_job(&self, attempt: u32) -> Result<ForwardResponse, EdgeError> {
-        let config = self.config()?;
-        let secret = config.secret()?;
+    /// The probe first when the state machine asks for it: a busy probe is the forward's
+    /// answer; any other lets the video go (the forward's own answer then decides).
+    async fn send(&self, order: Order) -> Result<ForwardResponse, EdgeError> {
+        if order.probe {
+            let probe = self.probe(order.attempt).await;
+            match &probe {
+                Ok(answer) if is_busy(answer) => return probe,
+                Ok(_) => {}
+                Err(e) => worker::console_warn!("admission probe failed: {e}"),
+            }
+        }
+        self.send_job(order.attempt).await
+    }
+
+    /// `POST /v1/jobs/{id}/admission`: the forward's signed headers, no body.
+    async fn probe(&self, attempt: u32) -> Result<ForwardResponse, EdgeError> {
         let record = self.active()?;
+        let path = format!("/v1/jobs/{}/admission", record.session.id);
+        let headers = self.signed_headers(&record, &path, attempt)?;
+        headers.set(HEADER_VIDEO_LENGTH, &video_length(&record).to_string())?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_headers(headers);
+        let request = Request::new_with_init(&self.origin_url(&path)?, &init)?;
+        self.answer(request).await
+    }
+
+    async fn send_job(&self, attempt: u32) -> Result<ForwardResponse, EdgeError> {
+        let record = self.active()?;
+        let length = video_length(&record);
+        let path = format!("/v1/jobs/{}", record.session.id);
+        let headers = self.signed_headers(&record, &path, attempt)?;
+        headers.set("Content-Type", "application/octet-stream")?;
+        let body: worker_sys::FixedLengthStream =
+            FixedLengthStream::wrap(rows(self.store.clone(), length), length).into();
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.readable().into()));
+        let request = Request::new_with_init(&self.origin_url(&path)?, &init)?;
+        self.answer(request).await
+    }
+
+    /// The job metadata and the signature over `POST {path}` with the video's length; the
+    /// probe and the forward sign the same facts, each under its own path.
+    fn signed_headers(
+        &self,
+        record: &Record,
+        path: &str,
+        attempt: u32,
+    ) -> Result<Headers, EdgeError> {
         let session = &record.session;
         let job = JobMeta {
             session_id: session.id.clone(),
@@ -77,42 +130,37 @@ impl Object {
             attempt,
         };
         let metadata = STANDARD.encode(serde_json::to_vec(&job)?);
-        let path = format!("/v1/jobs/{}", session.id);
         let timestamp = now() / 1000;
-        // A forward is only asked for once the upload is complete: its length is its offset.
-        let length = session.upload.length.unwrap_or(session.upload.offset);
         let signature = signing::sign(
-            secret,
+            self.config()?.secret()?,
             &SignedParts {
                 method: "POST",
-                path: &path,
+                path,
                 timestamp,
-                content_length: length,
+                content_length: video_length(record),
                 metadata: &metadata,
             },
         )?;
-
         let headers = Headers::new();
-        headers.set("Content-Type", "application/octet-stream")?;
         headers.set(HEADER_TIMESTAMP, &timestamp.to_string())?;
         headers.set(HEADER_METADATA, &metadata)?;
         headers.set(HEADER_SIGNATURE, &signature)?;
-        let body: worker_sys::FixedLengthStream =
-            FixedLengthStream::wrap(rows(self.store.clone(), length), length).into();
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.readable().into()));
-        let request = Request::new_with_init(&format!("{}{path}", config.origin_url), &init)?;
+        Ok(headers)
+    }
 
-        // A hung origin must not hold the forward forever. The timeout comes a little before the
-        // watchdog, so a slow forward ends as a transient answer (backoff) rather than racing
-        // the watchdog's re-forward.
+    fn origin_url(&self, path: &str) -> Result<String, EdgeError> {
+        Ok(format!("{}{path}", self.config()?.origin_url))
+    }
+
+    /// Sends `request`, read as the state machine needs it. A hung origin must not hold the
+    /// forward forever: the timeout comes a little before the watchdog, so a slow forward ends
+    /// as a transient answer (backoff) rather than racing the watchdog's re-forward.
+    async fn answer(&self, request: Request) -> Result<ForwardResponse, EdgeError> {
         let controller = AbortController::default();
         let signal = controller.signal();
         let fetch = Fetch::Request(request);
         let send = fetch.send_with_signal(&signal);
-        let watchdog = config.limits.watchdog_ms;
+        let watchdog = self.config()?.limits.watchdog_ms;
         let timeout = Delay::from(Duration::from_millis(watchdog - watchdog / 10));
         pin_mut!(send, timeout);
         let response = match select(send, timeout).await {
@@ -130,6 +178,26 @@ impl Object {
             queue_position: number(headers.get(HEADER_QUEUE_POSITION)?),
         })
     }
+}
+
+/// What [`Effect::Send`](dodolens_shared::lifecycle::Effect::Send) asks of the forward task.
+#[derive(Clone, Copy, Debug)]
+pub struct Order {
+    pub attempt: u32,
+    pub probe: bool,
+}
+
+/// A forward is only asked for once the upload is complete: its length is its offset.
+fn video_length(record: &Record) -> u64 {
+    let upload = &record.session.upload;
+    upload.length.unwrap_or(upload.offset)
+}
+
+fn is_busy(answer: &ForwardResponse) -> bool {
+    matches!(
+        answer::classify(answer.status, answer.retry_after_ms),
+        answer::Answer::Busy { .. }
+    )
 }
 
 fn number(header: Option<String>) -> Option<u32> {

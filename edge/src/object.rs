@@ -15,6 +15,7 @@ use crate::{
     body,
     config::Config,
     error::EdgeError,
+    forward::Order,
     http,
     routes::{method_of, Route},
     store::{Record, Store},
@@ -239,12 +240,12 @@ impl Object {
         Ok(self.decide_with(input, also).await?.0)
     }
 
-    /// [`Object::apply`], also returning the attempt to send when the state machine answers
+    /// [`Object::apply`], also returning what to send when the state machine answers
     /// [`Input::ForwardStarted`] with [`Effect::Send`].
     pub async fn decide(
         self: &Rc<Self>,
         input: Input,
-    ) -> std::result::Result<(Record, Option<u32>), EdgeError> {
+    ) -> std::result::Result<(Record, Option<Order>), EdgeError> {
         self.decide_with(input, |_| {}).await
     }
 
@@ -254,7 +255,7 @@ impl Object {
         self: &Rc<Self>,
         input: Input,
         also: impl FnOnce(&mut Record),
-    ) -> std::result::Result<(Record, Option<u32>), EdgeError> {
+    ) -> std::result::Result<(Record, Option<Order>), EdgeError> {
         let limits = self.config()?.limits.clone();
         let mut record = self.current()?.ok_or(EdgeError::NotFound)?;
         let request = !matches!(
@@ -270,12 +271,12 @@ impl Object {
         Ok((record, send))
     }
 
-    /// Persists `record`, then performs `effects`; returns the attempt of an [`Effect::Send`].
+    /// Persists `record`, then performs `effects`; returns what an [`Effect::Send`] asks.
     async fn commit(
         self: &Rc<Self>,
         mut record: Record,
         effects: Vec<Effect>,
-    ) -> std::result::Result<Option<u32>, EdgeError> {
+    ) -> std::result::Result<Option<Order>, EdgeError> {
         let (mut delete_chunks, mut purge, mut forget) = (false, false, false);
         let mut broadcasts = Vec::new();
         let (mut forward, mut send) = (false, None);
@@ -283,7 +284,7 @@ impl Object {
             match effect {
                 Effect::Broadcast { seq, event } => broadcasts.push((seq, event)),
                 Effect::Forward => forward = true,
-                Effect::Send { attempt } => send = Some(attempt),
+                Effect::Send { attempt, probe } => send = Some(Order { attempt, probe }),
                 Effect::DeleteChunks => delete_chunks = true,
                 Effect::Purge => purge = true,
                 Effect::Forget => forget = true,

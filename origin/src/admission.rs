@@ -88,6 +88,25 @@ impl Admission {
     pub fn admit(self: &Arc<Self>, bytes: u64) -> Result<Permit, Busy> {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap();
+        self.refusal(&state, bytes, now).map_or(Ok(()), Err)?;
+        let id = state.next_id;
+        state.next_id += 1;
+        state.jobs.insert(id, Held { since: now, bytes });
+        Ok(Permit {
+            admission: Arc::clone(self),
+            id,
+        })
+    }
+
+    /// Whether a forward of `bytes` would be admitted now, taking nothing: the answer to the
+    /// edge's body-less probe, so a queued session does not send its video only to be refused.
+    pub fn check(&self, bytes: u64) -> Result<(), Busy> {
+        let state = self.state.lock().unwrap();
+        self.refusal(&state, bytes, Instant::now())
+            .map_or(Ok(()), Err)
+    }
+
+    fn refusal(&self, state: &State, bytes: u64, now: Instant) -> Option<Busy> {
         let held: u64 = state.jobs.values().map(|h| h.bytes).sum();
         if state.jobs.len() >= self.slots {
             let job = state.job_secs.unwrap_or(self.prior.as_secs_f64());
@@ -96,7 +115,7 @@ impl Admission {
                 .values()
                 .map(|h| remaining(job, h.since, now))
                 .collect();
-            return Err(Busy {
+            return Some(Busy {
                 reason: BusyReason::Slots,
                 retry_after: secs(first_release(&remaining)),
             });
@@ -110,18 +129,12 @@ impl Admission {
                 .map(|h| (remaining(hold, h.since, now), h.bytes))
                 .collect();
             let wait = memory_release(self.budget - held, bytes, holders);
-            return Err(Busy {
+            return Some(Busy {
                 reason: BusyReason::Memory,
                 retry_after: secs(wait),
             });
         }
-        let id = state.next_id;
-        state.next_id += 1;
-        state.jobs.insert(id, Held { since: now, bytes });
-        Ok(Permit {
-            admission: Arc::clone(self),
-            id,
-        })
+        None
     }
 
     pub fn usage(&self) -> Usage {
@@ -256,6 +269,18 @@ mod tests {
                 bytes: 100
             }
         );
+    }
+
+    #[test]
+    fn a_check_answers_like_admit_and_takes_nothing() {
+        let admission = Admission::new(1, 100, PRIOR);
+        assert!(admission.check(100).is_ok());
+        assert!(admission.check(101).is_err());
+        assert_eq!(admission.usage(), Usage { jobs: 0, bytes: 0 });
+        let held = admission.admit(10).unwrap();
+        assert_eq!(admission.check(10).unwrap_err().reason, BusyReason::Slots);
+        drop(held);
+        assert!(admission.check(10).is_ok());
     }
 
     #[test]

@@ -39,6 +39,13 @@ pub enum IntakeError {
     ShuttingDown,
 }
 
+impl IntakeError {
+    /// A wait, not a fault: the edge queues the session and comes back after Retry-After.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, IntakeError::Busy(_) | IntakeError::Store(_))
+    }
+}
+
 impl IntoResponse for IntakeError {
     fn into_response(self) -> Response {
         let status = match &self {

@@ -1,14 +1,20 @@
 //! `POST /v1/jobs/{id}`: the edge forwards one uploaded video.
 //!
-//! Everything that can be refused is refused from the headers, before a byte of body is read:
+//! Everything that can be refused is decided from the headers, before a byte of body is kept:
 //! signature (401), size (413), duplicate (202 after draining; a finished job's final event is
 //! sent again), capacity (503 + Retry-After: this replica's slots and memory budget, the
-//! cluster's model budget — see [`crate::admission`] and [`crate::model_budget`]). The body then
+//! cluster's model budget — see [`crate::admission`] and [`crate::model_budget`]). A busy refusal
+//! of an authenticated forward is answered after its body has been read and discarded (see
+//! [`drain_refused`]); a queued edge avoids that cost by asking `POST /v1/jobs/{id}/admission`
+//! first, which answers from the headers alone. The body then
 //! streams chunk by chunk into a memfd — the only copy of the video in the origin — and the 202
 //! goes out once all of it has arrived, so the edge can release its side knowing the origin
 //! holds the whole file.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     body::Body,
@@ -19,12 +25,15 @@ use axum::{
 };
 use base64::Engine;
 use dodolens_shared::{
-    protocol::{Analyser, JobMeta, HEADER_RUNNING_ATTEMPT},
+    protocol::{Analyser, JobMeta, HEADER_RUNNING_ATTEMPT, HEADER_VIDEO_LENGTH},
     signing::{
         self, SignatureError, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP,
     },
 };
 use futures_util::StreamExt;
+
+/// How long the body of a refused forward is read before the refusal is sent anyway.
+const REFUSED_BODY_DRAIN: Duration = Duration::from_secs(60);
 
 use crate::{
     admission::{Busy, BusyReason, Permit},
@@ -42,32 +51,80 @@ pub async fn post_job(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IntakeError> {
-    let result = accept(&state, &id, &headers, body).await;
+    let result = match admit_forward(&state, &id, &headers).await {
+        Ok(Admitted::New(job)) => take(&state, job, body).await,
+        Ok(Admitted::Duplicate { meta, mark, length }) => {
+            duplicate(&state, &meta, mark, body, length).await
+        }
+        Err(e) => {
+            if e.is_busy() {
+                drain_refused(body).await;
+            }
+            Err(e)
+        }
+    };
     if let Err(e) = &result {
-        let reason = match e {
-            IntakeError::Unauthorised(_) => "unauthorised",
-            IntakeError::BadRequest(_) | IntakeError::Incomplete { .. } => "bad_request",
-            IntakeError::TooLarge(_) => "too_large",
-            IntakeError::Busy(busy) => busy.reason.as_str(),
-            IntakeError::ShuttingDown => "shutting_down",
-            IntakeError::Buffer(_) | IntakeError::Store(_) => "internal",
-        };
-        state
-            .metrics
-            .intake_rejections
-            .get_or_create(&label("reason", reason))
-            .inc();
-        tracing::info!(job = %short(&id), reason, "forward refused");
+        count_refusal(&state, &id, e);
     }
     result
 }
 
-async fn accept(
+/// `POST /v1/jobs/{id}/admission`: would this replica take the forward now? Signed like the
+/// forward (the video's length rides in [`HEADER_VIDEO_LENGTH`]), answered from the headers,
+/// taking nothing: 204, or 503 + Retry-After exactly as the forward itself would be refused. A
+/// queued session asks this before streaming its video again.
+pub async fn post_admission(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, IntakeError> {
+    if state.shutdown.is_cancelled() {
+        return Err(IntakeError::ShuttingDown);
+    }
+    let length = header(&headers, HEADER_VIDEO_LENGTH)
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or(IntakeError::BadRequest("the video's length is required"))?;
+    let meta = verify(
+        &state,
+        &format!("/v1/jobs/{id}/admission"),
+        &headers,
+        length,
+    )?;
+    check_job(&state, &id, &meta, length)?;
+    let answer = state.admission.check(length);
+    let label_value = answer.err().map_or("free", |busy| busy.reason.as_str());
+    state
+        .metrics
+        .admission_probes
+        .get_or_create(&label("answer", label_value))
+        .inc();
+    answer.map_err(IntakeError::Busy)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A forward the headers admitted: it holds its slot, memory and lease from here on.
+struct NewJob {
+    meta: JobMeta,
+    length: u64,
+    permit: Permit,
+    lease: Lease,
+}
+
+enum Admitted {
+    New(NewJob),
+    Duplicate {
+        meta: JobMeta,
+        mark: Option<JobMark>,
+        length: u64,
+    },
+}
+
+/// Everything decided from the headers: who sent it, its size, whether the job exists, capacity.
+async fn admit_forward(
     state: &Arc<AppState>,
     id: &str,
     headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, IntakeError> {
+) -> Result<Admitted, IntakeError> {
     if state.shutdown.is_cancelled() {
         return Err(IntakeError::ShuttingDown);
     }
@@ -76,7 +133,31 @@ async fn accept(
         .ok_or(IntakeError::BadRequest(
             "a fixed Content-Length is required",
         ))?;
-    let meta = verify(state, id, headers, length)?;
+    let meta = verify(state, &format!("/v1/jobs/{id}"), headers, length)?;
+    check_job(state, id, &meta, length)?;
+    match state
+        .store
+        .claim_job(id, meta.attempt, state.cfg.running_lease)
+        .await?
+    {
+        Claim::Won => {}
+        Claim::Taken(mark) => return Ok(Admitted::Duplicate { meta, mark, length }),
+    }
+    match admit(state, &meta, length).await {
+        Ok((permit, lease)) => Ok(Admitted::New(NewJob {
+            meta,
+            length,
+            permit,
+            lease,
+        })),
+        Err(e) => {
+            let _ = state.store.release_job(id).await;
+            Err(e)
+        }
+    }
+}
+
+fn check_job(state: &AppState, id: &str, meta: &JobMeta, length: u64) -> Result<(), IntakeError> {
     if length > state.cfg.max_video_bytes {
         return Err(IntakeError::TooLarge(length));
     }
@@ -86,41 +167,36 @@ async fn accept(
     if !is_session_id(id) || meta.session_id != id {
         return Err(IntakeError::BadRequest("job id and metadata disagree"));
     }
-    url_ok(&meta.callback_url)?;
+    url_ok(&meta.callback_url)
+}
 
-    match state
-        .store
-        .claim_job(id, meta.attempt, state.cfg.running_lease)
-        .await?
-    {
-        Claim::Won => {}
-        Claim::Taken(mark) => return duplicate(state, &meta, mark, body, length).await,
-    }
-    let (permit, lease) = match admit(state, &meta, length).await {
-        Ok(admitted) => admitted,
-        Err(e) => {
-            let _ = state.store.release_job(id).await;
-            return Err(e);
-        }
-    };
+/// Receives the admitted job's video and starts its pipeline.
+async fn take(state: &Arc<AppState>, job: NewJob, body: Body) -> Result<Response, IntakeError> {
+    let NewJob {
+        meta,
+        length,
+        permit,
+        lease,
+    } = job;
+    let id = meta.session_id.clone();
     let started = Instant::now();
-    let video = match receive(state, id, body, length).await {
+    let video = match receive(state, &id, body, length).await {
         Ok(video) => video,
         Err(e) => {
             drop((permit, lease));
-            let _ = state.store.release_job(id).await;
+            let _ = state.store.release_job(&id).await;
             return Err(e);
         }
     };
     tracing::info!(
-        job = %short(id),
+        job = %short(&id),
         bytes = length,
         attempt = meta.attempt,
         ms = started.elapsed().as_millis() as u64,
         "video received"
     );
     let job = pipeline::Job {
-        id: id.to_string(),
+        id: id.clone(),
         meta,
         video,
         permit,
@@ -128,7 +204,24 @@ async fn accept(
         received_at: Instant::now(),
     };
     state.tracker.spawn(pipeline::run(Arc::clone(state), job));
-    Ok(accepted(id, None))
+    Ok(accepted(&id, None))
+}
+
+fn count_refusal(state: &AppState, id: &str, e: &IntakeError) {
+    let reason = match e {
+        IntakeError::Unauthorised(_) => "unauthorised",
+        IntakeError::BadRequest(_) | IntakeError::Incomplete { .. } => "bad_request",
+        IntakeError::TooLarge(_) => "too_large",
+        IntakeError::Busy(busy) => busy.reason.as_str(),
+        IntakeError::ShuttingDown => "shutting_down",
+        IntakeError::Buffer(_) | IntakeError::Store(_) => "internal",
+    };
+    state
+        .metrics
+        .intake_rejections
+        .get_or_create(&label("reason", reason))
+        .inc();
+    tracing::info!(job = %short(id), reason, "forward refused");
 }
 
 /// A forward of a job this origin already has (here or on another replica). Running:
@@ -202,17 +295,16 @@ async fn admit(
 
 fn verify(
     state: &AppState,
-    id: &str,
+    path: &str,
     headers: &HeaderMap,
     length: u64,
 ) -> Result<JobMeta, IntakeError> {
     let timestamp = signing::parse_timestamp(header(headers, HEADER_TIMESTAMP))?;
     let metadata = header(headers, HEADER_METADATA).ok_or(SignatureError::Missing)?;
     let signature = header(headers, HEADER_SIGNATURE).ok_or(SignatureError::Missing)?;
-    let path = format!("/v1/jobs/{id}");
     let parts = SignedParts {
         method: "POST",
-        path: &path,
+        path,
         timestamp,
         content_length: length,
         metadata,
@@ -285,6 +377,17 @@ async fn drain(body: Body, length: u64) -> Result<(), IntakeError> {
         });
     }
     Ok(())
+}
+
+/// Reads and discards the body of a forward refused as busy, so the refusal reaches the edge:
+/// workerd reports "Network connection lost" instead of an answer that comes before it has sent
+/// its whole body (cloudflare/workerd#1741), and a lost 503 would count as a fault, not a queue.
+/// Only authenticated forwards within the size limit get here; a body that does not come within
+/// [`REFUSED_BODY_DRAIN`] is abandoned.
+async fn drain_refused(body: Body) {
+    let mut stream = body.into_data_stream();
+    let read = async { while let Some(Ok(_)) = stream.next().await {} };
+    let _ = tokio::time::timeout(REFUSED_BODY_DRAIN, read).await;
 }
 
 /// 202; for a duplicate, with the attempt that runs (or ran) in [`HEADER_RUNNING_ATTEMPT`].

@@ -90,6 +90,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/jobs/{id}",
             post(intake::post_job).layer(DefaultBodyLimit::disable()),
         )
+        .route("/v1/jobs/{id}/admission", post(intake::post_admission))
         .route("/v1/handoffs/{id}", post(handoff::post_handoff))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -18,6 +18,7 @@ pub struct Metrics {
     pub video_bytes_held: Gauge,
     pub outbox_held: Gauge,
     pub intake_rejections: Family<Labels, Counter>,
+    pub admission_probes: Family<Labels, Counter>,
     pub received_bytes: Counter,
     pub stage_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     pub model_seconds: Family<Labels, Histogram, fn() -> Histogram>,
@@ -41,6 +42,7 @@ impl Metrics {
         let video_bytes_held = Gauge::default();
         let outbox_held = Gauge::default();
         let intake_rejections = Family::<Labels, Counter>::default();
+        let admission_probes = Family::<Labels, Counter>::default();
         let received_bytes = Counter::default();
         let stage_seconds = Family::new_with_constructor(seconds_histogram as fn() -> Histogram);
         let model_seconds = Family::new_with_constructor(seconds_histogram as fn() -> Histogram);
@@ -68,6 +70,11 @@ impl Metrics {
             "intake_rejections",
             "Forwards refused at intake, by reason",
             intake_rejections.clone(),
+        );
+        registry.register(
+            "admission_probes",
+            "Body-less admission probes of queued sessions, by answer (free or the busy reason)",
+            admission_probes.clone(),
         );
         registry.register(
             "received_bytes",
@@ -106,6 +113,7 @@ impl Metrics {
             in_flight,
             video_bytes_held,
             outbox_held,
+            admission_probes,
             intake_rejections,
             received_bytes,
             stage_seconds,

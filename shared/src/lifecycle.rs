@@ -183,8 +183,11 @@ pub enum Effect {
     /// Start a forward task; it applies [`Input::ForwardStarted`] first.
     Forward,
     /// (Only from [`Input::ForwardStarted`].) Stream the stored upload to the origin as job
-    /// `attempt` now, then report [`Input::Forwarded`] with that attempt.
-    Send { attempt: u32 },
+    /// `attempt` now, then report [`Input::Forwarded`] with that attempt. `probe`: the session
+    /// is queued (the origin's last answer was busy), so first ask the origin's body-less
+    /// admission probe, and report a busy answer to it as this forward's outcome instead of
+    /// streaming the whole video only to be refused again.
+    Send { attempt: u32, probe: bool },
     /// Delete every chunk row (processing ended); the snapshot stays.
     DeleteChunks,
     /// Delete everything but a tombstone (no user data) so later requests answer 410.
@@ -685,6 +688,7 @@ impl Session {
         self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
         fx.push(Effect::Send {
             attempt: self.forwards_sent,
+            probe: self.status == Status::Queued,
         });
     }
 
@@ -1362,7 +1366,10 @@ mod tests {
         );
         assert_eq!(
             ok(&mut s, Input::ForwardStarted, T0 + 61),
-            vec![Effect::Send { attempt: 2 }]
+            vec![Effect::Send {
+                attempt: 2,
+                probe: false
+            }]
         );
         ok(&mut s, transient(2), T0 + 70);
         assert_eq!(
@@ -1474,8 +1481,11 @@ mod tests {
             assert_eq!(ok(&mut s, Input::Alarm, now), vec![Effect::Forward]);
             assert_eq!(
                 ok(&mut s, Input::ForwardStarted, now),
-                vec![Effect::Send { attempt }],
-                "the status stays queued while it asks again"
+                vec![Effect::Send {
+                    attempt,
+                    probe: true
+                }],
+                "the status stays queued while it asks again, body-less first"
             );
             let fx = ok(&mut s, busy(attempt, retry_after, Some(3)), now + 1);
             assert_eq!(fx, vec![], "same position: nothing new to say");
@@ -2178,7 +2188,10 @@ mod tests {
                     seq: 8,
                     event: status_event(Status::Forwarding)
                 },
-                Effect::Send { attempt: 2 }
+                Effect::Send {
+                    attempt: 2,
+                    probe: false
+                }
             ]
         );
     }
@@ -2200,7 +2213,13 @@ mod tests {
         assert_eq!(fx, vec![Effect::Forward]);
         assert_eq!(s.status, Status::Uploaded);
         let fx = ok(&mut s, Input::ForwardStarted, T0 + 31);
-        assert_eq!(fx.last(), Some(&Effect::Send { attempt: 2 }));
+        assert_eq!(
+            fx.last(),
+            Some(&Effect::Send {
+                attempt: 2,
+                probe: false
+            })
+        );
         assert_eq!(
             ok(&mut s, Input::ForwardStarted, T0 + 32),
             vec![],
@@ -2227,7 +2246,10 @@ mod tests {
         assert_eq!(s.in_flight, None);
         assert_eq!(
             ok(&mut s, Input::ForwardStarted, at).last(),
-            Some(&Effect::Send { attempt: 2 })
+            Some(&Effect::Send {
+                attempt: 2,
+                probe: false
+            })
         );
         assert!(
             s.apply(transient(1), at + 1, &limits()).is_err(),
@@ -2509,9 +2531,11 @@ mod tests {
                             prop_assert_eq!(*n, seq + 1);
                             seq = *n;
                         }
-                        Effect::Send { attempt } => {
-                            // One forward at a time, each with a new number.
+                        Effect::Send { attempt, probe } => {
+                            // One forward at a time, each with a new number; a queued session
+                            // probes first, any other sends its video at once.
                             prop_assert_eq!(&input, &Input::ForwardStarted);
+                            prop_assert_eq!(*probe, before.status == Status::Queued);
                             prop_assert_eq!(before.in_flight, None);
                             prop_assert_eq!(*attempt, before.forwards_sent + 1);
                             prop_assert_eq!(s.in_flight, Some(*attempt));
@@ -2646,7 +2670,7 @@ mod tests {
                 let mut effects = s.apply(Input::Alarm, now, &limits).unwrap_or_default();
                 while effects.contains(&Effect::Forward) {
                     effects = s.apply(Input::ForwardStarted, now, &limits).unwrap();
-                    if let Some(Effect::Send { attempt }) = effects.last().cloned() {
+                    if let Some(Effect::Send { attempt, .. }) = effects.last().cloned() {
                         let outcome = answers.next().unwrap();
                         effects = s
                             .apply(Input::Forwarded { attempt, outcome }, now, &limits)

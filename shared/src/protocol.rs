@@ -288,6 +288,10 @@ pub struct OriginReport {
     pub event: OriginEvent,
 }
 
+/// The video's length in a body-less admission probe (`POST /v1/jobs/{id}/admission`), signed
+/// as the forward's Content-Length would be.
+pub const HEADER_VIDEO_LENGTH: &str = "dodolens-video-length";
+
 /// Header of the origin's 2xx answer to a forward it acknowledged as a duplicate: the attempt
 /// it runs (or ran) for this session, whose events the edge must then accept.
 pub const HEADER_RUNNING_ATTEMPT: &str = "dodolens-attempt";

@@ -363,6 +363,9 @@ test('the origin at capacity answers 503 + Retry-After: the second session shows
     const statuses = waiting.frames.filter(isEvent('status')).map((f) => f.event.status);
     assert.ok(statuses.indexOf('queued') < statuses.lastIndexOf('processing'), `queued, then processing: ${statuses}`);
     assert.equal((await stack.snapshot(ids[1])).queue, null, 'no wait once taken');
+    const metrics = await (await fetch(`${stack.originUrl}/metrics`)).text();
+    const probes = [...metrics.matchAll(/admission_probes_total\{answer="[a-z_]+"\} (\d+)/g)];
+    assert.ok(probes.reduce((sum, m) => sum + Number(m[1]), 0) >= 1, 'the queued session asked body-less before re-sending its video');
     busy.close();
     waiting.close();
   } finally {

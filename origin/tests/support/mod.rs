@@ -641,6 +641,40 @@ pub async fn assert_only_finished_markers(
     }
 }
 
+/// The edge's body-less admission probe for a forward of `length` bytes.
+pub async fn probe(origin: SocketAddr, meta: &JobMeta, length: u64) -> reqwest::Response {
+    let metadata =
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(meta).unwrap());
+    let path = format!("/v1/jobs/{}/admission", meta.session_id);
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signature = signing::sign(
+        SECRET.as_bytes(),
+        &SignedParts {
+            method: "POST",
+            path: &path,
+            timestamp,
+            content_length: length,
+            metadata: &metadata,
+        },
+    )
+    .unwrap();
+    reqwest::Client::new()
+        .post(format!("http://{origin}{path}"))
+        .header(HEADER_TIMESTAMP, timestamp.to_string())
+        .header(HEADER_METADATA, metadata)
+        .header(HEADER_SIGNATURE, signature)
+        .header(
+            dodolens_shared::protocol::HEADER_VIDEO_LENGTH,
+            length.to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The signed headers of a forward of `length` bytes, for requests written by hand.
 pub fn forward_head(meta: &JobMeta, length: u64) -> String {
     let metadata =

@@ -1,24 +1,27 @@
-# DodoLens origin image: dodolens-origin (and the simulator, for offline demos) on Debian slim
-# with ffmpeg. Build from the repository root: docker build -t dodolens-origin .
+# DodoLens origin image: dodolens-origin on Debian slim with ffmpeg. Only the product: the OpenAI
+# simulator (tools/openai-sim) is a test stand-in and is neither built nor shipped here.
+# Build from the repository root: docker build -t dodolens-origin .
 # Runs as an unprivileged user and writes nothing: it works with `--read-only` (videos live in
 # memfds, never on a filesystem), so no tmpfs is needed.
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# Only the native crates; the edge (wasm) is not part of this image.
+# The workspace manifest lists every member, so their manifests must be present; only the origin
+# binary is built (`--bin dodolens-origin` builds no dev-dependency, so no simulator code).
 COPY Cargo.toml Cargo.lock ./
 COPY shared shared
 COPY origin origin
 COPY edge edge
-RUN cargo build --release --locked -p dodolens-origin --bins \
- && strip target/release/dodolens-origin target/release/dodolens-openai-sim
+COPY tools tools
+RUN cargo build --release --locked -p dodolens-origin --bin dodolens-origin \
+ && strip target/release/dodolens-origin
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin dodolens
-COPY --from=build /src/target/release/dodolens-origin /src/target/release/dodolens-openai-sim /usr/local/bin/
+COPY --from=build /src/target/release/dodolens-origin /usr/local/bin/
 USER 10001:10001
 WORKDIR /
 ENV DODOLENS_BIND=0.0.0.0:8788 \

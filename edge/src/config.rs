@@ -4,7 +4,7 @@
 //! configuration differ only in `wrangler.toml` / the generated env file, never in code.
 
 use crate::error::EdgeError;
-use dodolens_shared::lifecycle::Limits;
+use dodolens_shared::{lifecycle::Limits, signing::Keyring};
 use std::{cell::OnceCell, rc::Rc};
 use worker::Env;
 
@@ -45,8 +45,10 @@ pub struct Config {
     pub max_sockets_per_session: usize,
     /// How long a long-poll waits for an event before answering with nothing new.
     pub long_poll_ms: u64,
-    /// `None` when the secret is not set: forwarding and origin events then fail closed.
-    pub signing_secret: Option<Vec<u8>>,
+    /// The edge ↔ origin keys (`DODOLENS_SIGNING_SECRET`, and `DODOLENS_SIGNING_SECRET_PREVIOUS`
+    /// accepted during a rotation). `None` when the secret is not set: forwarding and origin
+    /// events then fail closed.
+    pub signing: Option<Keyring>,
 }
 
 impl Config {
@@ -112,20 +114,26 @@ impl Config {
                 .try_into()
                 .map_err(|_| EdgeError::Config("MAX_SOCKETS_PER_SESSION"))?,
             long_poll_ms: number(env, "LONG_POLL_MS", 25_000)?,
-            signing_secret: env
-                .secret("DODOLENS_SIGNING_SECRET")
-                .ok()
-                .map(|s| s.to_string().into_bytes())
-                .filter(|s| !s.is_empty()),
+            signing: secret(env, "DODOLENS_SIGNING_SECRET").and_then(|current| {
+                Keyring::new(current, secret(env, "DODOLENS_SIGNING_SECRET_PREVIOUS")).ok()
+            }),
         })
     }
 
-    /// The secret, or the error that makes signed traffic fail closed.
-    pub fn secret(&self) -> Result<&[u8], EdgeError> {
-        self.signing_secret
-            .as_deref()
+    /// The keys, or the error that makes signed traffic fail closed.
+    pub fn keys(&self) -> Result<&Keyring, EdgeError> {
+        self.signing
+            .as_ref()
             .ok_or(EdgeError::Config("DODOLENS_SIGNING_SECRET"))
     }
+}
+
+/// A non-empty secret's bytes.
+fn secret(env: &Env, name: &str) -> Option<Vec<u8>> {
+    env.secret(name)
+        .ok()
+        .map(|s| s.to_string().into_bytes())
+        .filter(|s| !s.is_empty())
 }
 
 /// A non-empty var.

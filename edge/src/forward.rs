@@ -2,8 +2,9 @@
 //!
 //! The body is streamed row by row from SQLite through a `FixedLengthStream`, so the origin gets
 //! a Content-Length and the Worker never holds the video (Workers have 128 MB of memory). The
-//! request is signed over the method, path, timestamp, length and the job metadata (which rides
-//! in a header, because a streamed body cannot be hashed before it is sent). The state machine
+//! request is signed for `Purpose::Forward` over the method, path, timestamp, length and the job
+//! metadata (which rides in a header, because a streamed body cannot be hashed before it is
+//! sent); the admission probe signs the same facts under its own path. The state machine
 //! decides whether to send at all; the outcome (classified by `shared::answer`) goes back into
 //! it, which decides about the queue, backoff, `Retry-After` and the watchdog.
 //!
@@ -15,7 +16,8 @@
 
 use crate::{
     error::EdgeError,
-    object::{now, Object},
+    object::Object,
+    origin_call::{self, Signed},
     store::{Record, Store},
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
@@ -23,17 +25,11 @@ use dodolens_shared::{
     answer,
     lifecycle::{ForwardResponse, Input},
     protocol::{JobMeta, HEADER_QUEUE_POSITION, HEADER_RUNNING_ATTEMPT, HEADER_VIDEO_LENGTH},
-    signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
+    signing::Purpose,
 };
-use futures_util::{
-    future::{select, Either},
-    pin_mut, Stream,
-};
+use futures_util::Stream;
 use std::{rc::Rc, time::Duration};
-use worker::{
-    worker_sys, AbortController, Delay, Fetch, FixedLengthStream, Headers, Method, Request,
-    RequestInit,
-};
+use worker::{worker_sys, FixedLengthStream, Headers, Method, Request, RequestInit};
 
 impl Object {
     /// Runs a forward in the background. Whether it really sends is the state machine's
@@ -130,22 +126,17 @@ impl Object {
             attempt,
         };
         let metadata = STANDARD.encode(serde_json::to_vec(&job)?);
-        let timestamp = now() / 1000;
-        let signature = signing::sign(
-            self.config()?.secret()?,
-            &SignedParts {
+        origin_call::signed_headers(
+            self.config()?.keys()?,
+            &Signed {
+                purpose: Purpose::Forward,
                 method: "POST",
                 path,
-                timestamp,
                 content_length: video_length(record),
                 metadata: &metadata,
+                extra: &[],
             },
-        )?;
-        let headers = Headers::new();
-        headers.set(HEADER_TIMESTAMP, &timestamp.to_string())?;
-        headers.set(HEADER_METADATA, &metadata)?;
-        headers.set(HEADER_SIGNATURE, &signature)?;
-        Ok(headers)
+        )
     }
 
     fn origin_url(&self, path: &str) -> Result<String, EdgeError> {
@@ -156,19 +147,10 @@ impl Object {
     /// forward forever: the timeout comes a little before the watchdog, so a slow forward ends
     /// as a transient answer (backoff) rather than racing the watchdog's re-forward.
     async fn answer(&self, request: Request) -> Result<ForwardResponse, EdgeError> {
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let fetch = Fetch::Request(request);
-        let send = fetch.send_with_signal(&signal);
         let watchdog = self.config()?.limits.watchdog_ms;
-        let timeout = Delay::from(Duration::from_millis(watchdog - watchdog / 10));
-        pin_mut!(send, timeout);
-        let response = match select(send, timeout).await {
-            Either::Left((response, _)) => response?,
-            Either::Right(_) => {
-                controller.abort();
-                return Ok(ForwardResponse::default());
-            }
+        let timeout = Duration::from_millis(watchdog - watchdog / 10);
+        let Some(response) = origin_call::send(request, timeout).await? else {
+            return Ok(ForwardResponse::default());
         };
         let headers = response.headers();
         Ok(ForwardResponse {

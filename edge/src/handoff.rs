@@ -11,15 +11,16 @@ use crate::{
     error::EdgeError,
     http,
     object::{now, Object},
+    origin_call::{self, Signed},
     store::Record,
 };
 use dodolens_shared::{
     lifecycle::Effect,
     protocol::{ConfirmRequest, Handoff, Millis},
-    signing::{self, SignedParts, HEADER_SIGNATURE, HEADER_TIMESTAMP},
+    signing::{self, Purpose},
 };
 use std::{rc::Rc, time::Duration};
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::{Method, Request, RequestInit, Response};
 
 /// An edit list and a contact: 2000 edits of ~100 bytes at most.
 pub const MAX_CONFIRM_BYTES: u64 = 256 << 10;
@@ -78,25 +79,20 @@ impl Object {
 
     async fn send_handoff(&self, handoff: &Handoff) -> Result<(), EdgeError> {
         let config = self.config()?;
-        let secret = config.secret()?;
         let body = serde_json::to_vec(handoff)?;
         let path = format!("/v1/handoffs/{}", handoff.session_id);
-        let timestamp = now() / 1000;
-        let digest = signing::body_digest(&body);
-        let signature = signing::sign(
-            secret,
-            &SignedParts {
+        let headers = origin_call::signed_headers(
+            config.keys()?,
+            &Signed {
+                purpose: Purpose::Handoff,
                 method: "POST",
                 path: &path,
-                timestamp,
                 content_length: body.len() as u64,
-                metadata: &digest,
+                metadata: &signing::body_digest(&body),
+                extra: &[],
             },
         )?;
-        let headers = Headers::new();
         headers.set("Content-Type", "application/json")?;
-        headers.set(HEADER_TIMESTAMP, &timestamp.to_string())?;
-        headers.set(HEADER_SIGNATURE, &signature)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)
@@ -104,20 +100,11 @@ impl Object {
                 worker::js_sys::Uint8Array::from(body.as_slice()).into(),
             ));
         let request = Request::new_with_init(&format!("{}{path}", config.origin_url), &init)?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let fetch = Fetch::Request(request);
-        let send = fetch.send_with_signal(&signal);
-        let timeout = Delay::from(ORIGIN_TIMEOUT);
-        futures_util::pin_mut!(send, timeout);
-        let status = match futures_util::future::select(send, timeout).await {
-            futures_util::future::Either::Left((Ok(response), _)) => response.status_code(),
-            futures_util::future::Either::Left((Err(e), _)) => {
+        let status = match origin_call::send(request, ORIGIN_TIMEOUT).await {
+            Ok(Some(response)) => response.status_code(),
+            Ok(None) => 0,
+            Err(e) => {
                 worker::console_warn!("hand-off not delivered: {e}");
-                0
-            }
-            futures_util::future::Either::Right(_) => {
-                controller.abort();
                 0
             }
         };

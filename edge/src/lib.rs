@@ -8,6 +8,7 @@
 
 mod admission;
 mod body;
+mod cancel;
 mod config;
 mod error;
 mod forward;
@@ -15,6 +16,7 @@ mod handoff;
 mod http;
 mod live;
 mod object;
+mod origin_call;
 mod router;
 mod routes;
 mod store;

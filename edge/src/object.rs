@@ -3,7 +3,7 @@
 //! It only does I/O. Every request, origin event and alarm becomes a
 //! [`lifecycle::Input`](dodolens_shared::lifecycle::Input) applied by the shared state machine;
 //! the object persists the resulting session, then performs the returned effects (broadcast,
-//! forward, delete chunks, purge, forget) and points its single alarm at the session's one
+//! forward, cancel at the origin, delete chunks, purge, forget) and points its single alarm at the session's one
 //! deadline. The handlers live beside this file: `upload` (tus), `live` (WebSocket, snapshot,
 //! long-poll), `forward` (streaming to the origin).
 //!
@@ -279,7 +279,7 @@ impl Object {
     ) -> std::result::Result<Option<Order>, EdgeError> {
         let (mut delete_chunks, mut purge, mut forget) = (false, false, false);
         let mut broadcasts = Vec::new();
-        let (mut forward, mut send) = (false, None);
+        let (mut forward, mut send, mut cancel) = (false, None, false);
         for effect in effects {
             match effect {
                 Effect::Broadcast { seq, event } => broadcasts.push((seq, event)),
@@ -288,7 +288,11 @@ impl Object {
                 Effect::DeleteChunks => delete_chunks = true,
                 Effect::Purge => purge = true,
                 Effect::Forget => forget = true,
+                Effect::CancelOrigin => cancel = true,
             }
+        }
+        if cancel {
+            self.start_cancel(record.session.id.clone());
         }
         if forget {
             let storage = self.state.storage();

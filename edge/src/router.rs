@@ -17,7 +17,7 @@ use crate::{
     upload,
 };
 use dodolens_shared::{
-    signing::{self, SignedParts, HEADER_SIGNATURE, HEADER_TIMESTAMP},
+    signing::{self, Purpose, SignedParts, HEADER_SIGNATURE, HEADER_TIMESTAMP},
     tus,
 };
 use worker::{js_sys::Uint8Array, Env, Method, Request, RequestInit, Response, Stub};
@@ -77,7 +77,7 @@ fn stub(env: &Env, id: &str) -> Result<Stub, EdgeError> {
 /// timestamp is checked and the length declared before a byte of body is read, and the body is
 /// read through a cap, so an unsigned or stale sender costs nothing but its headers.
 async fn verified_event(req: &Request, config: &Config, path: &str) -> Result<Vec<u8>, EdgeError> {
-    let secret = config.secret()?;
+    let keys = config.keys()?;
     let timestamp = signing::parse_timestamp(req.headers().get(HEADER_TIMESTAMP)?.as_deref())?;
     signing::check_fresh(timestamp, now() / 1000)?;
     let signature = req
@@ -96,13 +96,14 @@ async fn verified_event(req: &Request, config: &Config, path: &str) -> Result<Ve
     }
     let body = body::read_capped(req.inner().body(), declared).await?;
     let digest = signing::body_digest(&body);
-    let parts = SignedParts {
-        method: "POST",
+    let parts = SignedParts::new(
+        Purpose::OriginEvent,
+        "POST",
         path,
         timestamp,
-        content_length: body.len() as u64,
-        metadata: &digest,
-    };
-    signing::verify(secret, &parts, &signature, now() / 1000)?;
+        body.len() as u64,
+        &digest,
+    );
+    keys.verify(&parts, &signature, now() / 1000)?;
     Ok(body)
 }

@@ -45,11 +45,12 @@ async fn main() {
     // 1. Body received → frames + audio ready (probe + extraction from the memfd).
     let mut origin_times = Vec::new();
     let mut bare_times = Vec::new();
-    let mut args = Vec::new();
+    let mut args: Vec<String> = Vec::new();
     for round in 0..3 {
         let mut video = MemFile::create("dodolens-video-bench").unwrap();
         video.write(&bytes).unwrap();
         video.seal().unwrap();
+        let watcher = (round == 0).then(ArgvWatcher::start);
         let t = Instant::now();
         let probe = extract::probe(&cfg.ffmpeg, &video).await.unwrap();
         let duration = probe.duration_s.unwrap();
@@ -58,8 +59,8 @@ async fn main() {
             .unwrap();
         origin_times.push(t.elapsed().as_secs_f64());
         assert_eq!(extraction.frames.len(), 12);
-        if round == 0 {
-            args = extract::extraction_args(&cfg.ffmpeg, duration, true, true);
+        if let Some(watcher) = watcher {
+            args = watcher.finish();
         }
         // Bare ffmpeg, same argv, reading the file and discarding outputs.
         let bare_args: Vec<String> = args
@@ -90,6 +91,7 @@ async fn main() {
     let (cb, cb_addr) = Callback::start().await;
     let mut origin = tokio::process::Command::new(env!("CARGO_BIN_EXE_dodolens-origin"))
         .env("DODOLENS_BIND", "127.0.0.1:0")
+        .env("DODOLENS_OPS_BIND", "127.0.0.1:0")
         .env("DODOLENS_SIGNING_SECRET", SECRET)
         .env("OPENAI_BASE_URL", sim.base_url())
         .env("DODOLENS_MAX_CONCURRENT_JOBS", "4")
@@ -179,6 +181,47 @@ async fn main() {
     );
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     origin.wait().await.unwrap();
+}
+
+/// Records the argv of the extraction ffmpeg this process starts (the one writing JPEGs to a
+/// pipe), read from `/proc`, so bare ffmpeg can be timed with exactly what the origin runs.
+struct ArgvWatcher {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Option<Vec<String>>>,
+}
+
+impl ArgvWatcher {
+    fn start() -> ArgvWatcher {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let me = std::process::id();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for child in children(me) {
+                    let raw = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+                    let argv: Vec<String> = raw
+                        .split(|b| *b == 0)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect();
+                    if argv.iter().any(|a| a == "image2pipe") {
+                        return Some(argv[1..].to_vec());
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            None
+        });
+        ArgvWatcher { stop, thread }
+    }
+
+    fn finish(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .join()
+            .unwrap()
+            .expect("the extraction's ffmpeg was not seen")
+    }
 }
 
 /// Samples the origin's and its ffmpeg children's memory every few milliseconds.

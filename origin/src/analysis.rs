@@ -38,7 +38,8 @@ use crate::{
     extract::Frame,
 };
 
-/// Prefix of completion ids answered by `dodolens-openai-sim`, so results say they are simulated.
+/// Prefix of completion ids answered by the OpenAI simulator (`tools/openai-sim`), so results
+/// say they are simulated.
 pub const SIMULATED_ID_PREFIX: &str = "dodolens-sim-";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -396,4 +397,12 @@ pub fn directives_schema() -> Value {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_simulator_answers_with_the_prefix_recognised_here() {
+        assert_eq!(openai_sim::ID_PREFIX, super::SIMULATED_ID_PREFIX);
+    }
 }

@@ -6,6 +6,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use dodolens_shared::protocol::Analyser;
+use dodolens_shared::signing::Keyring;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -49,6 +50,10 @@ pub struct FfmpegConfig {
     pub long_side: u32,
     /// ffmpeg `-q:v` for JPEG, 2 (best) to 31.
     pub jpeg_quality: u32,
+    /// The narration is cut after this long (and this many bytes): transcription is paid by the
+    /// minute and the provider refuses large files.
+    pub max_audio: Duration,
+    pub max_audio_bytes: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -84,10 +89,18 @@ pub struct AirtableConfig {
     pub lines_table: Option<String>,
 }
 
+/// The mover's webhook receiver and the key it verifies with. That key is the mover's: it is
+/// never one the edge or the origin accepts, so whoever reads it can sign nothing but webhooks.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub keys: Keyring,
+}
+
 #[derive(Clone, Debug)]
 pub struct SinkConfig {
     pub airtable: Option<AirtableConfig>,
-    pub webhook_url: Option<String>,
+    pub webhook: Option<WebhookConfig>,
     /// Also send the model's raw result when an analysis completes (by default only the
     /// customer's confirmed inventory reaches the sinks).
     pub send_raw_result: bool,
@@ -95,10 +108,24 @@ pub struct SinkConfig {
     pub timeout: Duration,
 }
 
+/// Model spending caps in euros; 0 means no cap.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpendingCapConfig {
+    pub eur_per_hour: f64,
+    pub eur_per_day: f64,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The public listener: jobs from the edge.
     pub bind: SocketAddr,
-    pub signing_secret: String,
+    /// The operator listener: `/readyz`, `/metrics` (and `/healthz`). Loopback by default.
+    pub ops_bind: SocketAddr,
+    /// How long a `/readyz` result (it runs ffmpeg and ffprobe) is reused.
+    pub ready_cache: Duration,
+    pub spending: SpendingCapConfig,
+    /// The edge ↔ origin keys: forwards and cancels in, events out.
+    pub signing: Keyring,
     pub max_video_bytes: u64,
     /// Jobs this replica processes at once (its CPU slots); every replica has its own.
     pub max_concurrent_jobs: u32,
@@ -131,6 +158,8 @@ pub struct Config {
     /// re-forwards the whole video when the origin goes quiet) never fires during a slow model
     /// call. Keep it well under the edge's `WATCHDOG_MS`.
     pub heartbeat: Duration,
+    /// How often a running job checks the store for a cancel that reached another replica.
+    pub cancel_poll: Duration,
     pub callback_backoff: Duration,
     pub callback_backoff_max: Duration,
     pub sinks: SinkConfig,
@@ -185,12 +214,38 @@ impl Config {
             }),
             None => None,
         };
-        let signing_secret = vars.required("DODOLENS_SIGNING_SECRET")?;
+        let signing = keyring(
+            "DODOLENS_SIGNING_SECRET",
+            vars.required("DODOLENS_SIGNING_SECRET")?,
+            vars.opt("DODOLENS_SIGNING_SECRET_PREVIOUS"),
+        )?;
+        let webhook = match vars.opt("DODOLENS_WEBHOOK_URL") {
+            Some(url) => {
+                let key = vars.required("DODOLENS_WEBHOOK_SECRET")?;
+                if signing.holds(key.as_bytes()) {
+                    return Err(invalid(
+                        "DODOLENS_WEBHOOK_SECRET",
+                        "must differ from the edge ↔ origin signing keys",
+                    ));
+                }
+                Some(WebhookConfig {
+                    url,
+                    keys: keyring("DODOLENS_WEBHOOK_SECRET", key, None)?,
+                })
+            }
+            None => None,
+        };
         let max_video_bytes: u64 =
             vars.parse("DODOLENS_MAX_VIDEO_BYTES", &machine::default_max_video())?;
         let config = Config {
             bind: vars.parse("DODOLENS_BIND", "127.0.0.1:8788")?,
-            signing_secret,
+            ops_bind: vars.parse("DODOLENS_OPS_BIND", "127.0.0.1:9788")?,
+            ready_cache: vars.secs("DODOLENS_READY_CACHE_S", "10")?,
+            spending: SpendingCapConfig {
+                eur_per_hour: vars.parse("DODOLENS_SPENDING_CAP_EUR_PER_HOUR", "10")?,
+                eur_per_day: vars.parse("DODOLENS_SPENDING_CAP_EUR_PER_DAY", "100")?,
+            },
+            signing,
             max_video_bytes,
             max_concurrent_jobs: vars.parse("DODOLENS_MAX_CONCURRENT_JOBS", &machine::cpus())?,
             memory_budget_bytes: vars.parse(
@@ -216,6 +271,8 @@ impl Config {
                 frame_count: vars.parse("DODOLENS_FRAME_COUNT", "12")?,
                 long_side: vars.parse("DODOLENS_FRAME_LONG_SIDE", "768")?,
                 jpeg_quality: vars.parse("DODOLENS_JPEG_QUALITY", "4")?,
+                max_audio: vars.secs("DODOLENS_MAX_AUDIO_S", "600")?,
+                max_audio_bytes: vars.parse("DODOLENS_MAX_AUDIO_BYTES", "8388608")?,
             },
             model: ModelConfig {
                 api_key,
@@ -250,13 +307,14 @@ impl Config {
             outbox_ttl: vars.secs("DODOLENS_OUTBOX_TTL_S", "3600")?,
             callback_timeout: vars.secs("DODOLENS_CALLBACK_TIMEOUT_S", "10")?,
             heartbeat: Duration::from_millis(vars.parse("DODOLENS_HEARTBEAT_MS", "30000")?),
+            cancel_poll: Duration::from_millis(vars.parse("DODOLENS_CANCEL_POLL_MS", "1000")?),
             callback_backoff: Duration::from_millis(
                 vars.parse("DODOLENS_CALLBACK_BACKOFF_MS", "500")?,
             ),
             callback_backoff_max: vars.secs("DODOLENS_CALLBACK_BACKOFF_MAX_S", "30")?,
             sinks: SinkConfig {
                 airtable,
-                webhook_url: vars.opt("DODOLENS_WEBHOOK_URL"),
+                webhook,
                 send_raw_result: vars.flag("DODOLENS_SINK_RAW_RESULT")?,
                 attempts: vars.parse("DODOLENS_SINK_ATTEMPTS", "3")?,
                 timeout: vars.secs("DODOLENS_SINK_TIMEOUT_S", "10")?,
@@ -271,6 +329,20 @@ impl Config {
         };
         if config.ffmpeg.frame_count == 0 || config.ffmpeg.frame_count > 64 {
             return Err(invalid("DODOLENS_FRAME_COUNT", "must be 1–64"));
+        }
+        for (name, cap) in [
+            (
+                "DODOLENS_SPENDING_CAP_EUR_PER_HOUR",
+                config.spending.eur_per_hour,
+            ),
+            (
+                "DODOLENS_SPENDING_CAP_EUR_PER_DAY",
+                config.spending.eur_per_day,
+            ),
+        ] {
+            if !cap.is_finite() || cap < 0.0 {
+                return Err(invalid(name, "must be a number of euros ≥ 0 (0 = no cap)"));
+            }
         }
         if config.max_concurrent_jobs == 0 {
             return Err(invalid(
@@ -358,6 +430,14 @@ fn invalid(name: &'static str, reason: impl ToString) -> ConfigError {
         name,
         reason: reason.to_string(),
     }
+}
+
+fn keyring(
+    name: &'static str,
+    current: String,
+    other: Option<String>,
+) -> Result<Keyring, ConfigError> {
+    Keyring::new(current.into_bytes(), other.map(String::into_bytes)).map_err(|e| invalid(name, e))
 }
 
 fn default_instance_id() -> String {

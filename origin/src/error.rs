@@ -18,7 +18,7 @@ use crate::{admission::Busy, store::StoreError};
 /// Retry-After when the store or the shutdown, not a measured queue, is the reason.
 const STORE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// Why a `POST /v1/jobs/{id}` was refused.
+/// Why a request from the edge (`POST` or `DELETE /v1/jobs/{id}`) was refused.
 #[derive(Debug, Error)]
 pub enum IntakeError {
     #[error("unauthorised: {0}")]
@@ -29,6 +29,12 @@ pub enum IntakeError {
     TooLarge(u64),
     #[error("busy ({}): come back later", .0.reason.as_str())]
     Busy(Busy),
+    /// The spending cap of the current `window` is reached (see `spending.rs`).
+    #[error("model spending cap reached for this {window}")]
+    SpendingCapReached {
+        window: &'static str,
+        retry_after: Duration,
+    },
     #[error("body ended after {received} of {expected} bytes")]
     Incomplete { received: u64, expected: u64 },
     #[error("in-memory buffer: {0}")]
@@ -37,12 +43,17 @@ pub enum IntakeError {
     Store(#[from] StoreError),
     #[error("shutting down")]
     ShuttingDown,
+    #[error("this job was cancelled")]
+    Cancelled,
 }
 
 impl IntakeError {
     /// A wait, not a fault: the edge queues the session and comes back after Retry-After.
     pub fn is_busy(&self) -> bool {
-        matches!(self, IntakeError::Busy(_) | IntakeError::Store(_))
+        matches!(
+            self,
+            IntakeError::Busy(_) | IntakeError::SpendingCapReached { .. } | IntakeError::Store(_)
+        )
     }
 }
 
@@ -52,20 +63,26 @@ impl IntoResponse for IntakeError {
             IntakeError::Unauthorised(_) => StatusCode::UNAUTHORIZED,
             IntakeError::BadRequest(_) | IntakeError::Incomplete { .. } => StatusCode::BAD_REQUEST,
             IntakeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            IntakeError::Cancelled => StatusCode::GONE,
             // A store that does not answer (Redis paused, restarting) is a wait, not a fault.
-            IntakeError::Busy(_) | IntakeError::ShuttingDown | IntakeError::Store(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            IntakeError::Busy(_)
+            | IntakeError::SpendingCapReached { .. }
+            | IntakeError::ShuttingDown
+            | IntakeError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             IntakeError::Buffer(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let retry_after = match &self {
             IntakeError::Busy(busy) => Some(busy.retry_after),
+            IntakeError::SpendingCapReached { retry_after, .. } => Some(*retry_after),
             IntakeError::ShuttingDown | IntakeError::Store(_) => Some(STORE_RETRY_AFTER),
             _ => None,
         };
         let mut body = serde_json::json!({ "error": self.to_string() });
         if let IntakeError::Busy(busy) = &self {
             body["busy"] = busy.reason.as_str().into();
+        }
+        if let IntakeError::SpendingCapReached { .. } = &self {
+            body["code"] = "budget_exhausted".into();
         }
         let body = Json(body);
         match retry_after {

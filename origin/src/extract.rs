@@ -27,9 +27,11 @@ pub const PROTOCOL_WHITELIST: &str = "file,pipe";
 
 const VIDEO_FD: RawFd = 3;
 const AUDIO_FD: RawFd = 4;
-/// More JPEG bytes than this on stdout means something is wrong; stop reading.
+/// More JPEG bytes than this on stdout means something is wrong; the rest is read and dropped.
 const MAX_FRAME_BYTES: u64 = 64 * 1024 * 1024;
 const MAX_STDERR_BYTES: u64 = 256 * 1024;
+/// The end of an over-long log, kept as well: the line that explains a failure is there.
+const STDERR_TAIL_BYTES: usize = 8 * 1024;
 
 /// What ffprobe found.
 #[derive(Clone, Debug, PartialEq)]
@@ -218,8 +220,8 @@ fn bucket_seconds(cfg: &FfmpegConfig, duration_s: f64) -> f64 {
 }
 
 /// The extraction argv after the program name: input `/dev/fd/3`, JPEG frames on stdout and,
-/// with `audio`, Ogg/Opus to `/dev/fd/4`. Public so the benchmark can run bare ffmpeg with it.
-pub fn extraction_args(
+/// with `audio`, Ogg/Opus to `/dev/fd/4`.
+fn extraction_args(
     cfg: &FfmpegConfig,
     duration_s: f64,
     keyframes_only: bool,
@@ -262,7 +264,11 @@ pub fn extraction_args(
             ]
             .map(String::from),
         );
-        args.extend(["-application", "voip", "-f", "ogg"].map(String::from));
+        args.extend(["-application", "voip"].map(String::from));
+        // Bounded by duration and size, whatever the video's length.
+        args.extend(["-t".into(), format!("{:.3}", cfg.max_audio.as_secs_f64())]);
+        args.extend(["-fs".into(), cfg.max_audio_bytes.to_string()]);
+        args.extend(["-f", "ogg"].map(String::from));
         args.push(format!("/dev/fd/{AUDIO_FD}"));
     }
     args
@@ -336,24 +342,79 @@ async fn run(mut cmd: Command, timeout: Duration, what: &'static str) -> Result<
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
     let work = async {
-        let mut out = Zeroizing::new(Vec::new());
-        let mut err = Vec::new();
-        let mut stdout = (&mut stdout).take(MAX_FRAME_BYTES);
-        let mut stderr = (&mut stderr).take(MAX_STDERR_BYTES);
-        let (o, e) = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
-        o.and(e).map_err(internal)?;
+        let (out, err) = tokio::join!(
+            read_capped(&mut stdout, MAX_FRAME_BYTES as usize, 0),
+            read_capped(&mut stderr, MAX_STDERR_BYTES as usize, STDERR_TAIL_BYTES),
+        );
+        let (out, err) = (out.map_err(internal)?, err.map_err(internal)?);
         let status = child.wait().await.map_err(internal)?;
         Ok::<_, JobError>(Output {
             status_ok: status.success(),
             signal: std::os::unix::process::ExitStatusExt::signal(&status),
-            stdout: out,
-            stderr: String::from_utf8_lossy(&err).into_owned(),
+            stdout: out.head,
+            stderr: err.text(),
         })
     };
     // On timeout the future (and the child with it) is dropped: kill_on_drop ends ffmpeg.
     tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| JobError::Timeout(what))?
+}
+
+/// What was kept of a child's pipe: the first `cap` bytes and the last `tail` bytes.
+struct Capped {
+    head: Zeroizing<Vec<u8>>,
+    tail: std::collections::VecDeque<u8>,
+    dropped: u64,
+}
+
+impl Capped {
+    /// The diagnostics as text: the head, then (when bytes were dropped) the tail, where the
+    /// message that explains a failure usually is.
+    fn text(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.head).into_owned();
+        if self.dropped > 0 {
+            text.push_str(&format!("\n[… {} bytes not kept …]\n", self.dropped));
+            let tail: Vec<u8> = self.tail.iter().copied().collect();
+            text.push_str(&String::from_utf8_lossy(&tail));
+        }
+        text
+    }
+}
+
+/// Reads `pipe` to its end, keeping the first `cap` bytes and the last `tail` bytes and
+/// discarding the rest. It never stops reading: a child blocked on a full pipe would hang until
+/// its timeout (a file that floods ffmpeg's log must fail as itself, not as a timeout).
+async fn read_capped(
+    pipe: &mut (impl tokio::io::AsyncRead + Unpin),
+    cap: usize,
+    tail: usize,
+) -> std::io::Result<Capped> {
+    let mut kept = Capped {
+        head: Zeroizing::new(Vec::new()),
+        tail: std::collections::VecDeque::with_capacity(tail),
+        dropped: 0,
+    };
+    let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
+    loop {
+        let n = pipe.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(kept);
+        }
+        let room = cap.saturating_sub(kept.head.len()).min(n);
+        kept.head.extend_from_slice(&buf[..room]);
+        for &b in &buf[room..n] {
+            if tail == 0 {
+                kept.dropped += 1;
+                continue;
+            }
+            if kept.tail.len() == tail {
+                kept.tail.pop_front();
+                kept.dropped += 1;
+            }
+            kept.tail.push_back(b);
+        }
+    }
 }
 
 /// A failed child: resource exhaustion is ours (retryable), anything else is the file's.
@@ -381,11 +442,15 @@ fn media_error(stderr: &str) -> JobError {
         .unwrap_or("")
         .trim();
     let last: String = last.chars().take(160).collect();
+    // "Invalid data" about the input itself means ffmpeg could not read it as any allowed
+    // format; the same words from a decoder mean a readable file with damaged frames.
+    let unreadable = stderr.lines().any(|l| {
+        l.contains("Invalid data found when processing input")
+            && !l.starts_with("Error while decoding stream")
+    });
     if stderr.contains("moov atom not found") || stderr.contains("partial file") {
         JobError::InvalidMedia(last)
-    } else if stderr.contains("not on whitelist")
-        || stderr.contains("Invalid data found when processing input")
-    {
+    } else if stderr.contains("not on whitelist") || unreadable {
         JobError::UnsupportedMedia(last)
     } else {
         JobError::InvalidMedia(last)
@@ -459,6 +524,18 @@ mod tests {
         ));
         assert!(matches!(
             media_error("moov atom not found"),
+            JobError::InvalidMedia(_)
+        ));
+        assert!(matches!(
+            media_error("/dev/fd/3: Invalid data found when processing input"),
+            JobError::UnsupportedMedia(_)
+        ));
+        assert!(matches!(
+            media_error(
+                "[mjpeg @ 0x1] No JPEG data found in image\n\
+                 Error while decoding stream #0:0: Invalid data found when processing input\n\
+                 Conversion failed!"
+            ),
             JobError::InvalidMedia(_)
         ));
     }

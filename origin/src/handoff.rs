@@ -2,8 +2,9 @@
 //!
 //! The origin holds the mover's sinks and their keys, so the edge sends it the confirmed
 //! inventory and the contact (signed like its other requests). Everything that can be refused is
-//! refused from the headers, before the body is read (signature headers, length), then the
-//! signature over the body digest, the id, and the contact (checked again by `shared`). Delivery
+//! refused from the headers, before the body is read (length, signature over the declared body
+//! digest), then the body against that digest, the id, and the contact (checked again by
+//! `shared`). Delivery
 //! runs in the background with the sinks' own retries; the edge gets 202 at once. Logs name the
 //! session and the revision, never the contact or the lines.
 
@@ -19,12 +20,13 @@ use axum::{
 use dodolens_shared::{
     handoff,
     protocol::Handoff,
-    signing::{self, SignatureError, SignedParts, HEADER_SIGNATURE, HEADER_TIMESTAMP},
+    signing::{self, Purpose, SignatureError},
 };
 use thiserror::Error;
 
 use crate::{
-    intake::{is_session_id, short},
+    intake::{header, is_session_id, short},
+    signed::{self, Expected},
     AppState,
 };
 
@@ -81,33 +83,28 @@ async fn accept(
     if !is_session_id(id) {
         return Err(HandoffError::BadRequest("not a session id"));
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let length = header("content-length")
+    let length = header(headers, "content-length")
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|&n| n <= MAX_HANDOFF_BYTES)
         .ok_or(HandoffError::TooLarge)?;
-    let timestamp = signing::parse_timestamp(header(HEADER_TIMESTAMP))?;
-    let signature = header(HEADER_SIGNATURE)
-        .ok_or(SignatureError::Missing)?
-        .to_string();
+    let digest = signed::verify(
+        &state.cfg.signing,
+        headers,
+        &Expected {
+            purpose: Purpose::Handoff,
+            method: "POST",
+            path: &format!("/v1/handoffs/{id}"),
+            content_length: length,
+            extra: &[],
+        },
+    )?;
     let body = to_bytes(body, length as usize)
         .await
         .map_err(|_| HandoffError::BadRequest("body longer than Content-Length"))?;
-    let path = format!("/v1/handoffs/{id}");
-    let digest = signing::body_digest(&body);
-    let parts = SignedParts {
-        method: "POST",
-        path: &path,
-        timestamp,
-        content_length: body.len() as u64,
-        metadata: &digest,
-    };
-    signing::verify(
-        state.cfg.signing_secret.as_bytes(),
-        &parts,
-        &signature,
-        now_secs(),
-    )?;
+    // The signature covers the body through its digest.
+    if signing::body_digest(&body) != digest {
+        return Err(SignatureError::Mismatch.into());
+    }
     let handoff: Handoff = serde_json::from_slice(&body)
         .map_err(|_| HandoffError::BadRequest("body is not a Handoff"))?;
     if handoff.session_id != id {
@@ -124,11 +121,4 @@ async fn accept(
         }
     });
     Ok(StatusCode::ACCEPTED)
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }

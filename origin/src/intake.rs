@@ -1,8 +1,9 @@
 //! `POST /v1/jobs/{id}`: the edge forwards one uploaded video.
 //!
 //! Everything that can be refused is decided from the headers, before a byte of body is kept:
-//! signature (401), size (413), duplicate (202 after draining; a finished job's final event is
-//! sent again), capacity (503 + Retry-After: this replica's slots and memory budget, the
+//! signature (401), size (413), cancelled (410), spending cap (503 + Retry-After until the
+//! window resets), duplicate (202 after draining; a finished job's final event is sent again),
+//! capacity (503 + Retry-After: this replica's slots and memory budget, the
 //! cluster's model budget — see [`crate::admission`] and [`crate::model_budget`]). A busy refusal
 //! of an authenticated forward is answered after its body has been read and discarded (see
 //! [`drain_refused`]); a queued edge avoids that cost by asking `POST /v1/jobs/{id}/admission`
@@ -26,9 +27,7 @@ use axum::{
 use base64::Engine;
 use dodolens_shared::{
     protocol::{Analyser, JobMeta, HEADER_RUNNING_ATTEMPT, HEADER_VIDEO_LENGTH},
-    signing::{
-        self, SignatureError, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP,
-    },
+    signing::Purpose,
 };
 use futures_util::StreamExt;
 
@@ -40,6 +39,7 @@ use crate::{
     error::IntakeError,
     metrics::label,
     model_budget, pipeline,
+    signed::{self, Expected},
     store::{Claim, FinalRecord, JobMark, Lease, OutboxEntry},
     video::MemFile,
     AppState,
@@ -91,6 +91,7 @@ pub async fn post_admission(
         length,
     )?;
     check_job(&state, &id, &meta, length)?;
+    check_spending(&state, &id).await?;
     let answer = state.admission.check(length);
     let label_value = answer.err().map_or("free", |busy| busy.reason.as_str());
     state
@@ -135,6 +136,7 @@ async fn admit_forward(
         ))?;
     let meta = verify(state, &format!("/v1/jobs/{id}"), headers, length)?;
     check_job(state, id, &meta, length)?;
+    check_spending(state, id).await?;
     match state
         .store
         .claim_job(id, meta.attempt, state.cfg.running_lease)
@@ -168,6 +170,20 @@ fn check_job(state: &AppState, id: &str, meta: &JobMeta, length: u64) -> Result<
         return Err(IntakeError::BadRequest("job id and metadata disagree"));
     }
     url_ok(&meta.callback_url)
+}
+
+/// A cancelled job (410) and the spending cap (503 until its window resets), from the store.
+async fn check_spending(state: &AppState, id: &str) -> Result<(), IntakeError> {
+    if state.store.is_cancelled(id).await? {
+        return Err(IntakeError::Cancelled);
+    }
+    if let Err(full) = state.spending.check(std::time::SystemTime::now()).await? {
+        return Err(IntakeError::SpendingCapReached {
+            window: full.window,
+            retry_after: full.retry_after,
+        });
+    }
+    Ok(())
 }
 
 /// Receives the admitted job's video and starts its pipeline.
@@ -213,7 +229,9 @@ fn count_refusal(state: &AppState, id: &str, e: &IntakeError) {
         IntakeError::BadRequest(_) | IntakeError::Incomplete { .. } => "bad_request",
         IntakeError::TooLarge(_) => "too_large",
         IntakeError::Busy(busy) => busy.reason.as_str(),
+        IntakeError::SpendingCapReached { .. } => "budget_exhausted",
         IntakeError::ShuttingDown => "shutting_down",
+        IntakeError::Cancelled => "cancelled",
         IntakeError::Buffer(_) | IntakeError::Store(_) => "internal",
     };
     state
@@ -299,21 +317,16 @@ fn verify(
     headers: &HeaderMap,
     length: u64,
 ) -> Result<JobMeta, IntakeError> {
-    let timestamp = signing::parse_timestamp(header(headers, HEADER_TIMESTAMP))?;
-    let metadata = header(headers, HEADER_METADATA).ok_or(SignatureError::Missing)?;
-    let signature = header(headers, HEADER_SIGNATURE).ok_or(SignatureError::Missing)?;
-    let parts = SignedParts {
-        method: "POST",
-        path,
-        timestamp,
-        content_length: length,
-        metadata,
-    };
-    signing::verify(
-        state.cfg.signing_secret.as_bytes(),
-        &parts,
-        signature,
-        now_secs(),
+    let metadata = signed::verify(
+        &state.cfg.signing,
+        headers,
+        &Expected {
+            purpose: Purpose::Forward,
+            method: "POST",
+            path,
+            content_length: length,
+            extra: &[],
+        },
     )?;
     let json = base64::engine::general_purpose::STANDARD
         .decode(metadata)
@@ -404,7 +417,7 @@ fn accepted(id: &str, running: Option<u32>) -> Response {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -430,7 +443,7 @@ pub fn short(id: &str) -> &str {
     id.char_indices().nth(12).map_or(id, |(end, _)| &id[..end])
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -5,12 +5,13 @@
 //! fusion from `dodolens-shared`) → [`report`] (signed events), [`outbox`] (the final event,
 //! durably) and [`sinks`]. A replica admits jobs by its own slots and memory ([`admission`]) and
 //! the cluster's model budget ([`model_budget`]). State shared between replicas lives behind
-//! [`store::Store`].
-//! [`sim`] is the OpenAI simulator used by tests and the offline demo.
+//! [`store::Store`]. The OpenAI simulator the tests use is a crate of its own
+//! (`tools/openai-sim`), not part of this one.
 
 pub mod admission;
 pub mod analysis;
 pub mod backend;
+pub mod cancel;
 pub mod config;
 pub mod cost;
 pub mod detector;
@@ -26,8 +27,9 @@ pub mod outbox;
 pub mod pipeline;
 pub mod quality;
 pub mod report;
-pub mod sim;
+pub mod signed;
 pub mod sinks;
+pub mod spending;
 pub mod store;
 pub mod video;
 
@@ -50,6 +52,7 @@ use crate::{
     outbox::Outbox,
     report::Reporter,
     sinks::Sinks,
+    spending::SpendingCap,
     store::{MemoryStore, RedisStore, Store},
 };
 
@@ -64,9 +67,14 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     pub sinks: Sinks,
     pub metrics: Arc<Metrics>,
+    pub spending: SpendingCap,
+    pub readiness: ops::Readiness,
+    /// Jobs running on this replica, so a cancel can stop them.
+    pub running: cancel::Running,
     /// Running jobs, awaited on shutdown.
     pub tracker: TaskTracker,
-    /// Cancelled when shutdown starts: intake answers 503.
+    /// Cancelled when shutdown starts: intake answers 503 (the listeners stay open until the
+    /// running jobs have ended, so a forward arriving meanwhile is told to go elsewhere).
     pub shutdown: CancellationToken,
     /// Cancelled when the shutdown grace is over: remaining jobs fail (retryable).
     pub cancel_jobs: CancellationToken,
@@ -84,44 +92,56 @@ pub enum StartError {
     Backend(#[from] BackendError),
 }
 
+/// The public listener's routes: what the edge calls, and liveness.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(
             "/v1/jobs/{id}",
-            post(intake::post_job).layer(DefaultBodyLimit::disable()),
+            post(intake::post_job)
+                .layer(DefaultBodyLimit::disable())
+                .delete(cancel::delete_job),
         )
         .route("/v1/jobs/{id}/admission", post(intake::post_admission))
         .route("/v1/handoffs/{id}", post(handoff::post_handoff))
+        .route("/healthz", get(ops::healthz))
+        .with_state(state)
+}
+
+/// The operator listener's routes.
+pub fn ops_router(state: Arc<AppState>) -> Router {
+    Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .with_state(state)
 }
 
-/// A running origin: its address, and the handle to stop it.
+/// A running origin: its addresses, and the handle to stop it.
 pub struct Origin {
+    /// The public listener (jobs).
     pub addr: SocketAddr,
+    /// The operator listener (readiness, metrics).
+    pub ops_addr: SocketAddr,
     pub state: Arc<AppState>,
-    /// The in-memory store when no Redis is configured (for residue checks).
-    pub memory_store: Option<MemoryStore>,
-    server: tokio::task::JoinHandle<()>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+    servers_stop: CancellationToken,
     outbox: tokio::task::JoinHandle<()>,
     outbox_stop: CancellationToken,
 }
 
-/// Binds, connects the store and starts serving; returns once the socket accepts connections.
+/// Connects the configured store (Redis, or one in memory) and starts serving.
 pub async fn start(cfg: Config) -> Result<Origin, StartError> {
-    install_crypto_provider();
-    let (store, memory_store): (Arc<dyn Store>, _) = match &cfg.redis_url {
-        Some(url) => (
-            Arc::new(RedisStore::connect(url, &cfg.key_prefix, cfg.redis_timeout).await?),
-            None,
-        ),
-        None => {
-            let memory = MemoryStore::new();
-            (Arc::new(memory.clone()), Some(memory))
-        }
+    let store: Arc<dyn Store> = match &cfg.redis_url {
+        Some(url) => Arc::new(RedisStore::connect(url, &cfg.key_prefix, cfg.redis_timeout).await?),
+        None => Arc::new(MemoryStore::new()),
     };
+    start_with_store(cfg, store).await
+}
+
+/// Binds and starts serving on `store` (an embedder's own, or one a caller wants to inspect);
+/// returns once the socket accepts connections.
+pub async fn start_with_store(cfg: Config, store: Arc<dyn Store>) -> Result<Origin, StartError> {
+    install_crypto_provider();
     let metrics = Arc::new(Metrics::new());
     let reporter = Arc::new(Reporter::new(&cfg, Arc::clone(&metrics))?);
     let outbox = Arc::new(Outbox::new(&cfg, Arc::clone(&store), Arc::clone(&reporter)));
@@ -132,7 +152,10 @@ pub async fn start(cfg: Config) -> Result<Origin, StartError> {
     );
     let state = Arc::new(AppState {
         analyst: Backend::new(&cfg)?,
-        sinks: Sinks::new(&cfg.sinks, &cfg.signing_secret, Arc::clone(&metrics))?,
+        sinks: Sinks::new(&cfg.sinks, Arc::clone(&metrics))?,
+        spending: SpendingCap::new(cfg.spending, Arc::clone(&store)),
+        readiness: ops::Readiness::new(cfg.ready_cache),
+        running: cancel::Running::default(),
         store,
         reporter,
         outbox: Arc::clone(&outbox),
@@ -143,35 +166,57 @@ pub async fn start(cfg: Config) -> Result<Origin, StartError> {
         cancel_jobs: CancellationToken::new(),
         cfg,
     });
-    let listener = TcpListener::bind(state.cfg.bind)
-        .await
-        .map_err(|e| StartError::Bind(state.cfg.bind, e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| StartError::Bind(state.cfg.bind, e))?;
+    let (listener, addr) = bind(state.cfg.bind).await?;
+    let (ops_listener, ops_addr) = bind(state.cfg.ops_bind).await?;
     let outbox_stop = CancellationToken::new();
     let outbox = tokio::spawn(outbox.run(outbox_stop.clone()));
-    let app = router(Arc::clone(&state));
-    let stop = state.shutdown.clone();
-    let server = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let servers_stop = CancellationToken::new();
+    let servers = vec![
+        serve(listener, router(Arc::clone(&state)), servers_stop.clone()),
+        serve(
+            ops_listener,
+            ops_router(Arc::clone(&state)),
+            servers_stop.clone(),
+        ),
+    ];
     Ok(Origin {
         addr,
+        ops_addr,
         state,
-        memory_store,
-        server,
+        servers,
+        servers_stop,
         outbox,
         outbox_stop,
     })
 }
 
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Bind(addr, e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(addr, e))?;
+    Ok((listener, bound))
+}
+
+fn serve(
+    listener: TcpListener,
+    app: Router,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    })
+}
+
 impl Origin {
-    /// Graceful stop: refuse new jobs, give running ones the configured grace, fail the rest
-    /// with a retryable event, deliver what the outbox holds, then return.
+    /// Graceful stop: refuse new jobs (503, readiness false), give running ones the configured
+    /// grace, fail the rest with a retryable event, close the listeners, deliver what the outbox
+    /// holds, then return.
     pub async fn shutdown(self) {
         let state = &self.state;
         state.shutdown.cancel();
@@ -183,7 +228,10 @@ impl Origin {
             state.cancel_jobs.cancel();
             state.tracker.wait().await;
         }
-        let _ = self.server.await;
+        self.servers_stop.cancel();
+        for server in self.servers {
+            let _ = server.await;
+        }
         self.outbox_stop.cancel();
         let _ = self.outbox.await;
     }

@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env().context("configuration")?;
     let filter: Targets = config.log_filter.parse().context("DODOLENS_LOG")?;
     let registry = tracing_subscriber::registry().with(filter);
-    // Logs go to stderr: stdout carries only the `listening on ADDR` line scripts wait for.
+    // Logs go to stderr: stdout carries only the two `listening on ADDR` lines.
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => registry.with(layer.json()).init(),
@@ -21,8 +21,14 @@ async fn main() -> anyhow::Result<()> {
             .init(),
     }
     let origin = dodolens_origin::start(config).await?;
-    println!("listening on {}", origin.addr);
-    tracing::info!(addr = %origin.addr, instance = %origin.state.cfg.instance_id, "origin ready");
+    // Scripts read the first line; the operator listener's address follows on the second. One
+    // write, and no panic if whoever started us has stopped reading stdout.
+    let lines = format!(
+        "listening on {}\nops listening on {}\n",
+        origin.addr, origin.ops_addr
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), lines.as_bytes());
+    tracing::info!(addr = %origin.addr, ops = %origin.ops_addr, instance = %origin.state.cfg.instance_id, "origin ready");
     shutdown_signal().await;
     tracing::info!("shutting down");
     origin.shutdown().await;

@@ -26,6 +26,7 @@ pub struct Metrics {
     pub cost_eur: Counter<f64, AtomicU64>,
     pub deliveries: Family<Labels, Counter>,
     pub sink_failures: Family<Labels, Counter>,
+    pub readiness_checks: Counter,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -50,6 +51,7 @@ impl Metrics {
         let cost_eur = Counter::<f64, AtomicU64>::default();
         let deliveries = Family::<Labels, Counter>::default();
         let sink_failures = Family::<Labels, Counter>::default();
+        let readiness_checks = Counter::default();
         registry.register(
             "jobs",
             "Jobs finished, by outcome and error code",
@@ -107,6 +109,11 @@ impl Metrics {
             "Result sink failures, by sink",
             sink_failures.clone(),
         );
+        registry.register(
+            "readiness_checks",
+            "ffmpeg/ffprobe checks run by /readyz (the answer is cached in between)",
+            readiness_checks.clone(),
+        );
         Metrics {
             registry,
             jobs,
@@ -122,6 +129,7 @@ impl Metrics {
             cost_eur,
             deliveries,
             sink_failures,
+            readiness_checks,
         }
     }
 

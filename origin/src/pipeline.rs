@@ -2,7 +2,8 @@
 //! in parallel, fuse, deliver. The video memfd is closed as soon as extraction is done, frames
 //! and audio as soon as the models have them (the video's share of the memory budget with it);
 //! whatever happens (error, timeout, panic, shutdown) the job ends with exactly one final event,
-//! handed to the outbox, and its slot released.
+//! handed to the outbox, and its slot released — or, when the edge cancels it, with no event
+//! and only an expiring `cancelled` mark.
 
 use std::{
     sync::Arc,
@@ -23,7 +24,7 @@ use futures_util::FutureExt;
 use crate::{
     admission::Permit,
     analysis::Usage,
-    cost,
+    cancel, cost,
     error::JobError,
     extract,
     intake::short,
@@ -60,7 +61,8 @@ pub async fn run(state: Arc<AppState>, job: Job) {
         received_at,
     } = job;
     state.metrics.in_flight.inc();
-    let events = state.reporter.job(&meta);
+    let stop = state.running.register(&id);
+    let events = state.reporter.job(&meta, stop.clone());
     events.send(OriginEvent::Stage {
         stage: Stage::Received,
     });
@@ -73,13 +75,41 @@ pub async fn run(state: Arc<AppState>, job: Job) {
         received_at,
     ))
     .catch_unwind();
+    // Dropping `work` (cancel, timeout, shutdown) kills ffmpeg, aborts the model requests and
+    // closes the memfds.
     let outcome = tokio::select! {
-        result = tokio::time::timeout(state.cfg.job_timeout, work) => match result {
+        result = tokio::time::timeout(state.cfg.job_timeout, work) => Some(match result {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(JobError::Internal("pipeline panicked".into())),
             Err(_) => Err(JobError::Timeout("job")),
-        },
-        _ = state.cancel_jobs.cancelled() => Err(JobError::ShuttingDown),
+        }),
+        _ = state.cancel_jobs.cancelled() => Some(Err(JobError::ShuttingDown)),
+        _ = cancel::cancelled(&state, &id, &stop, state.cfg.cancel_poll) => None,
+    };
+    state.running.remove(&id);
+    let Some(outcome) = outcome else {
+        // The session is gone at the edge: no final event, nothing kept but the marker.
+        events.abort();
+        state
+            .metrics
+            .jobs
+            .get_or_create(&label("outcome", "cancelled"))
+            .inc();
+        let mark = JobMark::Ended {
+            attempt: meta.attempt,
+            outcome: Outcome::Cancelled,
+        };
+        drop(permit);
+        if let Err(e) = state
+            .store
+            .record_cancelled(&id, mark, state.cfg.done_ttl)
+            .await
+        {
+            tracing::warn!(job = %short(&id), error = %e, "could not record the cancel");
+        }
+        drop(lease);
+        ended(&state, &id, received_at, "cancelled");
+        return;
     };
     events.flush(state.cfg.callback_timeout).await;
     let (event, mark) = match outcome {
@@ -138,8 +168,12 @@ pub async fn run(state: Arc<AppState>, job: Job) {
     };
     state.outbox.finish(record).await;
     drop(lease);
+    ended(&state, &id, received_at, "finished");
+}
+
+fn ended(state: &AppState, id: &str, since: Instant, how: &'static str) {
     state.metrics.in_flight.dec();
-    tracing::info!(job = %short(&id), ms = received_at.elapsed().as_millis() as u64, "job ended");
+    tracing::info!(job = %short(id), ms = since.elapsed().as_millis() as u64, how, "job ended");
 }
 
 async fn process(
@@ -285,7 +319,7 @@ async fn process(
     let usage = vision.usage + narration_usage;
     let local = state.analyst.kind() == Analyser::Local;
     let audio_seconds = if probe.has_audio && !local {
-        duration_s
+        duration_s.min(cfg.ffmpeg.max_audio.as_secs_f64())
     } else {
         0.0
     };
@@ -301,6 +335,13 @@ async fn process(
         .get_or_create(&label("direction", "output"))
         .inc_by(usage.output_tokens);
     state.metrics.cost_eur.inc_by(cost.eur);
+    if let Err(e) = state
+        .spending
+        .record(cost.eur, std::time::SystemTime::now())
+        .await
+    {
+        tracing::warn!(job = %short(id), error = %e, "spending not recorded");
+    }
     if vision.simulated {
         extra_warnings.push(warning(
             WarningCode::Simulated,

@@ -15,9 +15,12 @@ use std::{sync::Arc, time::Duration};
 use dodolens_shared::{
     answer::{self, Answer},
     protocol::{JobMeta, OriginEvent, OriginReport},
-    signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
+    signing::{
+        self, Keyring, Purpose, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    },
 };
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     metrics::{label, Metrics},
@@ -26,7 +29,7 @@ use crate::{
 
 pub struct Reporter {
     http: reqwest::Client,
-    secret: String,
+    keys: Keyring,
     metrics: Arc<Metrics>,
     heartbeat: Duration,
 }
@@ -37,14 +40,15 @@ impl Reporter {
             http: reqwest::Client::builder()
                 .timeout(cfg.callback_timeout)
                 .build()?,
-            secret: cfg.signing_secret.clone(),
+            keys: cfg.signing.clone(),
             metrics,
             heartbeat: cfg.heartbeat,
         })
     }
 
-    /// Starts the ordered sender of one job's informative events.
-    pub fn job(self: &Arc<Self>, meta: &JobMeta) -> JobReporter {
+    /// Starts the ordered sender of one job's informative events. An event the edge answers
+    /// 404 or 410 means the session is gone: `stop` is cancelled, which ends the job.
+    pub fn job(self: &Arc<Self>, meta: &JobMeta, stop: CancellationToken) -> JobReporter {
         let (tx, mut rx) = mpsc::unbounded_channel::<OriginEvent>();
         let reporter = Arc::clone(self);
         let url = meta.callback_url.clone();
@@ -65,9 +69,13 @@ impl Reporter {
                     continue;
                 };
                 for attempt in 0..3u32 {
-                    match reporter.post(&url, &body).await {
-                        Answer::Busy { .. } | Answer::Transient if attempt < 2 => {
+                    match reporter.post_status(&url, &body).await {
+                        (Answer::Busy { .. } | Answer::Transient, _) if attempt < 2 => {
                             tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                        }
+                        (_, Some(404 | 410)) => {
+                            stop.cancel();
+                            return;
                         }
                         _ => break,
                     }
@@ -84,7 +92,12 @@ impl Reporter {
 
     /// One signed POST of a JSON event, its answer classified by the shared rule.
     pub async fn post(&self, url: &str, body: &str) -> Answer {
-        let outcome = self.try_post(url, body).await;
+        self.post_status(url, body).await.0
+    }
+
+    /// [`Reporter::post`], with the HTTP status when there was one.
+    async fn post_status(&self, url: &str, body: &str) -> (Answer, Option<u16>) {
+        let (outcome, status) = self.try_post(url, body).await;
         let name = match &outcome {
             Answer::Accepted => "delivered",
             Answer::Permanent => "refused",
@@ -94,15 +107,20 @@ impl Reporter {
             .deliveries
             .get_or_create(&label("result", name))
             .inc();
-        outcome
+        (outcome, status)
     }
 
-    async fn try_post(&self, url: &str, body: &str) -> Answer {
+    async fn try_post(&self, url: &str, body: &str) -> (Answer, Option<u16>) {
         let Ok(parsed) = reqwest::Url::parse(url) else {
-            return Answer::Permanent;
+            return (Answer::Permanent, None);
         };
-        let Ok(headers) = signed_headers(&self.secret, parsed.path(), body.as_bytes()) else {
-            return Answer::Permanent;
+        let Ok(headers) = signed_headers(
+            &self.keys,
+            Purpose::OriginEvent,
+            parsed.path(),
+            body.as_bytes(),
+        ) else {
+            return (Answer::Permanent, None);
         };
         let mut request = self
             .http
@@ -116,9 +134,10 @@ impl Reporter {
                 let retry_after = response.headers().get(reqwest::header::RETRY_AFTER);
                 let retry_after_ms =
                     answer::retry_after_ms(retry_after.and_then(|v| v.to_str().ok()));
-                answer::classify(Some(response.status().as_u16()), retry_after_ms)
+                let status = response.status().as_u16();
+                (answer::classify(Some(status), retry_after_ms), Some(status))
             }
-            Err(_) => answer::classify(None, None),
+            Err(_) => (answer::classify(None, None), None),
         }
     }
 }
@@ -128,9 +147,10 @@ pub fn report_body(attempt: u32, event: OriginEvent) -> Result<String, serde_jso
     serde_json::to_string(&OriginReport { attempt, event })
 }
 
-/// The three signature headers for a small JSON body posted to `path`.
+/// The three signature headers for a small JSON body posted to `path` for `purpose`.
 pub fn signed_headers(
-    secret: &str,
+    keys: &Keyring,
+    purpose: Purpose,
     path: &str,
     body: &[u8],
 ) -> Result<[(&'static str, String); 3], signing::SignatureError> {
@@ -139,16 +159,14 @@ pub fn signed_headers(
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let digest = signing::body_digest(body);
-    let signature = signing::sign(
-        secret.as_bytes(),
-        &SignedParts {
-            method: "POST",
-            path,
-            timestamp,
-            content_length: body.len() as u64,
-            metadata: &digest,
-        },
-    )?;
+    let signature = keys.sign(&SignedParts::new(
+        purpose,
+        "POST",
+        path,
+        timestamp,
+        body.len() as u64,
+        &digest,
+    ))?;
     Ok([
         (HEADER_TIMESTAMP, timestamp.to_string()),
         (HEADER_METADATA, digest),
@@ -165,6 +183,11 @@ pub struct JobReporter {
 impl JobReporter {
     pub fn send(&self, event: OriginEvent) {
         let _ = self.tx.send(event);
+    }
+
+    /// Stops sending at once (the job was cancelled).
+    pub fn abort(self) {
+        self.task.abort();
     }
 
     /// Waits (bounded) for the informative events to go out, so they precede the final one.

@@ -14,8 +14,10 @@ use std::{sync::Arc, time::Duration};
 use dodolens_shared::protocol::{AnalysisResult, Handoff, Inventory, InventoryLine, ItemFlag};
 use serde_json::json;
 
+use dodolens_shared::signing::Purpose;
+
 use crate::{
-    config::{AirtableConfig, SinkConfig},
+    config::{AirtableConfig, SinkConfig, WebhookConfig},
     metrics::{label, Metrics},
     report::signed_headers,
 };
@@ -24,26 +26,20 @@ use crate::{
 pub struct Sinks {
     http: reqwest::Client,
     cfg: SinkConfig,
-    secret: String,
     metrics: Arc<Metrics>,
 }
 
 impl Sinks {
-    pub fn new(
-        cfg: &SinkConfig,
-        secret: &str,
-        metrics: Arc<Metrics>,
-    ) -> Result<Self, reqwest::Error> {
+    pub fn new(cfg: &SinkConfig, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
         Ok(Sinks {
             http: reqwest::Client::builder().timeout(cfg.timeout).build()?,
             cfg: cfg.clone(),
-            secret: secret.to_string(),
             metrics,
         })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.cfg.airtable.is_none() && self.cfg.webhook_url.is_none()
+        self.cfg.airtable.is_none() && self.cfg.webhook.is_none()
     }
 
     /// Names of the sinks that had not succeeded within `budget`. Retries continue in the
@@ -66,12 +62,12 @@ impl Sinks {
                 tokio::spawn(async move { this.airtable(&airtable, fields).await }),
             ));
         }
-        if let Some(url) = self.cfg.webhook_url.clone() {
+        if let Some(webhook) = self.cfg.webhook.clone() {
             let this = self.clone();
             let body = json!({ "session_id": session_id, "result": result }).to_string();
             pending.push((
                 "webhook",
-                tokio::spawn(async move { this.webhook(&url, body).await }),
+                tokio::spawn(async move { this.webhook(&webhook, body).await }),
             ));
         }
         let deadline = tokio::time::Instant::now() + budget;
@@ -95,10 +91,10 @@ impl Sinks {
             }
         };
         let webhook = async {
-            match &self.cfg.webhook_url {
-                Some(url) => {
+            match &self.cfg.webhook {
+                Some(webhook) => {
                     let body = json!({ "type": "handoff", "handoff": handoff }).to_string();
-                    self.webhook(url, body).await
+                    self.webhook(webhook, body).await
                 }
                 None => true,
             }
@@ -179,8 +175,10 @@ impl Sinks {
         response.json().await.ok()
     }
 
-    async fn webhook(&self, url: &str, body: String) -> bool {
-        let Ok(parsed) = reqwest::Url::parse(url) else {
+    /// Signed with the mover's webhook key for [`Purpose::Webhook`]: neither the edge nor the
+    /// origin accepts that key or that purpose.
+    async fn webhook(&self, webhook: &WebhookConfig, body: String) -> bool {
+        let Ok(parsed) = reqwest::Url::parse(&webhook.url) else {
             return false;
         };
         self.retry("webhook", || {
@@ -190,7 +188,13 @@ impl Sinks {
                 .header("content-type", "application/json")
                 .body(body.clone());
             // Re-signed per attempt so a late retry is not stale.
-            if let Ok(headers) = signed_headers(&self.secret, parsed.path(), body.as_bytes()) {
+            let signed = signed_headers(
+                &webhook.keys,
+                Purpose::Webhook,
+                parsed.path(),
+                body.as_bytes(),
+            );
+            if let Ok(headers) = signed {
                 for (name, value) in headers {
                     request = request.header(name, value);
                 }

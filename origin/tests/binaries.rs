@@ -1,5 +1,6 @@
-//! The two binaries as the local stack runs them: port 0, `listening on ADDR`, JSON logs that
-//! never carry the narration or image data, and a clean exit on SIGTERM.
+//! The origin binary as the local stack runs it: port 0, `listening on ADDR`, JSON logs that
+//! never carry the narration or image data, and a clean exit on SIGTERM. (The simulator's binary
+//! is tested in its own crate; here it runs in-process.)
 
 mod support;
 
@@ -11,26 +12,34 @@ use tokio::{
     process::{Child, Command},
 };
 
-async fn spawn(mut cmd: Command) -> (Child, std::net::SocketAddr) {
+/// Starts the origin and reads its two lines: the public, then the operator listener.
+async fn spawn(mut cmd: Command) -> (Child, std::net::SocketAddr, std::net::SocketAddr) {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut line = String::new();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let public = read_addr(&mut stdout, "listening on ").await;
+    let ops = read_addr(&mut stdout, "ops listening on ").await;
+    (child, public, ops)
+}
+
+async fn read_addr(
+    stdout: &mut BufReader<tokio::process::ChildStdout>,
+    prefix: &str,
+) -> std::net::SocketAddr {
+    let mut line = String::new();
     tokio::time::timeout(Duration::from_secs(30), stdout.read_line(&mut line))
         .await
         .expect("no `listening on` line")
         .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+    line.trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
         .parse()
-        .unwrap();
-    (child, addr)
+        .unwrap()
 }
 
 fn terminate(child: &Child) {
@@ -40,25 +49,24 @@ fn terminate(child: &Child) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binaries_serve_a_job_log_json_without_content_and_stop_on_sigterm() {
     sandbox();
-    let mut sim_cmd = Command::new(env!("CARGO_BIN_EXE_dodolens-openai-sim"));
-    sim_cmd.args(["--bind", "127.0.0.1:0"]);
-    let (sim, sim_addr) = spawn(sim_cmd).await;
+    let sim = Sim::start().await;
 
     let mut origin_cmd = Command::new(env!("CARGO_BIN_EXE_dodolens-origin"));
     origin_cmd
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap())
         .env("DODOLENS_BIND", "127.0.0.1:0")
+        .env("DODOLENS_OPS_BIND", "127.0.0.1:0")
         .env("DODOLENS_SIGNING_SECRET", SECRET)
-        .env("OPENAI_BASE_URL", format!("http://{sim_addr}/v1/"))
+        .env("OPENAI_BASE_URL", format!("{}/", sim.base_url()))
         .env("DODOLENS_LOG_FORMAT", "json")
         .env("DODOLENS_LOG", "debug");
-    let (mut origin, addr) = spawn(origin_cmd).await;
+    let (mut origin, addr, ops) = spawn(origin_cmd).await;
 
-    let health = reqwest::get(format!("http://{addr}/healthz"))
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
+    let status = |url: String| async move { reqwest::get(url).await.unwrap().status() };
+    assert_eq!(status(format!("http://{addr}/healthz")).await, 200);
+    assert_eq!(status(format!("http://{ops}/metrics")).await, 200);
+    assert_eq!(status(format!("http://{addr}/metrics")).await, 404);
     let (cb, cb_addr) = Callback::start().await;
     let id = session_id(9000);
     let meta = job_meta(&id, &Callback::url(cb_addr, &id), 1);
@@ -101,12 +109,6 @@ async fn binaries_serve_a_job_log_json_without_content_and_stop_on_sigterm() {
         assert!(!logs.contains(secret), "logs contain {secret:?}");
     }
     assert!(logs.contains(&id[..12]), "logs carry the id prefix");
-
-    terminate(&sim);
-    let mut sim = sim;
-    tokio::time::timeout(Duration::from_secs(10), sim.wait())
-        .await
-        .expect("simulator did not stop on SIGTERM")
-        .unwrap();
+    drop(sim);
     assert_no_residue(&[&id], None).await;
 }

@@ -276,6 +276,7 @@ async fn a_restarted_memory_origin_runs_the_job_again() {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap())
             .env("DODOLENS_BIND", "127.0.0.1:0")
+            .env("DODOLENS_OPS_BIND", "127.0.0.1:0")
             .env("DODOLENS_SIGNING_SECRET", SECRET)
             .env("OPENAI_BASE_URL", sim.base_url())
             .env("DODOLENS_LOG", "warn")

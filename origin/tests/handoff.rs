@@ -18,7 +18,7 @@ use axum::{
 use dodolens_shared::{
     edits,
     protocol::{Contact, Edit, Handoff, Inventory, ItemSource},
-    signing::{self, SignedParts, HEADER_SIGNATURE, HEADER_TIMESTAMP},
+    signing::{self, Purpose, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
 };
 use serde_json::{json, Value};
 use support::{fixtures, *};
@@ -59,13 +59,14 @@ async fn webhook(
             .unwrap_or("")
     };
     let digest = signing::body_digest(&body);
-    let parts = SignedParts {
-        method: "POST",
-        path: "/hook",
-        timestamp: get(HEADER_TIMESTAMP).parse().unwrap_or(0),
-        content_length: body.len() as u64,
-        metadata: &digest,
-    };
+    let parts = SignedParts::new(
+        Purpose::Webhook,
+        "POST",
+        "/hook",
+        get(HEADER_TIMESTAMP).parse().unwrap_or(0),
+        body.len() as u64,
+        &digest,
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -89,7 +90,7 @@ async fn stand_ins() -> (Seen, String, String) {
         .merge(
             Router::new()
                 .route("/hook", post(webhook))
-                .with_state((seen.clone(), SECRET)),
+                .with_state((seen.clone(), WEBHOOK_SECRET)),
         );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (
@@ -107,6 +108,7 @@ fn sinks(air: &str, hook: &str) -> Vec<(&'static str, String)> {
         ("DODOLENS_AIRTABLE_LINES_TABLE", "Lignes".into()),
         ("DODOLENS_AIRTABLE_URL", air.into()),
         ("DODOLENS_WEBHOOK_URL", hook.into()),
+        ("DODOLENS_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
         ("DODOLENS_SINK_ATTEMPTS", "2".into()),
     ]
 }
@@ -142,26 +144,39 @@ async fn send(
     body: Vec<u8>,
     key: &str,
 ) -> reqwest::Response {
+    let digest = signing::body_digest(&body);
+    send_signed(origin, id, &digest, body, key).await
+}
+
+/// A hand-off whose signature covers `digest` (the body's, unless a test says otherwise).
+async fn send_signed(
+    origin: std::net::SocketAddr,
+    id: &str,
+    digest: &str,
+    body: Vec<u8>,
+    key: &str,
+) -> reqwest::Response {
     let path = format!("/v1/handoffs/{id}");
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let digest = signing::body_digest(&body);
     let signature = signing::sign(
         key.as_bytes(),
-        &SignedParts {
-            method: "POST",
-            path: &path,
+        &SignedParts::new(
+            Purpose::Handoff,
+            "POST",
+            &path,
             timestamp,
-            content_length: body.len() as u64,
-            metadata: &digest,
-        },
+            body.len() as u64,
+            digest,
+        ),
     )
     .unwrap();
     reqwest::Client::new()
         .post(format!("http://{origin}{path}"))
         .header(HEADER_TIMESTAMP, timestamp.to_string())
+        .header(HEADER_METADATA, digest)
         .header(HEADER_SIGNATURE, signature)
         .header("content-type", "application/json")
         .body(body)
@@ -275,6 +290,16 @@ async fn bad_hand_offs_are_refused_and_reach_no_sink() {
     let addr = s.origin.addr;
     assert_eq!(
         send(addr, &id, good.clone(), "wrong-key").await.status(),
+        401
+    );
+    // A body other than the one signed (same length): the digest does not match.
+    let mut altered = good.clone();
+    let at = altered.iter().position(|&b| b == b'7').unwrap();
+    altered[at] = b'8';
+    assert_eq!(
+        send_signed(addr, &id, &signing::body_digest(&good), altered, SECRET)
+            .await
+            .status(),
         401
     );
     assert_eq!(

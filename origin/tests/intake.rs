@@ -173,3 +173,160 @@ async fn at_capacity_answers_503_with_retry_after() {
     );
     s.finish(&[&a, &b]).await;
 }
+
+/// The mover's webhook receiver holds the webhook key and sees signed deliveries. Neither lets
+/// it sign a forward: a forward signed with the webhook key (for either purpose) is 401, and so
+/// is a delivery's own signature replayed onto the job route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_key_signs_nothing_the_origin_accepts() {
+    use axum::{body::Bytes, extract::State, http::HeaderMap, routing::post, Router};
+    use dodolens_shared::signing::{self, Purpose, SignedParts};
+    use std::sync::{Arc, Mutex};
+
+    type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+    async fn hook(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) {
+        seen.lock().unwrap().push((headers, body));
+    }
+    let seen: Seen = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(seen.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let s = Scenario::start(&[
+        ("DODOLENS_WEBHOOK_URL", &hook_url),
+        ("DODOLENS_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("DODOLENS_SINK_RAW_RESULT", "1"),
+    ])
+    .await;
+    let (delivered, event) = s.run(read(&fixtures::no_audio())).await;
+    completed(&event);
+    let (headers, body) = seen.lock().unwrap()[0].clone();
+    let get = |name: &str| headers[name].to_str().unwrap().to_string();
+    // What the receiver can check: the webhook purpose, with its key.
+    let metadata = get(signing::HEADER_METADATA);
+    let parts = SignedParts::new(
+        Purpose::Webhook,
+        "POST",
+        "/hook",
+        get(signing::HEADER_TIMESTAMP).parse().unwrap(),
+        body.len() as u64,
+        &metadata,
+    );
+    let now = parts.timestamp;
+    signing::verify(
+        WEBHOOK_SECRET.as_bytes(),
+        &parts,
+        &get(signing::HEADER_SIGNATURE),
+        now,
+    )
+    .expect("the webhook verifies with the webhook key");
+    assert!(
+        signing::verify(
+            SECRET.as_bytes(),
+            &parts,
+            &get(signing::HEADER_SIGNATURE),
+            now
+        )
+        .is_err(),
+        "the webhook is not signed with the edge ↔ origin key"
+    );
+
+    let video = read(&fixtures::no_audio());
+    let mut ids = vec![delivered.clone()];
+    for (n, signature) in [Signature::WebhookKey, Signature::WrongPurpose]
+        .into_iter()
+        .enumerate()
+    {
+        let id = session_id(150 + n as u64);
+        let response = forward(s.origin.addr, &s.meta(&id), video.clone(), signature).await;
+        assert_eq!(response.status(), 401, "{}", response.text().await.unwrap());
+        ids.push(id);
+    }
+    // The delivery's headers replayed onto a job route.
+    let replayed = reqwest::Client::new()
+        .post(format!("http://{}/v1/jobs/{delivered}", s.origin.addr))
+        .header(signing::HEADER_TIMESTAMP, get(signing::HEADER_TIMESTAMP))
+        .header(signing::HEADER_METADATA, get(signing::HEADER_METADATA))
+        .header(signing::HEADER_SIGNATURE, get(signing::HEADER_SIGNATURE))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 401);
+    assert!(s
+        .metrics()
+        .await
+        .contains("dodolens_intake_rejections_total{reason=\"unauthorised\"} 3"));
+    assert_eq!(
+        s.sim.stats().await["chat_completions"],
+        1,
+        "only the real job"
+    );
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    s.finish(&refs).await;
+}
+
+#[test]
+fn a_webhook_needs_its_own_key() {
+    let vars = |extra: &[(&str, &str)]| {
+        let mut vars: std::collections::HashMap<String, String> = [
+            ("DODOLENS_SIGNING_SECRET", SECRET),
+            (
+                "DODOLENS_SIGNING_SECRET_PREVIOUS",
+                "the-old-edge-origin-key",
+            ),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"),
+            ("DODOLENS_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        dodolens_origin::config::Config::from_vars(|k| vars.get(k).cloned())
+    };
+    let missing = vars(&[]).unwrap_err().to_string();
+    assert!(missing.contains("DODOLENS_WEBHOOK_SECRET"), "{missing}");
+    for reused in [SECRET, "the-old-edge-origin-key"] {
+        let error = vars(&[("DODOLENS_WEBHOOK_SECRET", reused)]).unwrap_err();
+        assert!(error.to_string().contains("must differ"), "{error}");
+    }
+    assert!(vars(&[("DODOLENS_WEBHOOK_SECRET", WEBHOOK_SECRET)]).is_ok());
+}
+
+/// Rotation: while `DODOLENS_SIGNING_SECRET_PREVIOUS` is set, a forward signed with it is
+/// accepted (the edge may not have switched yet); without it, the same forward is 401. Events
+/// are always signed with the current key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_previous_key_is_accepted_only_during_a_rotation() {
+    let s = Scenario::start(&[("DODOLENS_SIGNING_SECRET_PREVIOUS", PREVIOUS_SECRET)]).await;
+    let id = session_id(160);
+    let response = forward(
+        s.origin.addr,
+        &s.meta(&id),
+        read(&fixtures::no_audio()),
+        Signature::PreviousKey,
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    completed(
+        &s.cb
+            .final_event(&id, std::time::Duration::from_secs(60))
+            .await,
+    );
+    s.finish(&[&id]).await;
+
+    let s = Scenario::start(&[]).await;
+    let id = session_id(161);
+    let response = forward(
+        s.origin.addr,
+        &s.meta(&id),
+        read(&fixtures::no_audio()),
+        Signature::PreviousKey,
+    )
+    .await;
+    assert_eq!(response.status(), 401);
+    s.finish(&[&id]).await;
+}

@@ -208,6 +208,25 @@ async fn mediarecorder_webm_streamed_with_one_keyframe_is_processed() {
     s.finish(&[&id, &id2]).await;
 }
 
+/// The narration sent to transcription is bounded by duration whatever the video's length
+/// (and by size, `-fs`): an 8 s narration with a 2 s bound is sent, and billed, as 2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_narration_sent_to_transcription_is_bounded() {
+    let s = Scenario::start(&[("DODOLENS_MAX_AUDIO_S", "2")]).await;
+    let (id, event) = s.run(read(&fixtures::moov_at_end())).await;
+    let result = completed(&event);
+    assert!(result.media.duration_s > 7.0, "{}", result.media.duration_s);
+    assert_eq!(result.cost.audio_seconds, 2.0);
+    let stats = s.sim.stats().await;
+    assert_eq!(stats["transcriptions"], 1);
+    let sent_ms = stats["audio_ms"].as_u64().unwrap();
+    assert!(
+        (1500..=2100).contains(&sent_ms),
+        "{sent_ms} ms of audio sent"
+    );
+    s.finish(&[&id]).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_without_audio_is_vision_only_with_a_warning() {
     let s = Scenario::start(&[]).await;

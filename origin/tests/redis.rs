@@ -12,8 +12,7 @@ async fn redis_mode_runs_a_job_and_keeps_only_expiring_markers() {
     let redis = Redis::start().await;
     let url = redis.url();
     let s = Scenario::start(&[("REDIS_URL", &url)]).await;
-    assert!(s.origin.memory_store.is_none());
-    let ready: serde_json::Value = reqwest::get(format!("http://{}/readyz", s.origin.addr))
+    let ready: serde_json::Value = reqwest::get(format!("http://{}/readyz", s.origin.ops_addr))
         .await
         .unwrap()
         .json()
@@ -25,6 +24,7 @@ async fn redis_mode_runs_a_job_and_keeps_only_expiring_markers() {
     completed(&event);
     assert_no_residue(&[&id], Some(&redis)).await;
     let mut keys = redis.keys("*");
+    keys.retain(|k| !k.starts_with("dodolens:spend:"));
     keys.sort();
     assert_eq!(
         keys,
@@ -33,6 +33,11 @@ async fn redis_mode_runs_a_job_and_keeps_only_expiring_markers() {
             format!("dodolens:job:{id}"),
             "dodolens:model-budget".to_string(),
         ]
+    );
+    assert_eq!(
+        redis.keys("dodolens:spend:*").len(),
+        2,
+        "this hour's and this day's spending"
     );
     assert!(redis
         .cli(&["GET", &format!("dodolens:job:{id}")])
@@ -153,4 +158,46 @@ async fn the_model_budget_is_shared_by_the_replicas() {
     assert_no_residue(&[&a, &b], Some(&redis)).await;
     one.shutdown().await;
     two.shutdown().await;
+}
+
+/// A cancel that reaches another replica (behind a load balancer) still stops the job: the
+/// store records it, and the running replica sees it within its poll period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_sent_to_another_replica_stops_the_job() {
+    let redis = Redis::start().await;
+    let url = redis.url();
+    let shared = [
+        ("REDIS_URL", url.as_str()),
+        ("DODOLENS_CANCEL_POLL_MS", "100"),
+    ];
+    let s = Scenario::start(&shared).await;
+    let other = start_origin(config(&s.sim, &shared)).await;
+    s.sim.control(json!({ "latency_ms": 60_000 })).await;
+    let id = session_id(950);
+    let response = forward(
+        s.origin.addr,
+        &s.meta(&id),
+        read(&fixtures::no_audio()),
+        Signature::Good,
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while s.sim.stats().await["chat_completions"] == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no model call");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let response = cancel(other.addr, &id, dodolens_shared::signing::Purpose::Cancel).await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        ended(&s.origin, &id).await,
+        dodolens_origin::store::JobMark::Ended {
+            attempt: 1,
+            outcome: dodolens_origin::store::Outcome::Cancelled
+        }
+    );
+    assert!(s.cb.events(&id).iter().all(|e| !is_final(e)));
+    assert_no_residue(&[&id], Some(&redis)).await;
+    other.shutdown().await;
+    s.finish(&[&id]).await;
 }

@@ -36,10 +36,10 @@ export const TEST_VARS = {
 
 const run = promisify(execFile);
 
-/** Builds the origin binaries (debug, like `cargo test`), the edge Worker and the page it serves. */
+/** Builds the origin and the simulator (debug, like `cargo test`), the edge Worker and the page it serves. */
 export async function build(log = () => {}) {
-  log('building the origin (cargo build -p dodolens-origin --bins; minutes on a first run)…');
-  await run('cargo', ['build', '--quiet', '--locked', '-p', 'dodolens-origin', '--bins'], {
+  log('building the origin and the simulator (cargo build -p dodolens-origin -p openai-sim --bins; minutes on a first run)…');
+  await run('cargo', ['build', '--quiet', '--locked', '-p', 'dodolens-origin', '-p', 'openai-sim', '--bins'], {
     cwd: root,
     maxBuffer: 64 << 20,
   });
@@ -123,7 +123,8 @@ function restartable(name, cmd, args, options) {
  * env.DODOLENS_OPS_BIND (its logs are on stderr).
  */
 function originReplica(name, env) {
-  const replica = restartable(name, bin('dodolens-origin'), [], { env, ready: /listening on (\S+)/ });
+  // The second line: both listeners are bound.
+  const replica = restartable(name, bin('dodolens-origin'), [], { env, ready: /ops listening on (\S+)/ });
   return Object.assign(replica, { url: `http://${env.DODOLENS_BIND}`, opsUrl: `http://${env.DODOLENS_OPS_BIND}`, env });
 }
 
@@ -187,7 +188,7 @@ export async function startStack({
 
     const modelEnv = {};
     if (useSimulator) {
-      const sim = await startService('openai-sim', bin('dodolens-openai-sim'), ['--bind', '127.0.0.1:0'], {
+      const sim = await startService('openai-sim', bin('openai-sim'), ['--bind', '127.0.0.1:0'], {
         ready: /listening on (\S+)/,
       });
       services.push(sim);
@@ -230,6 +231,7 @@ export async function startStack({
     stack.killOrigin = () => first.kill();
     stack.originOutput = () => first.output();
     stack.originUrl = first.url;
+    stack.opsUrl = first.opsUrl;
 
     const edgePort = await freePort();
     const edgeUrl = `http://127.0.0.1:${edgePort}`;
@@ -319,6 +321,11 @@ export async function startStack({
   stack.simStats = () => json(`${stack.simUrl}/__sim/stats`);
   /** Origin events to the edge refused (HAProxy answers 503) while `refusing`; needs callbackProxy. */
   stack.refuseCallbacks = (refusing) => stack.haproxy.setServer(`${CALLBACKS}_edge`, 'edge', refusing ? 'disable' : 'enable');
+  /** The origin's Prometheus text (replica 1's operator listener). */
+  stack.originMetrics = async () => (await fetch(`${stack.opsUrl}/metrics`)).text();
+  /** Waits until the origin (replica 1) runs no job. */
+  stack.originIdle = (timeoutMs = 60_000) =>
+    waitFor(async () => /^dodolens_jobs_in_flight 0$/m.test(await stack.originMetrics()), timeoutMs, 'origin idle');
   /** Waits until the edge holds no chunk row for session `id`. */
   stack.assertNoChunks = (id, timeoutMs = 15_000) =>
     waitFor(async () => (await stack.introspect(id)).chunk_rows === 0, timeoutMs, `no chunk rows for ${id}`);

@@ -194,6 +194,10 @@ pub enum Effect {
     Purge,
     /// Forget the session entirely (`delete_all`, no alarm).
     Forget,
+    /// Tell the origin to stop this session's job (signed `DELETE /v1/jobs/{id}`): it was
+    /// purged (a tus DELETE, the lifetime) while the origin had, or was being sent, the video
+    /// ([`Session::origin_may_run`]).
+    CancelOrigin,
 }
 
 #[derive(Debug, Error, PartialEq, Eq, Clone)]
@@ -414,7 +418,9 @@ impl Session {
     /// retryable}; refused → failed for good (413 `too_large`, else `internal`). Origin stage and
     /// progress events refresh the watchdog; completed → completed + DeleteChunks + retention;
     /// failed → failed (+ DeleteChunks unless retryable) + retention. Retry (failed, retryable,
-    /// chunks present, retries left) → a new run. Terminate → Purge + tombstone. Alarm acts on
+    /// chunks present, retries left) → a new run. Terminate → Purge + tombstone. Any purge while
+    /// the origin may hold the job (a forward in flight, forwarding, queued, processing) also
+    /// asks for CancelOrigin. Alarm acts on
     /// the due deadline (idle expiry → Purge unless a PATCH is in progress; forward retry →
     /// forward, or fail once the queue limit is reached; watchdog → re-forward or fail;
     /// retention and lifetime → Purge; tombstone → Forget); an alarm before the deadline does
@@ -883,8 +889,21 @@ impl Session {
         self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
     }
 
-    /// Keeps only what a tombstone needs: no result, no error, no file name, no chunks.
+    /// Whether the origin may be running (or receiving) this session's job: a forward is in
+    /// flight, or the session waits for, or follows, a job it sent. A result or a failure ends
+    /// the job on the origin's side (or the edge gave up on it).
+    pub fn origin_may_run(&self) -> bool {
+        self.in_flight.is_some()
+            || matches!(
+                self.status,
+                Status::Forwarding | Status::Queued | Status::Processing
+            )
+    }
+
+    /// Keeps only what a tombstone needs: no result, no error, no file name, no chunks; the
+    /// origin is told to stop a job it may still run.
     fn purge(&mut self, now: Millis, limits: &Limits, fx: &mut Vec<Effect>) {
+        let cancel = self.origin_may_run();
         self.stage = None;
         self.progress = None;
         self.result = None;
@@ -893,6 +912,9 @@ impl Session {
         self.has_chunks = false;
         self.set_status(Status::Purged, fx);
         fx.push(Effect::Purge);
+        if cancel {
+            fx.push(Effect::CancelOrigin);
+        }
         self.deadline = Some(after(now, limits.tombstone_ms, DeadlineKind::Tombstone));
     }
 
@@ -1825,19 +1847,32 @@ mod tests {
             origin_event(OriginEvent::Completed { result: result() }),
             T0 + 100,
         );
-        for mut s in [new_session(), uploaded(), processing(), finished] {
+        let mut forwarding = uploaded();
+        ok(&mut forwarding, Input::ForwardStarted, T0 + 20);
+        let mut queued = forwarding.clone();
+        ok(&mut queued, busy(1, None, None), T0 + 30);
+        // Uploaded: the forward task has not been told to send yet, so the origin has nothing.
+        for (mut s, origin_has_it) in [
+            (new_session(), false),
+            (uploaded(), false),
+            (forwarding, true),
+            (queued, true),
+            (processing(), true),
+            (finished, false),
+        ] {
             let seq = s.seq;
             let fx = ok(&mut s, Input::Terminate, T0 + 1_000);
-            assert_eq!(
-                fx,
-                vec![
-                    Effect::Broadcast {
-                        seq: seq + 1,
-                        event: status_event(Status::Purged)
-                    },
-                    Effect::Purge,
-                ]
-            );
+            let mut expected = vec![
+                Effect::Broadcast {
+                    seq: seq + 1,
+                    event: status_event(Status::Purged),
+                },
+                Effect::Purge,
+            ];
+            if origin_has_it {
+                expected.push(Effect::CancelOrigin);
+            }
+            assert_eq!(fx, expected);
             assert_eq!(s.status, Status::Purged);
             assert_eq!(
                 (s.result.clone(), s.error.clone(), s.meta.filename.clone()),
@@ -2315,14 +2350,15 @@ mod tests {
             assert!(at <= T0 + 100_000);
             ok(&mut s, Input::Alarm, at);
         }
-        // An input after the end (a late alarm) purges instead of being applied.
+        // An input after the end (a late alarm) purges instead of being applied; the origin,
+        // still running the job, is told to stop.
         let mut s = processing();
         let fx = ok(
             &mut s,
             origin_event(OriginEvent::Completed { result: result() }),
             T0 + 100_001,
         );
-        assert_eq!(fx.last(), Some(&Effect::Purge));
+        assert_eq!(fx[fx.len() - 2..], [Effect::Purge, Effect::CancelOrigin]);
         assert_eq!((s.status, s.result.clone()), (Status::Purged, None));
     }
 
@@ -2575,6 +2611,12 @@ mod tests {
                     prop_assert!(effects.contains(&Effect::Purge));
                     prop_assert!(s.result.is_none() && s.meta.filename.is_none());
                 }
+                // The origin is told to stop exactly when a purge finds it may run the job.
+                let purged_now = s.status == Status::Purged && before.status != Status::Purged;
+                prop_assert_eq!(
+                    effects.iter().filter(|e| **e == Effect::CancelOrigin).count(),
+                    usize::from(purged_now && before.origin_may_run())
+                );
             }
         }
 

@@ -22,10 +22,12 @@ before(async () => {
   const [s, bytes] = await Promise.all([
     startStack({
       vars: { ...TEST_VARS, MAX_UPLOAD_BYTES: String(MAX_UPLOAD), MAX_REQUEST_BYTES: String(MAX_REQUEST) },
-      // A hung model call fails fast (as a retryable timeout) instead of after 90 s; one job at
-      // a time, so a second one meets 503 + Retry-After.
+      // A hung model call fails in seconds (as a retryable timeout) instead of after 90 s, yet
+      // leaves a cancel time to arrive; heartbeats keep the 4 s watchdog quiet meanwhile. One job
+      // at a time, so a second one meets 503 + Retry-After.
       originEnv: {
-        DODOLENS_MODEL_TIMEOUT_S: '2',
+        DODOLENS_MODEL_TIMEOUT_S: '5',
+        DODOLENS_HEARTBEAT_MS: '1000',
         DODOLENS_MODEL_TIMEOUT_RETRIES: '0',
         DODOLENS_MAX_CONCURRENT_JOBS: '1',
         DODOLENS_RETRY_AFTER_S: '1',
@@ -313,6 +315,73 @@ test('an origin event of another forward attempt is refused (409) and changes no
   await stack.assertNoChunks(id);
 });
 
+test('a completed event forged with the webhook key is refused 401; only the edge ↔ origin key and purpose apply it', async () => {
+  // A real result to forge with, from a finished job.
+  const done = await upload(stack.api, video);
+  await waitFor(async () => (await stack.snapshot(done)).status === 'completed', 60_000, 'completed');
+  const { result } = await stack.snapshot(done);
+  // With the origin down the session waits in `forwarding`, where a completed event applies.
+  await stack.stopOrigin();
+  let id;
+  try {
+    id = await upload(stack.api, video);
+    await waitFor(async () => (await stack.snapshot(id)).status === 'forwarding', 10_000, 'forwarding');
+    const path = `/internal/sessions/${idOf(id)}/events`;
+    const body = JSON.stringify({ attempt: 1, event: { type: 'completed', result } });
+    const send = (headers) => fetch(`${stack.edgeUrl}${path}`, { method: 'POST', headers, body });
+    // The mover's webhook receiver holds its own key and sees webhook-purpose signatures.
+    const webhookKey = randomBytes(32).toString('hex');
+    const forgeries = {
+      'webhook key, webhook purpose': signedHeaders(webhookKey, path, body, { purpose: 'webhook' }),
+      'webhook key, origin-event purpose': signedHeaders(webhookKey, path, body),
+      'edge ↔ origin key, webhook purpose': signedHeaders(stack.secret, path, body, { purpose: 'webhook' }),
+      'edge ↔ origin key, forward purpose': signedHeaders(stack.secret, path, body, { purpose: 'forward' }),
+    };
+    for (const [what, headers] of Object.entries(forgeries)) {
+      assert.equal((await send(headers)).status, 401, what);
+    }
+    assert.equal((await stack.snapshot(id)).status, 'forwarding', 'no forgery moved the session');
+    // The same event properly signed gets past the signature (applied, or refused as another
+    // forward attempt's): the refusals above were the signature's.
+    const genuine = (await send(signedHeaders(stack.secret, path, body))).status;
+    assert.ok([204, 409].includes(genuine), `properly signed: ${genuine}`);
+    // Not forwarded later: the next scenario needs the origin's only slot.
+    assert.equal((await fetch(`${stack.api}/uploads/${id}`, { method: 'DELETE', headers: TUS })).status, 204);
+  } finally {
+    await stack.startOrigin();
+  }
+  await stack.assertNoChunks(id);
+  await stack.assertNoChunks(done);
+});
+
+test('a tus DELETE while the origin works cancels the job there: the model call is dropped, nothing is left', async () => {
+  const series = 'dodolens_jobs_total{outcome="cancelled"}';
+  const cancelled = async () => Number((await stack.originMetrics()).split('\n').find((l) => l.startsWith(`${series} `))?.split(' ')[1] ?? 0);
+  const before = { cancelled: await cancelled(), ...(await stack.simStats()) };
+  await stack.simControl({ latency_ms: 60_000 });
+  let id;
+  try {
+    const { url, done } = startUpload(stack.api, video);
+    id = sessionId(await url);
+    await done;
+    // Vision and transcription start together; either stage means this job is at the model.
+    await waitFor(async () => ['analysing', 'transcribing'].includes((await stack.snapshot(id)).stage), 30_000, 'this job at the model');
+    await waitFor(async () => (await stack.simStats()).chat_completions > before.chat_completions, 30_000, 'the model call');
+    assert.equal((await fetch(await url, { method: 'DELETE', headers: TUS })).status, 204);
+    // The edge's signed cancel reached the origin (not only the 410 its next event would get).
+    const job = idOf(id).slice(0, 12);
+    const told = () => stack.originOutput().split('\n').some((l) => l.includes('job cancelled by the edge') && l.includes(job));
+    await waitFor(async () => told(), 15_000, 'the signed cancel at the origin');
+    await waitFor(async () => (await cancelled()) > before.cancelled, 15_000, 'the origin cancelled the job');
+    await waitFor(async () => (await stack.simStats()).aborted > before.aborted, 15_000, 'the model call dropped');
+    await stack.originIdle();
+    assert.equal((await fetch(await url, { method: 'HEAD', headers: TUS })).status, 410);
+  } finally {
+    await stack.simControl({ latency_ms: 0 });
+  }
+  await stack.assertNoChunks(id);
+});
+
 test('the origin is down at forward time, then comes up: the backoff retries deliver and the job completes', async () => {
   await stack.stopOrigin();
   let id;
@@ -335,7 +404,7 @@ test('the origin is down at forward time, then comes up: the backoff retries del
 test('the origin at capacity answers 503 + Retry-After: the second session shows queued, then completes', async () => {
   const rejections = async () => {
     // Busy refusals, whichever limit (job slots, memory budget, model budget) was reached.
-    const text = await (await fetch(`${stack.originUrl}/metrics`)).text();
+    const text = await stack.originMetrics();
     const busy = [...text.matchAll(/intake_rejections_total\{reason="(?:slots|memory|model_budget)"\} (\d+)/g)];
     return busy.reduce((sum, m) => sum + Number(m[1]), 0);
   };
@@ -363,7 +432,7 @@ test('the origin at capacity answers 503 + Retry-After: the second session shows
     const statuses = waiting.frames.filter(isEvent('status')).map((f) => f.event.status);
     assert.ok(statuses.indexOf('queued') < statuses.lastIndexOf('processing'), `queued, then processing: ${statuses}`);
     assert.equal((await stack.snapshot(ids[1])).queue, null, 'no wait once taken');
-    const metrics = await (await fetch(`${stack.originUrl}/metrics`)).text();
+    const metrics = await stack.originMetrics();
     const probes = [...metrics.matchAll(/admission_probes_total\{answer="[a-z_]+"\} (\d+)/g)];
     assert.ok(probes.reduce((sum, m) => sum + Number(m[1]), 0) >= 1, 'the queued session asked body-less before re-sending its video');
     busy.close();
@@ -400,22 +469,29 @@ test('the origin dies mid-job: the watchdog re-forwards the stored video and the
 test('a slow upload outlives the idle expiry: every PATCH pushes the deadline (sliding)', async () => {
   const idle = Number(TEST_VARS.IDLE_EXPIRY_MS);
   const piece = 64 << 10;
-  const url = await create(stack.api, piece * 5);
+  const pieces = 4;
+  const url = await create(stack.api, piece * pieces);
   const id = sessionId(url);
-  const started = Date.now();
-  let offset = 0;
-  // One PATCH every half idle period: the whole upload takes twice the idle expiry.
-  while (offset < piece * 5) {
-    await new Promise((resolve) => setTimeout(resolve, idle / 2));
+  // Driven by the object's own deadline (the snapshot's `expires_at`), not by fixed sleeps: each
+  // PATCH goes out once half the idle period is left, so the upload lasts well past the
+  // deadline it was created with.
+  const first = (await stack.snapshot(id)).expires_at;
+  let deadline = first;
+  for (let offset = 0; offset < piece * pieces; offset += piece) {
+    await waitFor(() => Date.now() >= deadline - idle / 2, idle, 'half the idle period left');
+    const sent = Date.now();
     const res = await patch(url, video.subarray(offset, offset + piece), offset);
-    assert.equal(res.status, 204, `PATCH at ${offset} after ${Date.now() - started} ms`);
-    offset += piece;
+    assert.equal(res.status, 204, `PATCH at ${offset}, ${deadline - sent} ms before the deadline`);
+    if (offset + piece === piece * pieces) break; // complete: no idle expiry any more
+    const next = (await stack.snapshot(id)).expires_at;
+    assert.ok(next >= sent + idle && next > deadline, `the deadline moved from ${deadline} to ${next}`);
+    deadline = next;
   }
-  assert.ok(Date.now() - started > 2 * idle, 'the upload lasted longer than the idle expiry');
+  assert.ok(Date.now() > first, 'the upload went on past the deadline it was created with');
   const socket = await openSocket(stack.api, id);
-  const first = await socket.until((f) => f.type === 'snapshot', 5_000, 'snapshot');
-  assert.notEqual(first.snapshot.status, 'purged');
-  assert.equal(first.snapshot.upload.offset, piece * 5);
+  const snapshot = await socket.until((f) => f.type === 'snapshot', 5_000, 'snapshot');
+  assert.notEqual(snapshot.snapshot.status, 'purged');
+  assert.equal(snapshot.snapshot.upload.offset, piece * pieces);
   socket.close();
   // Not a video: the origin refuses it and the chunks go.
   await stack.assertNoChunks(id, 30_000);

@@ -137,15 +137,24 @@ export function brief(frame) {
 export const isEvent = (type, extra = () => true) => (f) => f.type === 'event' && f.event.type === type && extra(f.event);
 export const isStatus = (status) => isEvent('status', (e) => e.status === status);
 
-/** Headers of a signed origin → edge event, as the origin sends them. */
-export function signedHeaders(secret, path, body, { timestamp = Math.floor(Date.now() / 1000) } = {}) {
+/** The canonical string of docs/PROTOCOL.md § Signatures. */
+export function canonical({ purpose, method, path, timestamp, length, metadata, extra = [] }) {
+  return ['DODOLENS-HMAC-SHA256-V2', purpose, method, path, timestamp, length, metadata, ...extra.map(([n, v]) => `${n}:${v}`)].join('\n');
+}
+
+/**
+ * Headers of a signed origin → edge event, as the origin sends them. `purpose` other than
+ * `origin-event` makes a signature the edge must refuse (e.g. `webhook`, what the mover's
+ * receiver sees).
+ */
+export function signedHeaders(secret, path, body, { timestamp = Math.floor(Date.now() / 1000), purpose = 'origin-event' } = {}) {
   const digest = createHash('sha256').update(body).digest('hex');
-  const canonical = ['DODOLENS-HMAC-SHA256-V1', 'POST', path, timestamp, Buffer.byteLength(body), digest].join('\n');
+  const text = canonical({ purpose, method: 'POST', path, timestamp, length: Buffer.byteLength(body), metadata: digest });
   return {
     'content-type': 'application/json',
     'x-dodolens-timestamp': String(timestamp),
     'x-dodolens-metadata': digest,
-    'x-dodolens-signature': createHmac('sha256', secret).update(canonical).digest('hex'),
+    'x-dodolens-signature': createHmac('sha256', secret).update(text).digest('hex'),
   };
 }
 

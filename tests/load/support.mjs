@@ -154,13 +154,9 @@ export function jobRuns(outputs) {
   return runs;
 }
 
-/**
- * A replica's Prometheus text: from its operator listener, or from its main port for an origin
- * that serves /metrics there.
- */
+/** A replica's Prometheus text, from its operator listener (the public port has no /metrics). */
 export async function metrics(replica) {
-  const res = await fetch(`${replica.opsUrl}/metrics`).catch(() => fetch(`${replica.url}/metrics`));
-  return res.text();
+  return (await fetch(`${replica.opsUrl}/metrics`)).text();
 }
 
 /** A replica's jobs_in_flight gauge. */

@@ -18,6 +18,7 @@ test('origin answers /healthz and stops cleanly', async () => {
   const origin = await startService('origin', path.join(targetDir, 'debug/dodolens-origin'), [], {
     env: {
       DODOLENS_BIND: `127.0.0.1:${port}`,
+      DODOLENS_OPS_BIND: `127.0.0.1:${await freePort()}`,
       DODOLENS_SIGNING_SECRET: randomBytes(32).toString('hex'),
       // Never called by this test; the origin only needs to know where a model would be.
       OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',

@@ -15,6 +15,9 @@ import { launch } from './support/browser.mjs';
 import { makeVideo, removeVideos } from './support/video.mjs';
 import { startStack as startFullStack, waitFor } from '../../scripts/lib/stack.mjs';
 
+/** The mover's webhook key (its own, not the edge ↔ origin key). */
+const WEBHOOK_SECRET = 'webhook-key-of-the-mover';
+
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'artifacts/web');
 const RESULT_TIMEOUT = 120_000;
@@ -47,7 +50,7 @@ async function startSinks() {
     // The webhook: HMAC-SHA256 over the canonical string, with the webhook key.
     const timestamp = req.headers['x-dodolens-timestamp'];
     const digest = createHash('sha256').update(body).digest('hex');
-    const canonical = ['DODOLENS-HMAC-SHA256-V1', 'POST', url.pathname, timestamp, String(body.length), digest].join('\n');
+    const canonical = ['DODOLENS-HMAC-SHA256-V2', 'webhook', 'POST', url.pathname, timestamp, String(body.length), digest].join('\n');
     const expected = createHmac('sha256', key).update(canonical).digest('hex');
     if (req.headers['x-dodolens-signature'] !== expected) {
       seen.badSignatures += 1;
@@ -80,9 +83,10 @@ before(async () => {
       DODOLENS_AIRTABLE_LINES_TABLE: 'Lignes',
       DODOLENS_AIRTABLE_URL: `${sinks.url}/v0`,
       DODOLENS_WEBHOOK_URL: `${sinks.url}/hook`,
+      DODOLENS_WEBHOOK_SECRET: WEBHOOK_SECRET,
     },
   });
-  sinks.setKey(stack.webhookSecret ?? stack.secret);
+  sinks.setKey(WEBHOOK_SECRET);
 });
 
 after(async () => {

@@ -73,12 +73,14 @@ impl MemoryStore {
     pub fn keys(&self) -> Vec<String> {
         let state = self.shared.state.lock().unwrap();
         let now = Instant::now();
-        state
+        let mut keys: Vec<String> = state
             .entries
             .iter()
             .filter(|(_, e)| e.expires_at > now)
             .map(|(k, _)| k.clone())
-            .collect()
+            .collect();
+        keys.sort();
+        keys
     }
 
     pub fn is_empty(&self) -> bool {
@@ -219,6 +221,14 @@ fn mark_attempt(state: &State, key: &str) -> u32 {
         .map_or(0, JobMark::attempt)
 }
 
+fn cancel_key(id: &str) -> String {
+    format!("cancel:{id}")
+}
+
+fn spend_key(window: &str) -> String {
+    format!("spend:{window}")
+}
+
 #[async_trait]
 impl Store for MemoryStore {
     async fn claim_job(&self, id: &str, attempt: u32, ttl: Duration) -> Result<Claim, StoreError> {
@@ -281,6 +291,33 @@ impl Store for MemoryStore {
 
     async fn job_mark(&self, id: &str) -> Result<Option<JobMark>, StoreError> {
         Ok(self.text(&job_key(id)).and_then(|t| JobMark::decode(&t)))
+    }
+
+    async fn record_cancelled(
+        &self,
+        id: &str,
+        mark: JobMark,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut state = self.shared.state.lock().unwrap();
+        let job = job_key(id);
+        let mut earliest = false;
+        if mark_attempt(&state, &job) <= mark.attempt() {
+            earliest = state.insert(job, Value::Text(mark.encode()), Instant::now() + ttl);
+        }
+        state.remove(&status_key(id));
+        drop(state);
+        self.wake_purge_if(earliest);
+        Ok(())
+    }
+
+    async fn cancel_job(&self, id: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.set(cancel_key(id), Value::Text(String::new()), ttl);
+        Ok(())
+    }
+
+    async fn is_cancelled(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.text(&cancel_key(id)).is_some())
     }
 
     async fn set_status(&self, id: &str, status: &str, ttl: Duration) -> Result<(), StoreError> {
@@ -374,6 +411,41 @@ impl Store for MemoryStore {
     async fn outbox_remove(&self, id: &str) -> Result<(), StoreError> {
         self.remove(&outbox_key(id));
         Ok(())
+    }
+
+    async fn add_spend(
+        &self,
+        window: &str,
+        micro_eur: u64,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = spend_key(window);
+        let mut state = self.shared.state.lock().unwrap();
+        let (total, expires_at) = match state.entries.get(&key) {
+            Some(Entry {
+                value: Value::Text(text),
+                expires_at,
+            }) if *expires_at > Instant::now() => (text.parse().unwrap_or(0u64), *expires_at),
+            _ => (0, Instant::now() + ttl),
+        };
+        let value = Value::Text((total + micro_eur).to_string());
+        let earliest = state.insert(key, value, expires_at);
+        drop(state);
+        self.wake_purge_if(earliest);
+        Ok(())
+    }
+
+    async fn spent(&self, windows: &[&str]) -> Result<Vec<u64>, StoreError> {
+        let state = self.shared.state.lock().unwrap();
+        Ok(windows
+            .iter()
+            .map(|w| {
+                state
+                    .live_text(&spend_key(w))
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0)
+            })
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

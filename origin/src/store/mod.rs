@@ -1,4 +1,5 @@
-//! Job state behind one trait: dedupe, status, final events, outbox and the model budget.
+//! Job state behind one trait: dedupe, status, cancellation, final events, outbox, the model
+//! budget and spending counters.
 //!
 //! One origin keeps it in memory; several replicas share it through Redis, so a job forwarded
 //! to two replicas runs once, the model budget is the cluster's, and a final event whose
@@ -34,7 +35,11 @@ pub enum StoreError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Completed,
-    Failed { retryable: bool },
+    Failed {
+        retryable: bool,
+    },
+    /// The edge cancelled it (the user deleted the upload): never run again.
+    Cancelled,
 }
 
 /// What the store remembers about a job id. Encoded as a short string so Redis scripts and the
@@ -72,6 +77,10 @@ impl JobMark {
             } => {
                 format!("failed:{attempt}")
             }
+            JobMark::Ended {
+                attempt,
+                outcome: Outcome::Cancelled,
+            } => format!("cancelled:{attempt}"),
         }
     }
 
@@ -91,6 +100,10 @@ impl JobMark {
             "failed" => JobMark::Ended {
                 attempt,
                 outcome: Outcome::Failed { retryable: false },
+            },
+            "cancelled" => JobMark::Ended {
+                attempt,
+                outcome: Outcome::Cancelled,
             },
             _ => return None,
         })
@@ -174,6 +187,17 @@ pub trait Store: Send + Sync + 'static {
     /// The final event kept for a finished job, to re-send on a duplicate forward.
     async fn final_event(&self, id: &str) -> Result<Option<String>, StoreError>;
     async fn job_mark(&self, id: &str) -> Result<Option<JobMark>, StoreError>;
+    /// The end of a cancelled job: its mark for `ttl`, its status deleted, no final event.
+    async fn record_cancelled(
+        &self,
+        id: &str,
+        mark: JobMark,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+    /// Records for `ttl` that the edge cancelled `id`: the replica running it stops, and a late
+    /// forward of it is refused.
+    async fn cancel_job(&self, id: &str, ttl: Duration) -> Result<(), StoreError>;
+    async fn is_cancelled(&self, id: &str) -> Result<bool, StoreError>;
     /// The current stage of a running job, for operators.
     async fn set_status(&self, id: &str, status: &str, ttl: Duration) -> Result<(), StoreError>;
     async fn status(&self, id: &str) -> Result<Option<String>, StoreError>;
@@ -196,6 +220,15 @@ pub trait Store: Send + Sync + 'static {
     /// Puts an entry back with its attempt count, due after `delay`.
     async fn outbox_retry(&self, entry: &OutboxEntry, delay: Duration) -> Result<(), StoreError>;
     async fn outbox_remove(&self, id: &str) -> Result<(), StoreError>;
+    /// Adds `micro_eur` to the spending counter `window`, which expires `ttl` after creation.
+    async fn add_spend(
+        &self,
+        window: &str,
+        micro_eur: u64,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+    /// The spending counters `windows` (0 for one that does not exist).
+    async fn spent(&self, windows: &[&str]) -> Result<Vec<u64>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
@@ -218,6 +251,10 @@ mod tests {
             JobMark::Ended {
                 attempt: 4,
                 outcome: Outcome::Failed { retryable: false },
+            },
+            JobMark::Ended {
+                attempt: 5,
+                outcome: Outcome::Cancelled,
             },
         ] {
             assert_eq!(JobMark::decode(&mark.encode()), Some(mark));
@@ -247,5 +284,10 @@ mod tests {
             outcome: Outcome::Failed { retryable: false },
         };
         assert!(!may_run(Some(fatal), 2));
+        let cancelled = JobMark::Ended {
+            attempt: 1,
+            outcome: Outcome::Cancelled,
+        };
+        assert!(!may_run(Some(cancelled), 2));
     }
 }

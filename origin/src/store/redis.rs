@@ -288,6 +288,35 @@ impl Store for RedisStore {
         Ok(text.and_then(|t| JobMark::decode(&t)))
     }
 
+    async fn record_cancelled(
+        &self,
+        id: &str,
+        mark: JobMark,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .del(self.key("status", id))
+            .ignore()
+            .pset_ex(self.key("job", id), mark.encode(), millis(ttl))
+            .ignore();
+        let () = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    async fn cancel_job(&self, id: &str, ttl: Duration) -> Result<(), StoreError> {
+        let () = self
+            .conn
+            .clone()
+            .pset_ex(self.key("cancel", id), 1, millis(ttl))
+            .await?;
+        Ok(())
+    }
+
+    async fn is_cancelled(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.clone().exists(self.key("cancel", id)).await?)
+    }
+
     async fn set_status(&self, id: &str, status: &str, ttl: Duration) -> Result<(), StoreError> {
         let () = self
             .conn
@@ -378,6 +407,35 @@ impl Store for RedisStore {
             .ignore();
         let () = pipe.query_async(&mut self.conn.clone()).await?;
         Ok(())
+    }
+
+    async fn add_spend(
+        &self,
+        window: &str,
+        micro_eur: u64,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.key("spend", window);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .incr(&key, micro_eur)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(millis(ttl))
+            .arg("NX")
+            .ignore();
+        let () = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    async fn spent(&self, windows: &[&str]) -> Result<Vec<u64>, StoreError> {
+        let keys: Vec<String> = windows.iter().map(|w| self.key("spend", w)).collect();
+        let values: Vec<Option<u64>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(values.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -304,3 +304,50 @@ pub fn astronaut_narrated() -> PathBuf {
         ffmpeg(&args, out);
     })
 }
+
+/// A Matroska file whose 6000 tiny MJPEG frames are all noise: the container is fine (ffprobe
+/// reads it), but decoding logs two lines per frame — about 750 KiB of stderr, far past the
+/// origin's stderr cap and any pipe buffer — before ffmpeg gives up.
+pub fn floods_stderr() -> PathBuf {
+    cached("floods-stderr.mkv", |out| {
+        let clean = dir().join("partial-floods-stderr-clean.mkv");
+        ffmpeg(
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=32x32:rate=100:duration=60",
+                "-c:v",
+                "mjpeg",
+                "-q:v",
+                "31",
+                "-f",
+                "matroska",
+            ],
+            &clean,
+        );
+        let mut data = std::fs::read(&clean).unwrap();
+        std::fs::remove_file(&clean).unwrap();
+        // Overwrite each JPEG (SOI … EOI) with noise free of 0xFF, so no marker survives.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut i = 0;
+        while let Some(start) = find(&data, &[0xFF, 0xD8, 0xFF], i) {
+            let end = find(&data, &[0xFF, 0xD9], start).unwrap() + 2;
+            for b in &mut data[start..end] {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *b = (seed % 255) as u8;
+            }
+            i = end;
+        }
+        std::fs::write(out, data).unwrap();
+    })
+}
+
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    haystack[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}

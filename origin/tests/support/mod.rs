@@ -22,15 +22,17 @@ use axum::{
     Router,
 };
 use base64::Engine;
-use dodolens_origin::{config::Config, Origin};
+use dodolens_origin::{config::Config, store::MemoryStore, Origin};
 use dodolens_shared::{
     protocol::{JobMeta, OriginEvent, OriginReport, UploadMeta},
-    signing::{self, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
+    signing::{self, Purpose, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
 };
 use serde_json::Value;
 use tokio::sync::Notify;
 
 pub const SECRET: &str = "test-secret-for-dodolens";
+/// The mover's webhook key: the origin signs webhooks with it and accepts nothing signed by it.
+pub const WEBHOOK_SECRET: &str = "webhook-secret-the-mover-holds";
 
 /// Runs the whole test process with TMPDIR and the working directory in empty folders, so the
 /// residue check can prove nothing was written.
@@ -80,6 +82,8 @@ struct CallbackInner {
     final_posts: Mutex<HashMap<String, u64>>,
     /// While set, final events are answered with this status instead of being applied.
     refuse_finals: Mutex<Option<u16>>,
+    /// Sessions purged at the "edge": their events are answered 410.
+    gone: Mutex<std::collections::HashSet<String>>,
     bad_signatures: Mutex<u64>,
     changed: Notify,
 }
@@ -154,6 +158,11 @@ impl Callback {
         }
     }
 
+    /// From now on, events for `id` are answered 410, as for a purged session.
+    pub fn purge(&self, id: &str) {
+        self.inner.gone.lock().unwrap().insert(id.to_string());
+    }
+
     pub fn bad_signatures(&self) -> u64 {
         *self.inner.bad_signatures.lock().unwrap()
     }
@@ -204,13 +213,14 @@ async fn receive(
     };
     let digest = signing::body_digest(&body);
     let path = format!("/internal/sessions/{id}/events");
-    let parts = SignedParts {
-        method: "POST",
-        path: &path,
-        timestamp: get(HEADER_TIMESTAMP).parse().unwrap_or(0),
-        content_length: body.len() as u64,
-        metadata: get(HEADER_METADATA),
-    };
+    let parts = SignedParts::new(
+        Purpose::OriginEvent,
+        "POST",
+        &path,
+        get(HEADER_TIMESTAMP).parse().unwrap_or(0),
+        body.len() as u64,
+        get(HEADER_METADATA),
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -220,6 +230,9 @@ async fn receive(
     {
         *cb.inner.bad_signatures.lock().unwrap() += 1;
         return StatusCode::UNAUTHORIZED;
+    }
+    if cb.inner.gone.lock().unwrap().contains(&id) {
+        return StatusCode::GONE;
     }
     let Ok(report) = serde_json::from_slice::<OriginReport>(&body) else {
         return StatusCode::BAD_REQUEST;
@@ -259,7 +272,7 @@ pub struct Sim {
 
 impl Sim {
     pub async fn start() -> Sim {
-        let (addr, task) = dodolens_origin::sim::start("127.0.0.1:0".parse().unwrap())
+        let (addr, task) = openai_sim::start("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         Sim { addr, task }
@@ -299,6 +312,7 @@ impl Drop for Sim {
 pub fn config(sim: &Sim, extra: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = [
         ("DODOLENS_BIND", "127.0.0.1:0".to_string()),
+        ("DODOLENS_OPS_BIND", "127.0.0.1:0".to_string()),
         ("DODOLENS_SIGNING_SECRET", SECRET.to_string()),
         ("OPENAI_BASE_URL", sim.base_url()),
         ("DODOLENS_MAX_VIDEO_BYTES", (150 * 1024 * 1024).to_string()),
@@ -323,6 +337,16 @@ pub async fn start_origin(cfg: Config) -> Origin {
     dodolens_origin::start(cfg).await.unwrap()
 }
 
+/// An origin on an in-memory store the test keeps a handle to, for residue checks.
+pub async fn start_origin_in_memory(cfg: Config) -> (Origin, MemoryStore) {
+    sandbox();
+    let store = MemoryStore::new();
+    let origin = dodolens_origin::start_with_store(cfg, Arc::new(store.clone()))
+        .await
+        .unwrap();
+    (origin, store)
+}
+
 pub fn job_meta(id: &str, callback: &str, attempt: u32) -> JobMeta {
     JobMeta {
         session_id: id.to_string(),
@@ -343,7 +367,16 @@ pub enum Signature {
     Missing,
     WrongSecret,
     Stale,
+    /// Signed with the webhook key, as its receiver could.
+    WebhookKey,
+    /// The edge ↔ origin key, but made for another purpose (an origin event).
+    WrongPurpose,
+    /// [`PREVIOUS_SECRET`], the key a rotation is retiring.
+    PreviousKey,
 }
+
+/// The key being retired in rotation tests (`DODOLENS_SIGNING_SECRET_PREVIOUS`).
+pub const PREVIOUS_SECRET: &str = "previous-secret-being-rotated-out";
 
 pub async fn forward(
     origin: SocketAddr,
@@ -361,20 +394,27 @@ pub async fn forward(
     if signature == Signature::Stale {
         timestamp -= 600;
     }
-    let secret: &[u8] = if signature == Signature::WrongSecret {
-        b"not-the-secret"
-    } else {
-        SECRET.as_bytes()
+    let secret: &[u8] = match signature {
+        Signature::WrongSecret => b"not-the-secret",
+        Signature::WebhookKey => WEBHOOK_SECRET.as_bytes(),
+        Signature::PreviousKey => PREVIOUS_SECRET.as_bytes(),
+        _ => SECRET.as_bytes(),
+    };
+    let purpose = match signature {
+        Signature::WrongPurpose => Purpose::OriginEvent,
+        Signature::WebhookKey => Purpose::Webhook,
+        _ => Purpose::Forward,
     };
     let sig = signing::sign(
         secret,
-        &SignedParts {
-            method: "POST",
-            path: &path,
+        &SignedParts::new(
+            purpose,
+            "POST",
+            &path,
             timestamp,
-            content_length: body.len() as u64,
-            metadata: &metadata,
-        },
+            body.len() as u64,
+            &metadata,
+        ),
     )
     .unwrap();
     let mut request = reqwest::Client::new()
@@ -384,7 +424,49 @@ pub async fn forward(
     if signature != Signature::Missing {
         request = request.header(HEADER_SIGNATURE, sig);
     }
-    request.body(body).send().await.unwrap()
+    request
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("forward of {}: {e:?}", meta.session_id))
+}
+
+/// A signed cancel (`DELETE /v1/jobs/{id}`), as the edge sends it; `purpose` other than
+/// `Cancel` makes one the origin must refuse.
+pub async fn cancel(origin: SocketAddr, id: &str, purpose: Purpose) -> reqwest::Response {
+    let path = format!("/v1/jobs/{id}");
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let digest = signing::body_digest(b"");
+    let parts = SignedParts::new(purpose, "DELETE", &path, timestamp, 0, &digest);
+    let signature = signing::sign(SECRET.as_bytes(), &parts).unwrap();
+    reqwest::Client::new()
+        .delete(format!("http://{origin}{path}"))
+        .header(HEADER_TIMESTAMP, timestamp.to_string())
+        .header(HEADER_METADATA, digest)
+        .header(HEADER_SIGNATURE, signature)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Waits until the store records how job `id` ended.
+pub async fn ended(origin: &Origin, id: &str) -> dodolens_origin::store::JobMark {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match origin.state.store.job_mark(id).await.unwrap() {
+            Some(mark @ dodolens_origin::store::JobMark::Ended { .. }) => return mark,
+            _ => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "job {id} never ended"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
 }
 
 /// memfds this process holds for `id` (video or audio).
@@ -567,18 +649,27 @@ pub struct Scenario {
     pub cb: Callback,
     pub cb_addr: SocketAddr,
     pub origin: Origin,
+    /// The store, when the scenario runs without Redis.
+    pub memory: Option<MemoryStore>,
 }
 
 impl Scenario {
     pub async fn start(extra: &[(&str, &str)]) -> Scenario {
         let sim = Sim::start().await;
         let (cb, cb_addr) = Callback::start().await;
-        let origin = start_origin(config(&sim, extra)).await;
+        let cfg = config(&sim, extra);
+        let (origin, memory) = if cfg.redis_url.is_some() {
+            (start_origin(cfg).await, None)
+        } else {
+            let (origin, store) = start_origin_in_memory(cfg).await;
+            (origin, Some(store))
+        };
         Scenario {
             sim,
             cb,
             cb_addr,
             origin,
+            memory,
         }
     }
 
@@ -597,18 +688,13 @@ impl Scenario {
     }
 
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.origin.addr))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        metrics(&self.origin).await
     }
 
     /// Residue checks, signature checks on everything the edge received, then shutdown.
     pub async fn finish(self, ids: &[&str]) {
         assert_no_residue(ids, None).await;
-        if let Some(store) = &self.origin.memory_store {
+        if let Some(store) = &self.memory {
             assert_only_finished_markers(&self.origin, store).await;
         }
         assert_eq!(self.cb.bad_signatures(), 0);
@@ -616,8 +702,8 @@ impl Scenario {
     }
 }
 
-/// Only what expires by itself remains: finished-job marks, their kept final events, the model
-/// budget's window; the outbox holds nothing.
+/// Only what expires by itself remains: finished-job and cancel marks, kept final events, the
+/// model budget's window, the spending counters; the outbox holds nothing.
 pub async fn assert_only_finished_markers(
     origin: &Origin,
     store: &dodolens_origin::store::MemoryStore,
@@ -627,7 +713,13 @@ pub async fn assert_only_finished_markers(
         store
             .keys()
             .into_iter()
-            .filter(|k| !(k.starts_with("job:") || k.starts_with("final:") || k == "budget"))
+            .filter(|k| {
+                !(k.starts_with("job:")
+                    || k.starts_with("final:")
+                    || k.starts_with("cancel:")
+                    || k.starts_with("spend:")
+                    || k == "budget")
+            })
             .collect::<Vec<_>>()
     };
     while !lingering().is_empty() || origin.state.outbox.held() > 0 {
@@ -652,13 +744,14 @@ pub async fn probe(origin: SocketAddr, meta: &JobMeta, length: u64) -> reqwest::
         .as_secs();
     let signature = signing::sign(
         SECRET.as_bytes(),
-        &SignedParts {
-            method: "POST",
-            path: &path,
+        &SignedParts::new(
+            Purpose::Forward,
+            "POST",
+            &path,
             timestamp,
-            content_length: length,
-            metadata: &metadata,
-        },
+            length,
+            &metadata,
+        ),
     )
     .unwrap();
     reqwest::Client::new()
@@ -686,13 +779,14 @@ pub fn forward_head(meta: &JobMeta, length: u64) -> String {
         .as_secs();
     let signature = signing::sign(
         SECRET.as_bytes(),
-        &SignedParts {
-            method: "POST",
-            path: &path,
+        &SignedParts::new(
+            Purpose::Forward,
+            "POST",
+            &path,
             timestamp,
-            content_length: length,
-            metadata: &metadata,
-        },
+            length,
+            &metadata,
+        ),
     )
     .unwrap();
     format!(
@@ -754,6 +848,23 @@ pub async fn read_head(
         .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
         .collect();
     (status, headers)
+}
+
+/// The origin's Prometheus text, from its operator listener.
+pub async fn metrics(origin: &Origin) -> String {
+    reqwest::get(format!("http://{}/metrics", origin.ops_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of one metric line (`name{labels}` exactly as rendered), 0 when absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 pub fn completed(event: &OriginEvent) -> &dodolens_shared::protocol::AnalysisResult {

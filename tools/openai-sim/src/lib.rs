@@ -1,4 +1,6 @@
-//! `dodolens-openai-sim`: an OpenAI-compatible stand-in for tests and the offline demo.
+//! `openai-sim`: an OpenAI-compatible stand-in for DodoLens tests and the offline demo. It is a
+//! workspace crate of its own so that nothing of it is compiled into the origin or shipped in
+//! its image; the origin's tests use it as a dev-dependency.
 //!
 //! It is strict where the real API is strict, so the origin cannot pass tests with requests the
 //! real service would reject: structured output must be a `json_schema` in strict mode (every
@@ -6,8 +8,10 @@
 //! that decodes and stays within size bounds, and uploaded audio must decode (checked with
 //! ffmpeg). Answers come from a script that reads the schema's catalogue keys. Latency and
 //! faults (429 with Retry-After once, 500, hang) are set through `POST /__sim/control`;
-//! `GET /__sim/stats` counts what happened. Completion ids start with
-//! [`crate::analysis::SIMULATED_ID_PREFIX`] so results are labelled as simulated.
+//! `GET /__sim/stats` counts what happened, including requests the client gave up on while the
+//! simulator was still answering (`aborted`: a cancelled job drops its model calls). Completion
+//! ids start with [`ID_PREFIX`], which the origin recognises, so results are labelled as
+//! simulated.
 
 use std::{
     net::SocketAddr,
@@ -31,8 +35,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::{io::AsyncWriteExt, net::TcpListener, process::Command};
 
-use crate::analysis::SIMULATED_ID_PREFIX;
-
+/// Prefix of every completion id; the origin's `analysis::SIMULATED_ID_PREFIX` (a test there
+/// checks they agree).
+pub const ID_PREFIX: &str = "dodolens-sim-";
 const MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
 const MAX_IMAGE_SIDE: usize = 2048;
 const MIN_IMAGE_SIDE: usize = 16;
@@ -74,6 +79,9 @@ struct Counters {
     images: AtomicU64,
     max_image_side: AtomicU64,
     audio_bytes: AtomicU64,
+    /// Decoded duration of every transcribed file, in milliseconds, summed.
+    audio_ms: AtomicU64,
+    aborted: AtomicU64,
 }
 
 #[derive(Default)]
@@ -96,7 +104,6 @@ pub fn router() -> Router {
 
 /// Binds `addr` (port 0 picks one) and serves in the background.
 pub async fn start(addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    crate::install_crypto_provider();
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -123,11 +130,35 @@ async fn stats(State(sim): State<Shared>) -> Json<Value> {
         "images": get(&c.images),
         "max_image_side": get(&c.max_image_side),
         "audio_bytes": get(&c.audio_bytes),
+        "audio_ms": get(&c.audio_ms),
+        "aborted": get(&c.aborted),
     }))
+}
+
+/// Counts a request as aborted if its handler is dropped (the client went away) before it
+/// answered.
+struct Answering<'a> {
+    sim: &'a Sim,
+    done: bool,
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.sim.counters.aborted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Applies latency and the configured fault; `Some` is the response to send instead.
 async fn misbehave(sim: &Sim) -> Option<Response> {
+    let mut answering = Answering { sim, done: false };
+    let response = delay_or_fault(sim).await;
+    answering.done = true;
+    response
+}
+
+async fn delay_or_fault(sim: &Sim) -> Option<Response> {
     let (fault, latency) = {
         let mut control = sim.control.lock().unwrap();
         let fault = control.fault;
@@ -262,7 +293,7 @@ fn answer_chat(sim: &Sim, request: &Value) -> Result<Value, String> {
     let prompt_tokens = text.chars().count() as u64 / 4 + image_tokens;
     let completion_tokens = content.len() as u64 / 4;
     Ok(json!({
-        "id": format!("{SIMULATED_ID_PREFIX}chatcmpl-{id}"),
+        "id": format!("{ID_PREFIX}chatcmpl-{id}"),
         "object": "chat.completion",
         "created": 1_700_000_000u32,
         "model": model,
@@ -452,6 +483,9 @@ async fn transcriptions(State(sim): State<Shared>, mut form: Multipart) -> Respo
         Some(s) => s,
         None => return reject(&sim, "audio does not decode".into()),
     };
+    sim.counters
+        .audio_ms
+        .fetch_add((seconds * 1000.0).round() as u64, Ordering::Relaxed);
     let text = sim
         .control
         .lock()

@@ -1,5 +1,5 @@
-//! `dodolens-openai-sim --bind ADDR`: the OpenAI simulator (see `dodolens_origin::sim`).
-//! Prints `listening on ADDR` once bound; port 0 picks a free port.
+//! `openai-sim --bind ADDR`: the OpenAI simulator (see the library). Prints `listening on ADDR`
+//! once bound; port 0 picks a free port. Stops on SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
 
@@ -13,17 +13,19 @@ async fn main() -> anyhow::Result<()> {
         match arg.as_str() {
             "--bind" => bind = args.next().context("--bind needs ADDR")?.parse()?,
             "-h" | "--help" => {
-                println!("usage: dodolens-openai-sim [--bind ADDR]");
+                println!("usage: openai-sim [--bind ADDR]");
                 return Ok(());
             }
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
-    let (addr, server) = dodolens_origin::sim::start(bind).await?;
+    let (addr, server) = openai_sim::start(bind).await?;
     println!("listening on {addr}");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = server => {}
         _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
     Ok(())
 }

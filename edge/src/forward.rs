@@ -2,9 +2,10 @@
 //!
 //! The body is streamed row by row from SQLite through a `FixedLengthStream`, so the origin gets
 //! a Content-Length and the Worker never holds the video (Workers have 128 MB of memory). The
-//! request is signed for `Purpose::Forward` over the method, path, timestamp, length and the job
-//! metadata (which rides in a header, because a streamed body cannot be hashed before it is
-//! sent); the admission probe signs the same facts under its own path. The state machine
+//! request is signed for `Purpose::Forward` over the method, path, timestamp, length, the job
+//! metadata (which rides in a header) and the video's SHA-256: a streamed body cannot be hashed
+//! before it is sent, so the digest is the one kept with the rows as they were written
+//! (`shared::video_digest`). The admission probe signs the same facts under its own path. The state machine
 //! decides whether to send at all; the outcome (classified by `shared::answer`) goes back into
 //! it, which decides about the queue, backoff, `Retry-After` and the watchdog.
 //!
@@ -26,6 +27,7 @@ use dodolens_shared::{
     lifecycle::{ForwardResponse, Input},
     protocol::{JobMeta, HEADER_QUEUE_POSITION, HEADER_RUNNING_ATTEMPT, HEADER_VIDEO_LENGTH},
     signing::Purpose,
+    video_digest,
 };
 use futures_util::Stream;
 use std::{rc::Rc, time::Duration};
@@ -126,6 +128,9 @@ impl Object {
             attempt,
         };
         let metadata = STANDARD.encode(serde_json::to_vec(&job)?);
+        // The rows' SHA-256, kept with the offset as they were written: the origin checks the
+        // body it receives against it, and it is signed with the rest.
+        let digest = record.digest.hex();
         origin_call::signed_headers(
             self.config()?.keys()?,
             &Signed {
@@ -134,7 +139,7 @@ impl Object {
                 path,
                 content_length: video_length(record),
                 metadata: &metadata,
-                extra: &[],
+                extra: &[(video_digest::HEADER, digest.as_str())],
             },
         )
     }

@@ -25,6 +25,8 @@ pub enum IntakeError {
     Unauthorised(#[from] dodolens_shared::signing::SignatureError),
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    #[error("bad request: video digest mismatch (the body is not the video the edge signed)")]
+    DigestMismatch,
     #[error("body of {0} bytes exceeds the maximum")]
     TooLarge(u64),
     #[error("busy ({}): come back later", .0.reason.as_str())]
@@ -61,7 +63,9 @@ impl IntoResponse for IntakeError {
     fn into_response(self) -> Response {
         let status = match &self {
             IntakeError::Unauthorised(_) => StatusCode::UNAUTHORIZED,
-            IntakeError::BadRequest(_) | IntakeError::Incomplete { .. } => StatusCode::BAD_REQUEST,
+            IntakeError::BadRequest(_)
+            | IntakeError::DigestMismatch
+            | IntakeError::Incomplete { .. } => StatusCode::BAD_REQUEST,
             IntakeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IntakeError::Cancelled => StatusCode::GONE,
             // A store that does not answer (Redis paused, restarting) is a wait, not a fault.

@@ -28,8 +28,10 @@ use base64::Engine;
 use dodolens_shared::{
     protocol::{Analyser, JobMeta, HEADER_RUNNING_ATTEMPT, HEADER_VIDEO_LENGTH},
     signing::Purpose,
+    video_digest,
 };
 use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
 
 /// How long the body of a refused forward is read before the refusal is sent anyway.
 const REFUSED_BODY_DRAIN: Duration = Duration::from_secs(60);
@@ -84,7 +86,7 @@ pub async fn post_admission(
     let length = header(&headers, HEADER_VIDEO_LENGTH)
         .and_then(|v| v.parse::<u64>().ok())
         .ok_or(IntakeError::BadRequest("the video's length is required"))?;
-    let meta = verify(
+    let (meta, _) = verify(
         &state,
         &format!("/v1/jobs/{id}/admission"),
         &headers,
@@ -107,6 +109,8 @@ pub async fn post_admission(
 struct NewJob {
     meta: JobMeta,
     length: u64,
+    /// The signed SHA-256 the body must hash to.
+    digest: [u8; 32],
     permit: Permit,
     lease: Lease,
 }
@@ -134,7 +138,7 @@ async fn admit_forward(
         .ok_or(IntakeError::BadRequest(
             "a fixed Content-Length is required",
         ))?;
-    let meta = verify(state, &format!("/v1/jobs/{id}"), headers, length)?;
+    let (meta, digest) = verify(state, &format!("/v1/jobs/{id}"), headers, length)?;
     check_job(state, id, &meta, length)?;
     check_spending(state, id).await?;
     match state
@@ -149,6 +153,7 @@ async fn admit_forward(
         Ok((permit, lease)) => Ok(Admitted::New(NewJob {
             meta,
             length,
+            digest,
             permit,
             lease,
         })),
@@ -191,12 +196,13 @@ async fn take(state: &Arc<AppState>, job: NewJob, body: Body) -> Result<Response
     let NewJob {
         meta,
         length,
+        digest,
         permit,
         lease,
     } = job;
     let id = meta.session_id.clone();
     let started = Instant::now();
-    let video = match receive(state, &id, body, length).await {
+    let video = match receive(state, &id, body, length, digest).await {
         Ok(video) => video,
         Err(e) => {
             drop((permit, lease));
@@ -227,6 +233,7 @@ fn count_refusal(state: &AppState, id: &str, e: &IntakeError) {
     let reason = match e {
         IntakeError::Unauthorised(_) => "unauthorised",
         IntakeError::BadRequest(_) | IntakeError::Incomplete { .. } => "bad_request",
+        IntakeError::DigestMismatch => "digest_mismatch",
         IntakeError::TooLarge(_) => "too_large",
         IntakeError::Busy(busy) => busy.reason.as_str(),
         IntakeError::SpendingCapReached { .. } => "budget_exhausted",
@@ -316,7 +323,8 @@ fn verify(
     path: &str,
     headers: &HeaderMap,
     length: u64,
-) -> Result<JobMeta, IntakeError> {
+) -> Result<(JobMeta, [u8; 32]), IntakeError> {
+    // The video's digest is a signed header: without it the signature cannot verify.
     let metadata = signed::verify(
         &state.cfg.signing,
         headers,
@@ -325,23 +333,34 @@ fn verify(
             method: "POST",
             path,
             content_length: length,
-            extra: &[],
+            extra: &[video_digest::HEADER],
         },
     )?;
+    let digest = video_digest::parse_hex(header(headers, video_digest::HEADER).unwrap_or_default())
+        .ok_or(IntakeError::BadRequest(
+            "x-dodolens-video-sha256 is not a SHA-256",
+        ))?;
     let json = base64::engine::general_purpose::STANDARD
         .decode(metadata)
         .map_err(|_| IntakeError::BadRequest("metadata is not base64"))?;
-    serde_json::from_slice(&json).map_err(|_| IntakeError::BadRequest("metadata is not a JobMeta"))
+    let meta = serde_json::from_slice(&json)
+        .map_err(|_| IntakeError::BadRequest("metadata is not a JobMeta"))?;
+    Ok((meta, digest))
 }
 
+/// Streams the body into a memfd, hashing it on the way: a body whose SHA-256 is not the signed
+/// one is refused (400) and its memfd dropped, so what ffmpeg reads is exactly what the edge
+/// stored.
 async fn receive(
     state: &AppState,
     id: &str,
     body: Body,
     length: u64,
+    digest: [u8; 32],
 ) -> Result<MemFile, IntakeError> {
     let mut video = MemFile::create(&format!("dodolens-video-{id}"))?;
     let mut stream = body.into_data_stream();
+    let mut hasher = Sha256::new();
     let read = async {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|_| IntakeError::Incomplete {
@@ -352,6 +371,7 @@ async fn receive(
                 return Err(IntakeError::BadRequest("body longer than Content-Length"));
             }
             video.write(&chunk)?;
+            hasher.update(&chunk);
             state.metrics.received_bytes.inc_by(chunk.len() as u64);
         }
         Ok(())
@@ -367,6 +387,9 @@ async fn receive(
             received: video.len(),
             expected: length,
         });
+    }
+    if hasher.finalize().as_slice() != digest {
+        return Err(IntakeError::DigestMismatch);
     }
     video.seal()?;
     Ok(video)

@@ -174,6 +174,87 @@ async fn at_capacity_answers_503_with_retry_after() {
     s.finish(&[&a, &b]).await;
 }
 
+/// The video's SHA-256 is signed with the forward: a body that does not hash to it (altered
+/// between the edge's rows and the origin) is refused with 400 once received, nothing runs and
+/// its memfd is gone; a forward without the digest header does not verify (401).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_the_signed_video_is_refused() {
+    let s = Scenario::start(&[]).await;
+    let video = read(&fixtures::no_audio());
+    let id = session_id(160);
+    let response = forward(
+        s.origin.addr,
+        &s.meta(&id),
+        video.clone(),
+        Signature::WrongDigest,
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("video digest mismatch"), "{text}");
+    assert!(
+        open_memfds(&id).is_empty(),
+        "the refused video's memfd is gone"
+    );
+    assert!(s
+        .metrics()
+        .await
+        .contains("dodolens_intake_rejections_total{reason=\"digest_mismatch\"} 1"));
+
+    let unsigned = session_id(161);
+    use base64::Engine as _;
+    let meta = base64::engine::general_purpose::STANDARD
+        .encode(serde_json::to_vec(&s.meta(&unsigned)).unwrap());
+    let path = format!("/v1/jobs/{unsigned}");
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let parts = dodolens_shared::signing::SignedParts::new(
+        dodolens_shared::signing::Purpose::Forward,
+        "POST",
+        &path,
+        timestamp,
+        video.len() as u64,
+        &meta,
+    );
+    let signature = dodolens_shared::signing::sign(SECRET.as_bytes(), &parts).unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("http://{}{path}", s.origin.addr))
+        .header(
+            dodolens_shared::signing::HEADER_TIMESTAMP,
+            timestamp.to_string(),
+        )
+        .header(dodolens_shared::signing::HEADER_METADATA, meta)
+        .header(dodolens_shared::signing::HEADER_SIGNATURE, signature)
+        .body(video.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        401,
+        "the digest is part of what is signed"
+    );
+
+    // The same video with its true digest is accepted and analysed.
+    let good = session_id(162);
+    let response = forward(s.origin.addr, &s.meta(&good), video, Signature::Good).await;
+    assert_eq!(response.status(), 202);
+    completed(
+        &s.cb
+            .final_event(&good, std::time::Duration::from_secs(60))
+            .await,
+    );
+    assert_eq!(
+        s.sim.stats().await["chat_completions"],
+        1,
+        "only the good job reached the model"
+    );
+    assert!(s.cb.events(&id).is_empty() && s.cb.events(&unsigned).is_empty());
+    s.finish(&[&id, &unsigned, &good]).await;
+}
+
 /// The mover's webhook receiver holds the webhook key and sees signed deliveries. Neither lets
 /// it sign a forward: a forward signed with the webhook key (for either purpose) is 401, and so
 /// is a delivery's own signature replayed onto the job route.

@@ -373,6 +373,8 @@ pub enum Signature {
     WrongPurpose,
     /// [`PREVIOUS_SECRET`], the key a rotation is retiring.
     PreviousKey,
+    /// Correctly signed, but the signed video digest is not the body's SHA-256.
+    WrongDigest,
 }
 
 /// The key being retired in rotation tests (`DODOLENS_SIGNING_SECRET_PREVIOUS`).
@@ -405,22 +407,33 @@ pub async fn forward(
         Signature::WebhookKey => Purpose::Webhook,
         _ => Purpose::Forward,
     };
+    let mut digest = dodolens_shared::video_digest::VideoDigest::new();
+    digest.update(&body);
+    if signature == Signature::WrongDigest {
+        digest.update(b"one more byte");
+    }
+    let digest = digest.hex();
+    let extra = [(dodolens_shared::video_digest::HEADER, digest.as_str())];
     let sig = signing::sign(
         secret,
-        &SignedParts::new(
-            purpose,
-            "POST",
-            &path,
-            timestamp,
-            body.len() as u64,
-            &metadata,
-        ),
+        &SignedParts {
+            extra: &extra,
+            ..SignedParts::new(
+                purpose,
+                "POST",
+                &path,
+                timestamp,
+                body.len() as u64,
+                &metadata,
+            )
+        },
     )
     .unwrap();
     let mut request = reqwest::Client::new()
         .post(format!("http://{origin}{path}"))
         .header(HEADER_TIMESTAMP, timestamp.to_string())
-        .header(HEADER_METADATA, metadata);
+        .header(HEADER_METADATA, metadata)
+        .header(dodolens_shared::video_digest::HEADER, &digest);
     if signature != Signature::Missing {
         request = request.header(HEADER_SIGNATURE, sig);
     }
@@ -733,8 +746,11 @@ pub async fn assert_only_finished_markers(
     }
 }
 
-/// The edge's body-less admission probe for a forward of `length` bytes.
+/// The edge's body-less admission probe for a forward of `length` bytes (it signs the same
+/// facts as the forward, a video digest included; any digest verifies, none is checked).
 pub async fn probe(origin: SocketAddr, meta: &JobMeta, length: u64) -> reqwest::Response {
+    let digest = dodolens_shared::video_digest::VideoDigest::new().hex();
+    let extra = [(dodolens_shared::video_digest::HEADER, digest.as_str())];
     let metadata =
         base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(meta).unwrap());
     let path = format!("/v1/jobs/{}/admission", meta.session_id);
@@ -744,20 +760,24 @@ pub async fn probe(origin: SocketAddr, meta: &JobMeta, length: u64) -> reqwest::
         .as_secs();
     let signature = signing::sign(
         SECRET.as_bytes(),
-        &SignedParts::new(
-            Purpose::Forward,
-            "POST",
-            &path,
-            timestamp,
-            length,
-            &metadata,
-        ),
+        &SignedParts {
+            extra: &extra,
+            ..SignedParts::new(
+                Purpose::Forward,
+                "POST",
+                &path,
+                timestamp,
+                length,
+                &metadata,
+            )
+        },
     )
     .unwrap();
     reqwest::Client::new()
         .post(format!("http://{origin}{path}"))
         .header(HEADER_TIMESTAMP, timestamp.to_string())
         .header(HEADER_METADATA, metadata)
+        .header(dodolens_shared::video_digest::HEADER, &digest)
         .header(HEADER_SIGNATURE, signature)
         .header(
             dodolens_shared::protocol::HEADER_VIDEO_LENGTH,
@@ -768,8 +788,11 @@ pub async fn probe(origin: SocketAddr, meta: &JobMeta, length: u64) -> reqwest::
         .unwrap()
 }
 
-/// The signed headers of a forward of `length` bytes, for requests written by hand.
+/// The signed headers of a forward of `length` bytes, for requests written by hand whose body is
+/// never completed (the signed video digest, of nothing, only has to verify).
 pub fn forward_head(meta: &JobMeta, length: u64) -> String {
+    let digest = dodolens_shared::video_digest::VideoDigest::new().hex();
+    let extra = [(dodolens_shared::video_digest::HEADER, digest.as_str())];
     let metadata =
         base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(meta).unwrap());
     let path = format!("/v1/jobs/{}", meta.session_id);
@@ -779,20 +802,24 @@ pub fn forward_head(meta: &JobMeta, length: u64) -> String {
         .as_secs();
     let signature = signing::sign(
         SECRET.as_bytes(),
-        &SignedParts::new(
-            Purpose::Forward,
-            "POST",
-            &path,
-            timestamp,
-            length,
-            &metadata,
-        ),
+        &SignedParts {
+            extra: &extra,
+            ..SignedParts::new(
+                Purpose::Forward,
+                "POST",
+                &path,
+                timestamp,
+                length,
+                &metadata,
+            )
+        },
     )
     .unwrap();
+    let digest_header = dodolens_shared::video_digest::HEADER;
     format!(
         "POST {path} HTTP/1.1\r\nhost: origin\r\ncontent-length: {length}\r\n\
          {HEADER_TIMESTAMP}: {timestamp}\r\n{HEADER_METADATA}: {metadata}\r\n\
-         {HEADER_SIGNATURE}: {signature}\r\n\r\n"
+         {digest_header}: {digest}\r\n{HEADER_SIGNATURE}: {signature}\r\n\r\n"
     )
 }
 

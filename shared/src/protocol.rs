@@ -292,6 +292,12 @@ pub struct OriginReport {
 /// as the forward's Content-Length would be.
 pub const HEADER_VIDEO_LENGTH: &str = "dodolens-video-length";
 
+/// A video forwarded while it is still being received: on `POST /v1/jobs/{id}/stream`, the
+/// offset of the range in the body; on the finishing forward, the bytes the origin already
+/// holds (the body is the rest); on the origin's answers to both, the bytes it holds for that
+/// attempt (0 when it has none). Signed with the request it rides on.
+pub const HEADER_STREAM_OFFSET: &str = "dodolens-stream-offset";
+
 /// Header of the origin's 2xx answer to a forward it acknowledged as a duplicate: the attempt
 /// it runs (or ran) for this session, whose events the edge must then accept.
 pub const HEADER_RUNNING_ATTEMPT: &str = "dodolens-attempt";

@@ -49,15 +49,18 @@ pub enum Purpose {
     Cancel,
     /// Edge → origin: the confirmed inventory and contact, for the sinks.
     Handoff,
+    /// Edge → origin: a range of a video still being received (`POST /v1/jobs/{id}/stream`).
+    Stream,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 5] = [
+    pub const ALL: [Purpose; 6] = [
         Purpose::Forward,
         Purpose::OriginEvent,
         Purpose::Webhook,
         Purpose::Cancel,
         Purpose::Handoff,
+        Purpose::Stream,
     ];
 
     /// The purpose's line in the canonical string.
@@ -68,6 +71,7 @@ impl Purpose {
             Purpose::Webhook => "webhook",
             Purpose::Cancel => "cancel",
             Purpose::Handoff => "handoff",
+            Purpose::Stream => "stream",
         }
     }
 }

@@ -2,8 +2,10 @@
 //! `cargo bench -p dodolens-origin --bench pipeline`.
 //!
 //! On the 120 s 1080p moov-at-end MP4: body received → frames and audio ready, next to bare
-//! ffmpeg with the same argv; peak memory of origin + ffmpeg per job; 20 sequential jobs (RSS
-//! must stay flat); 4 concurrent jobs; the estimated cost of one analysis.
+//! ffmpeg with the same argv; the same on a 60 s 1080p HEVC 10-bit rotated MOV with a keyframe
+//! every 7.5 s (keyframes and seeks), next to bare ffmpeg decoding every frame; peak memory of
+//! origin + ffmpeg per job; 20 sequential jobs (RSS must stay flat); 4 concurrent jobs; the
+//! estimated cost of one analysis.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -43,47 +45,8 @@ async fn main() {
     let cfg = bench_config();
 
     // 1. Body received → frames + audio ready (probe + extraction from the memfd).
-    let mut origin_times = Vec::new();
-    let mut bare_times = Vec::new();
-    let mut args: Vec<String> = Vec::new();
-    for round in 0..3 {
-        let mut video = MemFile::create("dodolens-video-bench").unwrap();
-        video.write(&bytes).unwrap();
-        video.seal().unwrap();
-        let watcher = (round == 0).then(ArgvWatcher::start);
-        let t = Instant::now();
-        let probe = extract::probe(&cfg.ffmpeg, &video).await.unwrap();
-        let duration = probe.duration_s.unwrap();
-        let extraction = extract::extract(&cfg.ffmpeg, &video, "bench", duration, probe.has_audio)
-            .await
-            .unwrap();
-        origin_times.push(t.elapsed().as_secs_f64());
-        assert_eq!(extraction.frames.len(), 12);
-        if let Some(watcher) = watcher {
-            args = watcher.finish();
-        }
-        // Bare ffmpeg, same argv, reading the file and discarding outputs.
-        let bare_args: Vec<String> = args
-            .iter()
-            .map(|a| match a.as_str() {
-                "/dev/fd/3" => path.to_string_lossy().into_owned(),
-                "/dev/fd/4" | "pipe:1" => "/dev/null".to_string(),
-                _ => a.clone(),
-            })
-            .collect();
-        let t = Instant::now();
-        let status = Command::new("ffmpeg")
-            .args(&bare_args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        bare_times.push(t.elapsed().as_secs_f64());
-        assert!(status.success());
-    }
-    let (o, b) = (median(origin_times), median(bare_times));
-    println!("received → frames+audio ready: origin {o:.3} s (probe + extraction), bare ffmpeg {b:.3} s, ratio {:.2}×", o / b);
-    println!("argv: ffmpeg {}", args.join(" "));
+    extraction_figures(&cfg, &path, false).await;
+    extraction_figures(&cfg, &fixtures::iphone_hevc(), true).await;
 
     // 2–4. Whole jobs through the real `dodolens-origin` binary (so its memory is its own),
     // with the simulator and the edge callback in this process.
@@ -181,6 +144,78 @@ async fn main() {
     );
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     origin.wait().await.unwrap();
+}
+
+/// Body received → frames and audio ready through the origin's code (median of 3), next to bare
+/// ffmpeg running the same first-pass argv on the file (keyframes only) and, with `full`, that
+/// argv decoding every frame (what a sparse-keyframe file cost before seeks).
+async fn extraction_figures(cfg: &Config, path: &std::path::Path, full: bool) {
+    let bytes = std::fs::read(path).unwrap();
+    let name = path.file_name().unwrap().to_string_lossy();
+    let mut origin_times = Vec::new();
+    let mut bare_times = Vec::new();
+    let mut full_times = Vec::new();
+    let mut args: Vec<String> = Vec::new();
+    let mut frame_path = None;
+    for round in 0..3 {
+        let mut video = MemFile::create("dodolens-video-bench").unwrap();
+        video.write(&bytes).unwrap();
+        video.seal().unwrap();
+        let watcher = (round == 0).then(ArgvWatcher::start);
+        let t = Instant::now();
+        let probe = extract::probe(&cfg.ffmpeg, &video).await.unwrap();
+        let duration = probe.duration_s.unwrap();
+        let extraction = extract::extract(&cfg.ffmpeg, &video, "bench", duration, probe.has_audio)
+            .await
+            .unwrap();
+        origin_times.push(t.elapsed().as_secs_f64());
+        assert_eq!(extraction.frames.len(), 12);
+        frame_path = Some(extraction.path);
+        if let Some(watcher) = watcher {
+            args = watcher.finish();
+        }
+        // Bare ffmpeg, same argv, reading the file and discarding outputs.
+        let bare_args: Vec<String> = args
+            .iter()
+            .map(|a| match a.as_str() {
+                "/dev/fd/3" => path.to_string_lossy().into_owned(),
+                "/dev/fd/4" | "pipe:1" => "/dev/null".to_string(),
+                _ => a.clone(),
+            })
+            .collect();
+        bare_times.push(time_ffmpeg(&bare_args));
+        if full {
+            let all: Vec<String> = bare_args
+                .iter()
+                .filter(|a| *a != "-skip_frame" && *a != "nokey")
+                .cloned()
+                .collect();
+            full_times.push(time_ffmpeg(&all));
+        }
+    }
+    let (o, b) = (median(origin_times), median(bare_times));
+    print!(
+        "{name}: received → frames+audio ready: origin {o:.3} s ({:?}), bare ffmpeg keyframes-only {b:.3} s, ratio {:.2}×",
+        frame_path.unwrap(),
+        o / b
+    );
+    if full {
+        print!(", bare ffmpeg full decode {:.3} s", median(full_times));
+    }
+    println!();
+    println!("argv: ffmpeg {}", args.join(" "));
+}
+
+fn time_ffmpeg(args: &[String]) -> f64 {
+    let t = Instant::now();
+    let status = Command::new("ffmpeg")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    t.elapsed().as_secs_f64()
 }
 
 /// Records the argv of the extraction ffmpeg this process starts (the one writing JPEGs to a

@@ -2,12 +2,17 @@
 //!
 //! Why it looks like this (numbers in ARCHITECTURE.md §7): phones write the MP4 index at the
 //! end, so ffmpeg must be able to seek — it opens `/dev/fd/3`, a fresh description of the memfd.
-//! Frames must cover the whole video, and decoding every frame of a 1080p video is 10× slower
+//! Frames must cover the whole video, and decoding every frame of a 1080p video is 10–50× slower
 //! than decoding keyframes only, so one process decodes keyframes, keeps the first one in each
 //! of N equal time buckets, downscales them to JPEG on stdout and encodes the audio track to a
-//! second memfd at the same time. When keyframes are too sparse to fill the buckets (WebM from
-//! MediaRecorder, screen recordings), a second pass decodes every frame with the same buckets
-//! (one decoder; input seeks measured 6× the memory).
+//! second memfd at the same time. When keyframes are too sparse to fill the buckets,
+//! `shared::frame_plan` decides what fills the rest. A few empty buckets (an iPhone's HEVC MOV:
+//! a keyframe every 7.5 s) get one short process each that seeks to the bucket's start and
+//! decodes reference frames only (`-skip_frame noref`) from the keyframe before it: on the 60 s
+//! 1080p HEVC 10-bit MOV, 2.7 s and 114 MiB for the four seeks, against 2.6 s and 332 MiB as
+//! four inputs of one process and 23 s for a full decode (ARCHITECTURE.md, "Frames from sparse
+//! keyframes"). When seeks would decode more than half the video (MediaRecorder
+//! WebM: one keyframe), a second pass decodes every frame with the same buckets.
 //!
 //! Every child runs with a demuxer and protocol whitelist (a playlist or concat file disguised
 //! as `.mp4` is refused and cannot make ffmpeg open another file or URL), an address-space
@@ -19,6 +24,8 @@ use std::{os::fd::RawFd, process::Stdio, time::Duration};
 use serde_json::Value;
 use tokio::{io::AsyncReadExt, process::Command};
 use zeroize::Zeroizing;
+
+use dodolens_shared::frame_plan::{self, FramePlan};
 
 use crate::{config::FfmpegConfig, error::JobError, video::MemFile};
 
@@ -54,7 +61,18 @@ pub struct Extraction {
     pub frames: Vec<Frame>,
     /// Mono 16 kHz Opus in Ogg, when the video has sound.
     pub audio: Option<Zeroizing<Vec<u8>>>,
-    pub decoded_all: bool,
+    pub path: FramePath,
+}
+
+/// How the frames were obtained (logged; the tests check which path a file takes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FramePath {
+    /// A keyframe in every bucket.
+    Keyframes,
+    /// Keyframes, and this many seeks to the starts of the buckets without one.
+    KeyframesAndSeeks(usize),
+    /// Keyframes too sparse to seek: every frame decoded.
+    DecodedAll,
 }
 
 pub async fn probe(cfg: &FfmpegConfig, video: &MemFile) -> Result<Probe, JobError> {
@@ -159,24 +177,55 @@ pub async fn extract(
         None => None,
     };
     drop(audio_file);
-    if first.len() >= cfg.frame_count as usize {
-        return Ok(Extraction {
-            frames: first,
-            audio,
-            decoded_all: false,
-        });
-    }
-    // Too few keyframes for the buckets: decode everything, same buckets, no audio again.
-    let all = frames_pass(cfg, video, None, duration_s, false).await?;
-    let frames = if all.len() > first.len() { all } else { first };
+    let kept: Vec<f64> = first.iter().map(|f| f.pts_s).collect();
+    let (frames, path) = match frame_plan::plan(&kept, duration_s, cfg.frame_count) {
+        FramePlan::Complete => (first, FramePath::Keyframes),
+        FramePlan::Seek(times) => (
+            with_seeks(cfg, video, first, &times).await?,
+            FramePath::KeyframesAndSeeks(times.len()),
+        ),
+        FramePlan::DecodeAll => {
+            // Same buckets, no audio again.
+            let all = frames_pass(cfg, video, None, duration_s, false).await?;
+            let frames = if all.len() > first.len() { all } else { first };
+            (frames, FramePath::DecodedAll)
+        }
+    };
     if frames.is_empty() {
         return Err(JobError::InvalidMedia("no decodable frame".into()));
     }
     Ok(Extraction {
         frames,
         audio,
-        decoded_all: true,
+        path,
     })
+}
+
+/// The keyframes and one frame from each seek, in time order. Seeks run one after the other:
+/// a job never has more than one ffmpeg, which is what the memory budget counts.
+async fn with_seeks(
+    cfg: &FfmpegConfig,
+    video: &MemFile,
+    mut frames: Vec<Frame>,
+    times: &[f64],
+) -> Result<Vec<Frame>, JobError> {
+    for &at in times {
+        let mut cmd = child(&cfg.ffmpeg_bin, cfg, video.raw_fd(), None);
+        cmd.args(seek_args(cfg, at));
+        let out = run(cmd, cfg.timeout, "extraction").await?;
+        if !out.status_ok {
+            return Err(failure(&out));
+        }
+        let shown = showinfo_times(&out.stderr);
+        // Past the last frame a seek finds nothing; the bucket stays empty.
+        if let Some(jpeg) = split_jpegs(&out.stdout).into_iter().next() {
+            let pts_s = at + shown.first().copied().unwrap_or(0.0);
+            frames.push(Frame { jpeg, pts_s });
+        }
+    }
+    frames.sort_by(|a, b| a.pts_s.total_cmp(&b.pts_s));
+    frames.dedup_by(|a, b| (a.pts_s - b.pts_s).abs() < 1e-3);
+    Ok(frames)
 }
 
 async fn frames_pass(
@@ -216,7 +265,7 @@ async fn frames_pass(
 }
 
 fn bucket_seconds(cfg: &FfmpegConfig, duration_s: f64) -> f64 {
-    (duration_s / cfg.frame_count as f64).max(0.001)
+    frame_plan::bucket_seconds(duration_s, cfg.frame_count)
 }
 
 /// The extraction argv after the program name: input `/dev/fd/3`, JPEG frames on stdout and,
@@ -228,34 +277,18 @@ fn extraction_args(
     audio: bool,
 ) -> Vec<String> {
     let bucket = bucket_seconds(cfg, duration_s);
-    let side = cfg.long_side;
-    let filter = format!(
-        "select='isnan(prev_selected_t)+gte(floor(t/{bucket})-floor(prev_selected_t/{bucket}),1)',\
-         scale='if(gte(iw,ih),min({side},iw),-2)':'if(gte(iw,ih),-2,min({side},ih))',showinfo"
-    );
-    let mut args: Vec<String> = [
-        "-y",
-        "-nostdin",
-        "-hide_banner",
-        "-nostats",
-        "-loglevel",
-        "info",
-    ]
-    .map(String::from)
-    .into();
-    args.extend(["-threads".into(), cfg.threads.to_string()]);
+    let mut args = head_args(cfg);
     if keyframes_only {
         args.extend(["-skip_frame".into(), "nokey".into()]);
     }
     args.extend(input_guard().map(String::from));
     args.extend(["-i".into(), format!("/dev/fd/{VIDEO_FD}")]);
     args.extend(["-map", "0:v:0", "-vf"].map(String::from));
-    args.push(filter);
-    args.extend(["-fps_mode", "passthrough", "-frames:v"].map(String::from));
-    args.push(cfg.frame_count.to_string());
-    args.extend(["-pix_fmt", "yuvj420p", "-q:v"].map(String::from));
-    args.push(cfg.jpeg_quality.to_string());
-    args.extend(["-c:v", "mjpeg", "-f", "image2pipe", "pipe:1"].map(String::from));
+    args.push(format!(
+        "select='isnan(prev_selected_t)+gte(floor(t/{bucket})-floor(prev_selected_t/{bucket}),1)',{}",
+        scale_filter(cfg)
+    ));
+    args.extend(jpeg_output(cfg, cfg.frame_count));
     if audio {
         args.extend(
             [
@@ -271,6 +304,58 @@ fn extraction_args(
         args.extend(["-f", "ogg"].map(String::from));
         args.push(format!("/dev/fd/{AUDIO_FD}"));
     }
+    args
+}
+
+/// One JPEG of the first reference frame at or after `at` seconds: the input seek decodes from
+/// the keyframe before `at`, skipping the frames nothing refers to.
+fn seek_args(cfg: &FfmpegConfig, at: f64) -> Vec<String> {
+    let mut args = head_args(cfg);
+    args.extend(["-skip_frame".into(), "noref".into()]);
+    args.extend(input_guard().map(String::from));
+    args.extend(["-ss".into(), format!("{at:.3}")]);
+    args.extend(["-i".into(), format!("/dev/fd/{VIDEO_FD}")]);
+    args.extend([
+        "-map".into(),
+        "0:v:0".into(),
+        "-vf".into(),
+        scale_filter(cfg),
+    ]);
+    args.extend(jpeg_output(cfg, 1));
+    args
+}
+
+fn head_args(cfg: &FfmpegConfig) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "-y",
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "info",
+    ]
+    .map(String::from)
+    .into();
+    args.extend(["-threads".into(), cfg.threads.to_string()]);
+    args
+}
+
+/// Downscale to the long side (never up; rotation is already applied), then log each frame's
+/// time for [`showinfo_times`].
+fn scale_filter(cfg: &FfmpegConfig) -> String {
+    let side = cfg.long_side;
+    format!("scale='if(gte(iw,ih),min({side},iw),-2)':'if(gte(iw,ih),-2,min({side},ih))',showinfo")
+}
+
+/// At most `frames` JPEGs on stdout.
+fn jpeg_output(cfg: &FfmpegConfig, frames: u32) -> Vec<String> {
+    let mut args: Vec<String> = ["-fps_mode", "passthrough", "-frames:v"]
+        .map(String::from)
+        .into();
+    args.push(frames.to_string());
+    args.extend(["-pix_fmt", "yuvj420p", "-q:v"].map(String::from));
+    args.push(cfg.jpeg_quality.to_string());
+    args.extend(["-c:v", "mjpeg", "-f", "image2pipe", "pipe:1"].map(String::from));
     args
 }
 

@@ -215,7 +215,7 @@ async fn process(
         job = %short(id),
         frames = extraction.frames.len(),
         audio_bytes = extraction.audio.as_ref().map_or(0, |a| a.len()),
-        decoded_all = extraction.decoded_all,
+        path = ?extraction.path,
         ms = t.elapsed().as_millis() as u64,
         "extracted"
     );

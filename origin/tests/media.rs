@@ -66,8 +66,9 @@ async fn long_1080p_moov_at_end_covers_the_whole_video() {
     let (probe, duration, extraction) = extract_file(&id, &bytes).await;
     assert!((duration - 120.0).abs() < 1.0, "{duration}");
     assert_eq!((probe.width, probe.height), (1920, 1080));
-    assert!(
-        !extraction.decoded_all,
+    assert_eq!(
+        extraction.path,
+        extract::FramePath::Keyframes,
         "keyframes every second must suffice"
     );
     assert_covers(&extraction, duration);
@@ -179,6 +180,33 @@ async fn rotated_mov_frames_are_upright() {
     s.finish(&[&id, &id2]).await;
 }
 
+/// The iPhone's default: 60 s of 1080p HEVC 10-bit, displayed rotated, a keyframe every 7.5 s.
+/// Four of the twelve buckets have no keyframe; they are filled by seeks, not a full decode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iphone_hevc_with_sparse_keyframes_seeks_instead_of_decoding_everything() {
+    sandbox();
+    let id = session_id(1003);
+    let bytes = read(&fixtures::iphone_hevc());
+    let (probe, duration, extraction) = extract_file(&id, &bytes).await;
+    assert_eq!(probe.rotation % 180, 90);
+    assert_eq!((probe.width, probe.height), (1080, 1920));
+    assert!((duration - 60.0).abs() < 0.5, "{duration}");
+    assert_eq!(extraction.path, extract::FramePath::KeyframesAndSeeks(4));
+    assert_covers(&extraction, duration);
+    let bucket = duration / 12.0;
+    for (i, frame) in extraction.frames.iter().enumerate() {
+        assert_eq!(
+            (frame.pts_s / bucket).floor() as usize,
+            i,
+            "one frame per bucket"
+        );
+        assert_eq!(jpeg_size(&frame.jpeg), (432, 768), "upright portrait");
+    }
+    assert!(extraction.audio.is_some());
+    drop(extraction);
+    assert_no_residue(&[&id], None).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mediarecorder_webm_streamed_with_one_keyframe_is_processed() {
     sandbox();
@@ -193,8 +221,9 @@ async fn mediarecorder_webm_streamed_with_one_keyframe_is_processed() {
         probe.duration_s
     );
     assert!((duration - 6.0).abs() < 0.5, "{duration}");
-    assert!(
-        extraction.decoded_all,
+    assert_eq!(
+        extraction.path,
+        extract::FramePath::DecodedAll,
         "a single keyframe forces the full-decode pass"
     );
     assert_covers(&extraction, duration);

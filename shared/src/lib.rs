@@ -10,6 +10,7 @@ pub mod capability;
 pub mod catalogue;
 pub mod coco;
 pub mod edits;
+pub mod frame_plan;
 pub mod fusion;
 pub mod handoff;
 pub mod lifecycle;

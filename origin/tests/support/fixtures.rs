@@ -155,6 +155,62 @@ pub fn rotated_mov() -> PathBuf {
     })
 }
 
+/// The iPhone's default format: 60 s of 1080p HEVC 10-bit at ~6 Mbit/s with AAC narration,
+/// displayed rotated by 90° (portrait), and a keyframe only every 7.5 s (8 in all), so a third
+/// of the 5 s frame buckets have none. Encoding it takes about two minutes, once.
+pub fn iphone_hevc() -> PathBuf {
+    cached("iphone-hevc-10bit-rotated.mov", |out| {
+        let speech = speech();
+        let coded = dir().join("partial-iphone-hevc-coded.mov");
+        let args = [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1920x1080:rate=30:duration=60",
+            "-i",
+            speech.to_str().unwrap(),
+            "-filter_complex",
+            "[1:a]apad=whole_dur=60,aresample=48000[a]",
+            "-map",
+            "0:v",
+            "-map",
+            "[a]",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p10le",
+            "-b:v",
+            "6M",
+            "-x265-params",
+            "keyint=225:min-keyint=225:scenecut=0:log-level=error",
+            "-tag:v",
+            "hvc1",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-f",
+            "mov",
+        ];
+        ffmpeg(&args, &coded);
+        // ffmpeg 5 writes the display matrix from `rotate` only when copying the stream.
+        let rotate = [
+            "-i",
+            coded.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+            "-f",
+            "mov",
+        ];
+        ffmpeg(&rotate, out);
+        std::fs::remove_file(&coded).unwrap();
+    })
+}
+
 /// Like MediaRecorder: VP8 + Opus WebM written as a stream (no duration, no cues), one keyframe.
 pub fn webm() -> PathBuf {
     cached("mediarecorder.webm", |out| {

@@ -6,10 +6,12 @@
 
 pub mod admission;
 pub mod answer;
+pub mod audio_cut;
 pub mod capability;
 pub mod catalogue;
 pub mod coco;
 pub mod edits;
+pub mod frame_pick;
 pub mod frame_plan;
 pub mod fusion;
 pub mod handoff;
@@ -19,5 +21,6 @@ pub mod protocol;
 pub mod rooms;
 pub mod sightings;
 pub mod signing;
+pub mod stream_range;
 pub mod tus;
 pub mod video_digest;

@@ -64,6 +64,29 @@ pub struct Answer<T> {
     pub simulated: bool,
 }
 
+/// Audio to transcribe, in a container the provider recognises by the file name.
+pub struct AudioClip {
+    pub bytes: Zeroizing<Vec<u8>>,
+    pub format: AudioFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AudioFormat {
+    /// Opus in Ogg: the whole-file path's encoded track.
+    Ogg,
+    /// PCM in WAV: a live recording's segments, cut from the raw samples.
+    Wav,
+}
+
+impl AudioFormat {
+    fn filename(self) -> &'static str {
+        match self {
+            AudioFormat::Ogg => "narration.ogg",
+            AudioFormat::Wav => "narration.wav",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Analyst {
     client: Client<OpenAIConfig>,
@@ -141,14 +164,14 @@ impl Analyst {
 
     pub async fn transcribe(
         &self,
-        audio: &Zeroizing<Vec<u8>>,
+        audio: &AudioClip,
         locale: &str,
     ) -> Result<Zeroizing<String>, JobError> {
-        let bytes = bytes::Bytes::from_owner(audio.clone());
+        let bytes = bytes::Bytes::from_owner(audio.bytes.clone());
         let request = CreateTranscriptionRequestArgs::default()
             .file(AudioInput {
                 source: InputSource::Bytes {
-                    filename: "narration.ogg".into(),
+                    filename: audio.format.filename().into(),
                     bytes,
                 },
             })

@@ -12,7 +12,7 @@ use dodolens_shared::{
 use zeroize::Zeroizing;
 
 use crate::{
-    analysis::{Analyst, Answer, Usage},
+    analysis::{Analyst, Answer, AudioClip, Usage},
     config::Config,
     detector::{self, DetectorError},
     error::JobError,
@@ -86,7 +86,7 @@ impl Backend {
 
     pub async fn transcribe(
         &self,
-        audio: &Zeroizing<Vec<u8>>,
+        audio: &AudioClip,
         locale: &str,
     ) -> Result<Zeroizing<String>, JobError> {
         match self {

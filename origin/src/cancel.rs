@@ -70,6 +70,7 @@ pub async fn delete_job(
         return Err(IntakeError::BadRequest("malformed job id"));
     }
     state.store.cancel_job(&id, state.cfg.job_ttl()).await?;
+    state.live.drop_up_to(&id, None).await;
     let here = state.running.cancel(&id);
     tracing::info!(job = %short(&id), here, "job cancelled by the edge");
     Ok(StatusCode::NO_CONTENT)

@@ -138,6 +138,9 @@ pub struct Config {
     /// Timeout of one Redis operation; a paused or unreachable Redis fails it, the caller retries.
     pub redis_timeout: Duration,
     pub job_timeout: Duration,
+    /// A live job (a recording forwarded while it is received) that gets no range for this long
+    /// is dropped; the edge then forwards the whole file.
+    pub stream_idle: Duration,
     pub ffmpeg: FfmpegConfig,
     /// Which backend analyses videos (`DODOLENS_ANALYSER`, `auto` resolved at start-up).
     pub analyser: Analyser,
@@ -259,6 +262,7 @@ impl Config {
             },
             redis_timeout: Duration::from_millis(vars.parse("DODOLENS_REDIS_TIMEOUT_MS", "2000")?),
             job_timeout: vars.secs("DODOLENS_JOB_TIMEOUT_S", "300")?,
+            stream_idle: Duration::from_millis(vars.parse("DODOLENS_STREAM_IDLE_MS", "300000")?),
             analyser,
             ffmpeg: FfmpegConfig {
                 ffmpeg_bin: vars.string("DODOLENS_FFMPEG_BIN", "ffmpeg"),

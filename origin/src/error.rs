@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use dodolens_shared::protocol::{ErrorCode, Failure};
+use dodolens_shared::protocol::{ErrorCode, Failure, HEADER_STREAM_OFFSET};
 use thiserror::Error;
 
 use crate::{admission::Busy, store::StoreError};
@@ -47,6 +47,14 @@ pub enum IntakeError {
     ShuttingDown,
     #[error("this job was cancelled")]
     Cancelled,
+    /// A range past what the live job holds, or a finish that does not continue it: the edge
+    /// resends from `held` (0: no live job for that attempt here).
+    #[error("the live job holds {held} bytes")]
+    StreamBehind { held: u64 },
+    /// The first range of a recording could not be read as a video: no live job (the edge
+    /// forwards the whole file at the end).
+    #[error("not streamable: {0}")]
+    NotStreamable(JobError),
 }
 
 impl IntakeError {
@@ -68,17 +76,21 @@ impl IntoResponse for IntakeError {
             | IntakeError::Incomplete { .. } => StatusCode::BAD_REQUEST,
             IntakeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IntakeError::Cancelled => StatusCode::GONE,
+            IntakeError::StreamBehind { .. } => StatusCode::CONFLICT,
             // A store that does not answer (Redis paused, restarting) is a wait, not a fault.
             IntakeError::Busy(_)
             | IntakeError::SpendingCapReached { .. }
             | IntakeError::ShuttingDown
+            | IntakeError::NotStreamable(_)
             | IntakeError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             IntakeError::Buffer(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let retry_after = match &self {
             IntakeError::Busy(busy) => Some(busy.retry_after),
             IntakeError::SpendingCapReached { retry_after, .. } => Some(*retry_after),
-            IntakeError::ShuttingDown | IntakeError::Store(_) => Some(STORE_RETRY_AFTER),
+            IntakeError::ShuttingDown | IntakeError::Store(_) | IntakeError::NotStreamable(_) => {
+                Some(STORE_RETRY_AFTER)
+            }
             _ => None,
         };
         let mut body = serde_json::json!({ "error": self.to_string() });
@@ -87,6 +99,11 @@ impl IntoResponse for IntakeError {
         }
         if let IntakeError::SpendingCapReached { .. } = &self {
             body["code"] = "budget_exhausted".into();
+        }
+        if let IntakeError::StreamBehind { held } = &self {
+            body["held"] = (*held).into();
+            let offset = [(HEADER_STREAM_OFFSET, held.to_string())];
+            return (status, offset, Json(body)).into_response();
         }
         let body = Json(body);
         match retry_after {

@@ -33,12 +33,12 @@ pub const FORMAT_WHITELIST: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm";
 pub const PROTOCOL_WHITELIST: &str = "file,pipe";
 
 const VIDEO_FD: RawFd = 3;
-const AUDIO_FD: RawFd = 4;
+pub(crate) const AUDIO_FD: RawFd = 4;
 /// More JPEG bytes than this on stdout means something is wrong; the rest is read and dropped.
 const MAX_FRAME_BYTES: u64 = 64 * 1024 * 1024;
-const MAX_STDERR_BYTES: u64 = 256 * 1024;
+pub(crate) const MAX_STDERR_BYTES: u64 = 256 * 1024;
 /// The end of an over-long log, kept as well: the line that explains a failure is there.
-const STDERR_TAIL_BYTES: usize = 8 * 1024;
+pub(crate) const STDERR_TAIL_BYTES: usize = 8 * 1024;
 
 /// What ffprobe found.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,7 +76,7 @@ pub enum FramePath {
 }
 
 pub async fn probe(cfg: &FfmpegConfig, video: &MemFile) -> Result<Probe, JobError> {
-    let mut cmd = child(&cfg.ffprobe_bin, cfg, video.raw_fd(), None);
+    let mut cmd = child(&cfg.ffprobe_bin, cfg, Some(video.raw_fd()), None);
     cmd.args(["-v", "error"]).args(input_guard()).args([
         "-show_entries",
         "format=duration:stream=codec_type,width,height,duration:stream_side_data=rotation:\
@@ -129,7 +129,7 @@ pub async fn probe(cfg: &FfmpegConfig, video: &MemFile) -> Result<Probe, JobErro
 /// Duration by demuxing the video track without decoding, for containers that do not declare
 /// it (MediaRecorder WebM).
 pub async fn measure_duration(cfg: &FfmpegConfig, video: &MemFile) -> Result<f64, JobError> {
-    let mut cmd = child(&cfg.ffmpeg_bin, cfg, video.raw_fd(), None);
+    let mut cmd = child(&cfg.ffmpeg_bin, cfg, Some(video.raw_fd()), None);
     cmd.args(["-nostdin", "-hide_banner", "-nostats", "-v", "error"])
         .args(input_guard())
         .args(["-i", &format!("/dev/fd/{VIDEO_FD}")])
@@ -210,7 +210,7 @@ async fn with_seeks(
     times: &[f64],
 ) -> Result<Vec<Frame>, JobError> {
     for &at in times {
-        let mut cmd = child(&cfg.ffmpeg_bin, cfg, video.raw_fd(), None);
+        let mut cmd = child(&cfg.ffmpeg_bin, cfg, Some(video.raw_fd()), None);
         cmd.args(seek_args(cfg, at));
         let out = run(cmd, cfg.timeout, "extraction").await?;
         if !out.status_ok {
@@ -239,7 +239,7 @@ async fn frames_pass(
     let mut cmd = child(
         &cfg.ffmpeg_bin,
         cfg,
-        video.raw_fd(),
+        Some(video.raw_fd()),
         audio.map(MemFile::raw_fd),
     );
     cmd.args(extraction_args(
@@ -325,7 +325,8 @@ fn seek_args(cfg: &FfmpegConfig, at: f64) -> Vec<String> {
     args
 }
 
-fn head_args(cfg: &FfmpegConfig) -> Vec<String> {
+/// The options every extraction starts with: overwrite, quiet, no stdin interaction, threads.
+pub(crate) fn head_args(cfg: &FfmpegConfig) -> Vec<String> {
     let mut args: Vec<String> = [
         "-y",
         "-nostdin",
@@ -342,7 +343,7 @@ fn head_args(cfg: &FfmpegConfig) -> Vec<String> {
 
 /// Downscale to the long side (never up; rotation is already applied), then log each frame's
 /// time for [`showinfo_times`].
-fn scale_filter(cfg: &FfmpegConfig) -> String {
+pub(crate) fn scale_filter(cfg: &FfmpegConfig) -> String {
     let side = cfg.long_side;
     format!("scale='if(gte(iw,ih),min({side},iw),-2)':'if(gte(iw,ih),-2,min({side},ih))',showinfo")
 }
@@ -360,7 +361,7 @@ fn jpeg_output(cfg: &FfmpegConfig, frames: u32) -> Vec<String> {
 }
 
 /// Options that bound what an input may be: no playlists, no concat, no network, no devices.
-fn input_guard() -> [&'static str; 4] {
+pub(crate) fn input_guard() -> [&'static str; 4] {
     [
         "-format_whitelist",
         FORMAT_WHITELIST,
@@ -369,7 +370,14 @@ fn input_guard() -> [&'static str; 4] {
     ]
 }
 
-fn child(bin: &str, cfg: &FfmpegConfig, video_fd: RawFd, audio_fd: Option<RawFd>) -> Command {
+/// A guarded child (see the module docs) with the video at fd 3 and the audio output at fd 4
+/// when given; stdin is null unless the caller pipes it.
+pub(crate) fn child(
+    bin: &str,
+    cfg: &FfmpegConfig,
+    video_fd: Option<RawFd>,
+    audio_fd: Option<RawFd>,
+) -> Command {
     let mut cmd = Command::new(bin);
     cmd.current_dir("/")
         .stdin(Stdio::null())
@@ -382,13 +390,18 @@ fn child(bin: &str, cfg: &FfmpegConfig, video_fd: RawFd, audio_fd: Option<RawFd>
     unsafe {
         cmd.pre_exec(move || {
             // Move both to high numbers first so placing one cannot clobber the other.
-            let video = check(libc::fcntl(video_fd, libc::F_DUPFD, 10))?;
+            let video = match video_fd {
+                Some(fd) => Some(check(libc::fcntl(fd, libc::F_DUPFD, 10))?),
+                None => None,
+            };
             let audio = match audio_fd {
                 Some(fd) => Some(check(libc::fcntl(fd, libc::F_DUPFD, 10))?),
                 None => None,
             };
-            check(libc::dup2(video, VIDEO_FD))?;
-            libc::close(video);
+            if let Some(video) = video {
+                check(libc::dup2(video, VIDEO_FD))?;
+                libc::close(video);
+            }
             if let Some(audio) = audio {
                 check(libc::dup2(audio, AUDIO_FD))?;
                 libc::close(audio);
@@ -447,7 +460,7 @@ async fn run(mut cmd: Command, timeout: Duration, what: &'static str) -> Result<
 }
 
 /// What was kept of a child's pipe: the first `cap` bytes and the last `tail` bytes.
-struct Capped {
+pub(crate) struct Capped {
     head: Zeroizing<Vec<u8>>,
     tail: std::collections::VecDeque<u8>,
     dropped: u64,
@@ -456,7 +469,7 @@ struct Capped {
 impl Capped {
     /// The diagnostics as text: the head, then (when bytes were dropped) the tail, where the
     /// message that explains a failure usually is.
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut text = String::from_utf8_lossy(&self.head).into_owned();
         if self.dropped > 0 {
             text.push_str(&format!("\n[… {} bytes not kept …]\n", self.dropped));
@@ -470,7 +483,7 @@ impl Capped {
 /// Reads `pipe` to its end, keeping the first `cap` bytes and the last `tail` bytes and
 /// discarding the rest. It never stops reading: a child blocked on a full pipe would hang until
 /// its timeout (a file that floods ffmpeg's log must fail as itself, not as a timeout).
-async fn read_capped(
+pub(crate) async fn read_capped(
     pipe: &mut (impl tokio::io::AsyncRead + Unpin),
     cap: usize,
     tail: usize,
@@ -502,19 +515,23 @@ async fn read_capped(
     }
 }
 
-/// A failed child: resource exhaustion is ours (retryable), anything else is the file's.
 fn failure(out: &Output) -> JobError {
+    failed(out.signal, &out.stderr)
+}
+
+/// A failed child: resource exhaustion is ours (retryable), anything else is the file's.
+pub(crate) fn failed(signal: Option<i32>, stderr: &str) -> JobError {
     let resources = [
         "error while loading shared libraries",
         "Cannot allocate memory",
         "out of memory",
     ];
-    if let Some(signal) = out.signal {
+    if let Some(signal) = signal {
         JobError::Internal(format!("ffmpeg killed by signal {signal}"))
-    } else if resources.iter().any(|r| out.stderr.contains(r)) {
+    } else if resources.iter().any(|r| stderr.contains(r)) {
         JobError::Internal("ffmpeg memory limit reached".into())
     } else {
-        media_error(&out.stderr)
+        media_error(stderr)
     }
 }
 
@@ -542,7 +559,7 @@ fn media_error(stderr: &str) -> JobError {
     }
 }
 
-fn showinfo_times(stderr: &str) -> Vec<f64> {
+pub(crate) fn showinfo_times(stderr: &str) -> Vec<f64> {
     stderr
         .lines()
         .filter(|l| l.contains("Parsed_showinfo"))
@@ -555,7 +572,14 @@ fn showinfo_times(stderr: &str) -> Vec<f64> {
 /// Splits ffmpeg's concatenated MJPEG output at each end-of-image marker (0xFFD9 cannot occur
 /// inside entropy-coded data, where 0xFF is always followed by 0x00 or a restart marker).
 fn split_jpegs(stream: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    split_complete_jpegs(stream).0
+}
+
+/// [`split_jpegs`] over a stream still being written: the complete images, and how many bytes
+/// of `stream` they (and anything before them) took — the rest is an image still arriving.
+pub(crate) fn split_complete_jpegs(stream: &[u8]) -> (Vec<Zeroizing<Vec<u8>>>, usize) {
     let mut frames = Vec::new();
+    let mut consumed = 0;
     let mut start = None;
     let mut i = 0;
     while i + 1 < stream.len() {
@@ -568,14 +592,15 @@ fn split_jpegs(stream: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
                 frames.push(Zeroizing::new(stream[s..i + 2].to_vec()));
                 start = None;
                 i += 2;
+                consumed = i;
             }
             _ => i += 1,
         }
     }
-    frames
+    (frames, consumed)
 }
 
-fn internal(e: impl std::fmt::Display) -> JobError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> JobError {
     JobError::Internal(e.to_string())
 }
 

@@ -26,7 +26,9 @@ use axum::{
 };
 use base64::Engine;
 use dodolens_shared::{
-    protocol::{Analyser, JobMeta, HEADER_RUNNING_ATTEMPT, HEADER_VIDEO_LENGTH},
+    protocol::{
+        Analyser, JobMeta, HEADER_RUNNING_ATTEMPT, HEADER_STREAM_OFFSET, HEADER_VIDEO_LENGTH,
+    },
     signing::Purpose,
     video_digest,
 };
@@ -39,6 +41,7 @@ const REFUSED_BODY_DRAIN: Duration = Duration::from_secs(60);
 use crate::{
     admission::{Busy, BusyReason, Permit},
     error::IntakeError,
+    live,
     metrics::label,
     model_budget, pipeline,
     signed::{self, Expected},
@@ -53,6 +56,13 @@ pub async fn post_job(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IntakeError> {
+    if headers.contains_key(HEADER_STREAM_OFFSET) {
+        let result = live::finish(&state, &id, &headers, body).await;
+        if let Err(e) = &result {
+            count_refusal(&state, &id, e);
+        }
+        return result;
+    }
     let result = match admit_forward(&state, &id, &headers).await {
         Ok(Admitted::New(job)) => take(&state, job, body).await,
         Ok(Admitted::Duplicate { meta, mark, length }) => {
@@ -133,14 +143,12 @@ async fn admit_forward(
     if state.shutdown.is_cancelled() {
         return Err(IntakeError::ShuttingDown);
     }
-    let length = header(headers, "content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-        .ok_or(IntakeError::BadRequest(
-            "a fixed Content-Length is required",
-        ))?;
+    let length = content_length(headers)?;
     let (meta, digest) = verify(state, &format!("/v1/jobs/{id}"), headers, length)?;
     check_job(state, id, &meta, length)?;
     check_spending(state, id).await?;
+    // A whole-file forward takes over from a live job of its attempt or an older one.
+    state.live.drop_up_to(id, Some(meta.attempt)).await;
     match state
         .store
         .claim_job(id, meta.attempt, state.cfg.running_lease)
@@ -164,7 +172,20 @@ async fn admit_forward(
     }
 }
 
-fn check_job(state: &AppState, id: &str, meta: &JobMeta, length: u64) -> Result<(), IntakeError> {
+pub(crate) fn content_length(headers: &HeaderMap) -> Result<u64, IntakeError> {
+    header(headers, "content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or(IntakeError::BadRequest(
+            "a fixed Content-Length is required",
+        ))
+}
+
+pub(crate) fn check_job(
+    state: &AppState,
+    id: &str,
+    meta: &JobMeta,
+    length: u64,
+) -> Result<(), IntakeError> {
     if length > state.cfg.max_video_bytes {
         return Err(IntakeError::TooLarge(length));
     }
@@ -178,7 +199,7 @@ fn check_job(state: &AppState, id: &str, meta: &JobMeta, length: u64) -> Result<
 }
 
 /// A cancelled job (410) and the spending cap (503 until its window resets), from the store.
-async fn check_spending(state: &AppState, id: &str) -> Result<(), IntakeError> {
+pub(crate) async fn check_spending(state: &AppState, id: &str) -> Result<(), IntakeError> {
     if state.store.is_cancelled(id).await? {
         return Err(IntakeError::Cancelled);
     }
@@ -220,7 +241,7 @@ async fn take(state: &Arc<AppState>, job: NewJob, body: Body) -> Result<Response
     let job = pipeline::Job {
         id: id.clone(),
         meta,
-        video,
+        source: pipeline::Source::Whole(video),
         permit,
         lease,
         received_at: Instant::now(),
@@ -229,7 +250,7 @@ async fn take(state: &Arc<AppState>, job: NewJob, body: Body) -> Result<Response
     Ok(accepted(&id, None))
 }
 
-fn count_refusal(state: &AppState, id: &str, e: &IntakeError) {
+pub(crate) fn count_refusal(state: &AppState, id: &str, e: &IntakeError) {
     let reason = match e {
         IntakeError::Unauthorised(_) => "unauthorised",
         IntakeError::BadRequest(_) | IntakeError::Incomplete { .. } => "bad_request",
@@ -239,6 +260,8 @@ fn count_refusal(state: &AppState, id: &str, e: &IntakeError) {
         IntakeError::SpendingCapReached { .. } => "budget_exhausted",
         IntakeError::ShuttingDown => "shutting_down",
         IntakeError::Cancelled => "cancelled",
+        IntakeError::StreamBehind { .. } => "stream_behind",
+        IntakeError::NotStreamable(_) => "not_streamable",
         IntakeError::Buffer(_) | IntakeError::Store(_) => "internal",
     };
     state
@@ -253,7 +276,7 @@ fn count_refusal(state: &AppState, id: &str, e: &IntakeError) {
 /// acknowledged, the running job reports. Ended: acknowledged and its kept final event sent
 /// again to this forward's callback, so a re-forward (the edge never got the result) always ends
 /// the session. Either way the answer names the attempt whose events the edge must apply.
-async fn duplicate(
+pub(crate) async fn duplicate(
     state: &Arc<AppState>,
     meta: &JobMeta,
     mark: Option<JobMark>,
@@ -287,12 +310,23 @@ async fn duplicate(
     Ok(accepted(id, running))
 }
 
-/// This replica's slot and memory, then the cluster's model budget; all or nothing.
+/// This replica's slot and memory, then the cluster's model budget, then the job's lease.
 async fn admit(
     state: &Arc<AppState>,
     meta: &JobMeta,
     length: u64,
 ) -> Result<(Permit, Lease), IntakeError> {
+    let permit = reserve(state, meta, length).await?;
+    Ok((permit, start_lease(state, meta)))
+}
+
+/// This replica's slot and `length` bytes of its memory, then the cluster's model budget; all
+/// or nothing.
+pub(crate) async fn reserve(
+    state: &Arc<AppState>,
+    meta: &JobMeta,
+    length: u64,
+) -> Result<Permit, IntakeError> {
     let permit = state.admission.admit(length).map_err(IntakeError::Busy)?;
     // The local backend calls no provider, so it draws nothing from the model budget.
     if state.cfg.analyser == Analyser::Openai {
@@ -309,13 +343,17 @@ async fn admit(
                 })
             })?;
     }
-    let lease = Lease::start(
+    Ok(permit)
+}
+
+/// Keeps the job's claim alive until its end is recorded.
+pub(crate) fn start_lease(state: &Arc<AppState>, meta: &JobMeta) -> Lease {
+    Lease::start(
         Arc::clone(&state.store),
         meta.session_id.clone(),
         meta.attempt,
         state.cfg.running_lease,
-    );
-    Ok((permit, lease))
+    )
 }
 
 fn verify(
@@ -324,16 +362,36 @@ fn verify(
     headers: &HeaderMap,
     length: u64,
 ) -> Result<(JobMeta, [u8; 32]), IntakeError> {
+    verify_signed(
+        state,
+        Purpose::Forward,
+        path,
+        headers,
+        length,
+        &[video_digest::HEADER],
+    )
+}
+
+/// A signed `POST` carrying job metadata and a digest among its `extra` signed headers: the
+/// metadata and the digest.
+pub(crate) fn verify_signed(
+    state: &AppState,
+    purpose: Purpose,
+    path: &str,
+    headers: &HeaderMap,
+    length: u64,
+    extra: &[&str],
+) -> Result<(JobMeta, [u8; 32]), IntakeError> {
     // The video's digest is a signed header: without it the signature cannot verify.
     let metadata = signed::verify(
         &state.cfg.signing,
         headers,
         &Expected {
-            purpose: Purpose::Forward,
+            purpose,
             method: "POST",
             path,
             content_length: length,
-            extra: &[video_digest::HEADER],
+            extra,
         },
     )?;
     let digest = video_digest::parse_hex(header(headers, video_digest::HEADER).unwrap_or_default())
@@ -420,14 +478,14 @@ async fn drain(body: Body, length: u64) -> Result<(), IntakeError> {
 /// its whole body (cloudflare/workerd#1741), and a lost 503 would count as a fault, not a queue.
 /// Only authenticated forwards within the size limit get here; a body that does not come within
 /// [`REFUSED_BODY_DRAIN`] is abandoned.
-async fn drain_refused(body: Body) {
+pub(crate) async fn drain_refused(body: Body) {
     let mut stream = body.into_data_stream();
     let read = async { while let Some(Ok(_)) = stream.next().await {} };
     let _ = tokio::time::timeout(REFUSED_BODY_DRAIN, read).await;
 }
 
 /// 202; for a duplicate, with the attempt that runs (or ran) in [`HEADER_RUNNING_ATTEMPT`].
-fn accepted(id: &str, running: Option<u32>) -> Response {
+pub(crate) fn accepted(id: &str, running: Option<u32>) -> Response {
     let body = Json(serde_json::json!({ "job": id, "duplicate": running.is_some() }));
     match running {
         Some(attempt) => (

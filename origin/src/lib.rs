@@ -1,6 +1,7 @@
 //! DodoLens origin: receives a video from the edge, turns it into an inventory, reports back.
 //!
-//! The flow of one job: [`intake`] (signed forward → memfd) → [`pipeline`] ([`extract`] with
+//! The flow of one job: [`intake`] (signed forward → memfd; or [`live`], a recording received
+//! in ranges and extracted as it arrives) → [`pipeline`] ([`extract`] with
 //! ffmpeg, [`backend`]: [`analysis`] with OpenAI or [`local`] with the embedded [`detector`],
 //! fusion from `dodolens-shared`) → [`report`] (signed events), [`outbox`] (the final event,
 //! durably) and [`sinks`]. A replica admits jobs by its own slots and memory ([`admission`]) and
@@ -19,6 +20,7 @@ pub mod error;
 pub mod extract;
 pub mod handoff;
 pub mod intake;
+pub mod live;
 pub mod local;
 pub mod metrics;
 pub mod model_budget;
@@ -71,6 +73,8 @@ pub struct AppState {
     pub readiness: ops::Readiness,
     /// Jobs running on this replica, so a cancel can stop them.
     pub running: cancel::Running,
+    /// Recordings this replica receives in ranges (live capture).
+    pub live: Arc<live::Registry>,
     /// Running jobs, awaited on shutdown.
     pub tracker: TaskTracker,
     /// Cancelled when shutdown starts: intake answers 503 (the listeners stay open until the
@@ -102,6 +106,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(cancel::delete_job),
         )
         .route("/v1/jobs/{id}/admission", post(intake::post_admission))
+        .route(
+            "/v1/jobs/{id}/stream",
+            post(live::post_stream).layer(DefaultBodyLimit::disable()),
+        )
         .route("/v1/handoffs/{id}", post(handoff::post_handoff))
         .route("/healthz", get(ops::healthz))
         .with_state(state)
@@ -156,6 +164,7 @@ pub async fn start_with_store(cfg: Config, store: Arc<dyn Store>) -> Result<Orig
         spending: SpendingCap::new(cfg.spending, Arc::clone(&store)),
         readiness: ops::Readiness::new(cfg.ready_cache),
         running: cancel::Running::default(),
+        live: live::Registry::new(cfg.stream_idle),
         store,
         reporter,
         outbox: Arc::clone(&outbox),
@@ -220,6 +229,7 @@ impl Origin {
     pub async fn shutdown(self) {
         let state = &self.state;
         state.shutdown.cancel();
+        state.live.clear().await;
         state.tracker.close();
         if tokio::time::timeout(state.cfg.shutdown_grace, state.tracker.wait())
             .await

@@ -1,5 +1,7 @@
 //! One job from the received video to the final event: probe, extract, analyse and transcribe
-//! in parallel, fuse, deliver. The video memfd is closed as soon as extraction is done, frames
+//! in parallel, fuse, deliver. By stage: extraction depends on how the video arrived (the
+//! whole file in a memfd, [`extract_whole`]; a live recording extracted while it arrived,
+//! [`crate::live`]) and yields [`Extracted`]; everything after it ([`analyse`]) is one path. The video memfd is closed as soon as extraction is done, frames
 //! and audio as soon as the models have them (the video's share of the memory budget with it);
 //! whatever happens (error, timeout, panic, shutdown) the job ends with exactly one final event,
 //! handed to the outbox, and its slot released — or, when the edge cancels it, with no event
@@ -20,14 +22,16 @@ use dodolens_shared::{
     },
 };
 use futures_util::FutureExt;
+use zeroize::Zeroizing;
 
 use crate::{
     admission::Permit,
-    analysis::Usage,
+    analysis::{AudioClip, AudioFormat, Usage},
     cancel, cost,
     error::JobError,
     extract,
     intake::short,
+    live::Recording,
     metrics::label,
     quality,
     report::{self, JobReporter},
@@ -39,10 +43,16 @@ use crate::{
 /// How long the pipeline waits for optional sinks before sending the result anyway.
 const SINK_BUDGET: Duration = Duration::from_secs(5);
 
+/// Where the job's video is: whole in a memfd, or a live recording already being extracted.
+pub enum Source {
+    Whole(MemFile),
+    Live(Box<Recording>),
+}
+
 pub struct Job {
     pub id: String,
     pub meta: JobMeta,
-    pub video: MemFile,
+    pub source: Source,
     /// This replica's slot and the video's memory; the memory goes with the video.
     pub permit: Permit,
     /// Keeps the job's claim alive until its end is recorded.
@@ -55,7 +65,7 @@ pub async fn run(state: Arc<AppState>, job: Job) {
     let Job {
         id,
         meta,
-        video,
+        source,
         permit,
         lease,
         received_at,
@@ -70,7 +80,7 @@ pub async fn run(state: Arc<AppState>, job: Job) {
         &state,
         &id,
         &meta,
-        (video, &permit),
+        (source, &permit),
         &events,
         received_at,
     ))
@@ -176,50 +186,139 @@ fn ended(state: &AppState, id: &str, since: Instant, how: &'static str) {
     tracing::info!(job = %short(id), ms = since.elapsed().as_millis() as u64, how, "job ended");
 }
 
+/// What extraction hands to the analysis, whichever way the video arrived.
+pub(crate) struct Extracted {
+    pub frames: Vec<extract::Frame>,
+    pub probe: extract::Probe,
+    pub duration_s: f64,
+    pub narration: Narration,
+}
+
+/// The narration: what is already transcribed (a live recording's segments, in order) and the
+/// audio still to transcribe (the whole track, or a live recording's last segment).
+#[derive(Default)]
+pub(crate) struct Narration {
+    pub heard: Vec<Zeroizing<String>>,
+    pub rest: Option<AudioClip>,
+}
+
+impl Narration {
+    fn is_empty(&self) -> bool {
+        self.heard.is_empty() && self.rest.is_none()
+    }
+}
+
+/// Stage announcements and timings of one job.
+pub(crate) struct Stages<'a> {
+    state: &'a AppState,
+    id: &'a str,
+    events: &'a JobReporter,
+}
+
+impl Stages<'_> {
+    pub(crate) async fn enter(&self, stage: Stage) -> Instant {
+        enter_stage(self.state, self.id, self.events, stage).await
+    }
+
+    pub(crate) fn timed(&self, stage: Stage, since: Instant) {
+        self.state
+            .metrics
+            .stage_seconds
+            .get_or_create(&label("stage", format!("{stage:?}").to_lowercase()))
+            .observe(since.elapsed().as_secs_f64());
+    }
+}
+
 async fn process(
     state: &AppState,
     id: &str,
     meta: &JobMeta,
-    (video, permit): (MemFile, &Permit),
+    (source, permit): (Source, &Permit),
     events: &JobReporter,
     received_at: Instant,
 ) -> Result<AnalysisResult, JobError> {
-    let cfg = &state.cfg;
-    let stage = |s: Stage| enter_stage(state, id, events, s);
-    let timed = |s: Stage, since: Instant| {
-        state
-            .metrics
-            .stage_seconds
-            .get_or_create(&label("stage", format!("{s:?}").to_lowercase()))
-            .observe(since.elapsed().as_secs_f64());
+    let stages = Stages { state, id, events };
+    let t = Instant::now();
+    let extracted = match source {
+        Source::Whole(video) => extract_whole(state, id, video, permit, &stages).await?,
+        Source::Live(recording) => recording.finish(state, id, permit, &stages).await?,
     };
-
-    let t = stage(Stage::Probing).await;
-    let probe = extract::probe(&cfg.ffmpeg, &video).await?;
-    let duration_s = match probe.duration_s {
-        Some(d) => d,
-        None => extract::measure_duration(&cfg.ffmpeg, &video).await?,
-    };
-    timed(Stage::Probing, t);
-
-    let t = stage(Stage::Extracting).await;
-    let extraction = extract::extract(&cfg.ffmpeg, &video, id, duration_s, probe.has_audio).await?;
-    drop(video);
-    permit.video_dropped();
-    timed(Stage::Extracting, t);
     events.send(OriginEvent::Progress {
         stage: Stage::Extracting,
         fraction: 1.0,
     });
     tracing::info!(
         job = %short(id),
-        frames = extraction.frames.len(),
-        audio_bytes = extraction.audio.as_ref().map_or(0, |a| a.len()),
-        path = ?extraction.path,
+        frames = extracted.frames.len(),
+        segments = extracted.narration.heard.len(),
         ms = t.elapsed().as_millis() as u64,
         "extracted"
     );
+    analyse(state, id, meta, extracted, &stages, received_at).await
+}
+
+/// The whole-file path: probe the memfd, extract frames and audio from it, drop it.
+pub(crate) async fn extract_whole(
+    state: &AppState,
+    id: &str,
+    video: MemFile,
+    permit: &Permit,
+    stages: &Stages<'_>,
+) -> Result<Extracted, JobError> {
+    let cfg = &state.cfg;
+    let t = stages.enter(Stage::Probing).await;
+    let probe = extract::probe(&cfg.ffmpeg, &video).await?;
+    let duration_s = match probe.duration_s {
+        Some(d) => d,
+        None => extract::measure_duration(&cfg.ffmpeg, &video).await?,
+    };
+    stages.timed(Stage::Probing, t);
+
+    let t = stages.enter(Stage::Extracting).await;
+    let extraction = extract::extract(&cfg.ffmpeg, &video, id, duration_s, probe.has_audio).await?;
+    drop(video);
+    permit.video_dropped();
+    stages.timed(Stage::Extracting, t);
+    tracing::info!(
+        job = %short(id),
+        audio_bytes = extraction.audio.as_ref().map_or(0, |a| a.len()),
+        path = ?extraction.path,
+        "extracted the whole file"
+    );
     let extract::Extraction { frames, audio, .. } = extraction;
+    Ok(Extracted {
+        frames,
+        probe,
+        duration_s,
+        narration: Narration {
+            heard: Vec::new(),
+            rest: audio.map(|bytes| AudioClip {
+                bytes,
+                format: AudioFormat::Ogg,
+            }),
+        },
+    })
+}
+
+/// Everything after extraction, the same for every source: vision ∥ (the rest of the
+/// transcription, then directives on the whole transcript), fusion, delivery.
+async fn analyse(
+    state: &AppState,
+    id: &str,
+    meta: &JobMeta,
+    extracted: Extracted,
+    stages: &Stages<'_>,
+    received_at: Instant,
+) -> Result<AnalysisResult, JobError> {
+    let cfg = &state.cfg;
+    let stage = |s: Stage| stages.enter(s);
+    let timed = |s: Stage, since: Instant| stages.timed(s, since);
+    let Extracted {
+        frames,
+        probe,
+        duration_s,
+        narration: heard,
+    } = extracted;
     let frames = Arc::new(frames);
     let quality = {
         let frames = Arc::clone(&frames);
@@ -230,18 +329,15 @@ async fn process(
 
     let locale = meta.meta.locale.clone();
     let narration = async {
-        let Some(audio) = audio else {
+        if heard.is_empty() {
             return (None, Vec::new());
-        };
+        }
         if !state.analyst.transcribes() {
             let said = "Narration non analysée : pas de transcription en mode local.";
             return (None, vec![warning(WarningCode::NoNarration, said)]);
         }
         let t = stage(Stage::Transcribing).await;
-        let started = Instant::now();
-        let transcript = state.analyst.transcribe(&audio, &locale).await;
-        observe_model(state, "transcription", started);
-        drop(audio);
+        let transcript = transcribe_rest(state, heard, &locale).await;
         timed(Stage::Transcribing, t);
         let transcript = match transcript {
             Ok(t) => t,
@@ -379,6 +475,29 @@ async fn process(
     Ok(result)
 }
 
+/// The whole transcript: the segments already heard, then the rest, transcribed now.
+async fn transcribe_rest(
+    state: &AppState,
+    narration: Narration,
+    locale: &str,
+) -> Result<Zeroizing<String>, JobError> {
+    let Narration { heard, rest } = narration;
+    let mut parts = heard;
+    if let Some(audio) = rest {
+        let started = Instant::now();
+        let text = state.analyst.transcribe(&audio, locale).await;
+        observe_model(state, "transcription", started);
+        drop(audio);
+        parts.push(text?);
+    }
+    let parts: Vec<&str> = parts
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .collect();
+    Ok(Zeroizing::new(parts.join(" ")))
+}
+
 /// Announces a stage to the edge and records it as the job's status; returns its start time.
 async fn enter_stage(state: &AppState, id: &str, events: &JobReporter, stage: Stage) -> Instant {
     events.send(OriginEvent::Stage { stage });
@@ -389,7 +508,7 @@ async fn enter_stage(state: &AppState, id: &str, events: &JobReporter, stage: St
     Instant::now()
 }
 
-fn observe_model(state: &AppState, call: &'static str, started: Instant) {
+pub(crate) fn observe_model(state: &AppState, call: &'static str, started: Instant) {
     state
         .metrics
         .model_seconds

@@ -2,7 +2,7 @@
 //! sharpness score (blurry). They feed fusion's warnings; decoding a dozen 768 px frames costs a
 //! few milliseconds, far less than asking ffmpeg for another filter pass.
 
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::extract::Frame;
 
@@ -18,25 +18,57 @@ pub fn assess(frames: &[Frame]) -> Quality {
     let mut lumas = Vec::new();
     let mut sharpness = Vec::new();
     for frame in frames {
-        let mut decoder = jpeg_decoder::Decoder::new(&frame.jpeg[..]);
-        let Ok(mut pixels) = decoder.decode() else {
+        let Some(gray) = Gray::decode(&frame.jpeg) else {
             continue;
         };
-        let Some(info) = decoder.info() else { continue };
-        let gray = to_gray(&pixels, info.pixel_format);
-        pixels.zeroize();
-        let (w, h) = (info.width as usize, info.height as usize);
-        if gray.len() != w * h || w < 3 || h < 3 {
-            continue;
-        }
-        lumas.push(gray.iter().map(|&v| v as f64).sum::<f64>() / gray.len() as f64);
-        let var = laplacian_variance(&gray, w, h);
-        sharpness.push(var / (var + 100.0));
+        lumas.push(gray.pixels.iter().map(|&v| v as f64).sum::<f64>() / gray.pixels.len() as f64);
+        sharpness.push(gray.sharpness());
     }
     sharpness.sort_by(f64::total_cmp);
     Quality {
         mean_luma: (!lumas.is_empty()).then(|| lumas.iter().sum::<f64>() / lumas.len() as f64),
         sharpness: sharpness.get(sharpness.len() / 2).copied(),
+    }
+}
+
+/// A decoded frame's luma plane.
+pub(crate) struct Gray {
+    pixels: Zeroizing<Vec<u8>>,
+    w: usize,
+    h: usize,
+}
+
+impl Gray {
+    /// `None` for a JPEG that does not decode, or is smaller than 3×3.
+    pub(crate) fn decode(jpeg: &[u8]) -> Option<Gray> {
+        let mut decoder = jpeg_decoder::Decoder::new(jpeg);
+        let mut pixels = decoder.decode().ok()?;
+        let info = decoder.info()?;
+        let gray = Zeroizing::new(to_gray(&pixels, info.pixel_format));
+        pixels.zeroize();
+        let (w, h) = (info.width as usize, info.height as usize);
+        (gray.len() == w * h && w >= 3 && h >= 3).then_some(Gray { pixels: gray, w, h })
+    }
+
+    /// var(Laplacian) / (var + 100): 0 is flat, near 1 is sharp.
+    pub(crate) fn sharpness(&self) -> f64 {
+        let var = laplacian_variance(&self.pixels, self.w, self.h);
+        var / (var + 100.0)
+    }
+
+    /// How different from `other`: the mean absolute luma difference over 64, at most 1
+    /// (1 for frames of different sizes).
+    pub(crate) fn difference(&self, other: &Gray) -> f64 {
+        if (self.w, self.h) != (other.w, other.h) {
+            return 1.0;
+        }
+        let sum: u64 = self
+            .pixels
+            .iter()
+            .zip(other.pixels.iter())
+            .map(|(&a, &b)| a.abs_diff(b) as u64)
+            .sum();
+        (sum as f64 / self.pixels.len() as f64 / 64.0).min(1.0)
     }
 }
 
@@ -75,6 +107,18 @@ fn laplacian_variance(gray: &[u8], w: usize, h: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn differences_go_from_zero_to_one() {
+        let flat = |v: u8| Gray {
+            pixels: Zeroizing::new(vec![v; 16 * 16]),
+            w: 16,
+            h: 16,
+        };
+        assert_eq!(flat(10).difference(&flat(10)), 0.0);
+        assert_eq!(flat(0).difference(&flat(32)), 0.5);
+        assert_eq!(flat(0).difference(&flat(255)), 1.0);
+    }
 
     #[test]
     fn flat_image_has_no_sharpness_and_edges_do() {

@@ -4,7 +4,10 @@
 
 use std::{
     io::{Read, Seek, SeekFrom, Write},
-    os::fd::{AsRawFd, RawFd},
+    os::{
+        fd::{AsRawFd, RawFd},
+        unix::fs::FileExt,
+    },
 };
 
 use memfd::{FileSeal, Memfd, MemfdOptions};
@@ -50,6 +53,29 @@ impl MemFile {
 
     pub fn raw_fd(&self) -> RawFd {
         self.memfd.as_raw_fd()
+    }
+
+    /// The file's size, including what a child wrote through its own descriptor.
+    pub fn size(&self) -> std::io::Result<u64> {
+        Ok(self.memfd.as_file().metadata()?.len())
+    }
+
+    /// Up to `len` bytes from `offset` (fewer at the end), into a wiping buffer.
+    pub fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
+        let mut out = Zeroizing::new(vec![0u8; len]);
+        let mut filled = 0;
+        while filled < len {
+            let n = self
+                .memfd
+                .as_file()
+                .read_at(&mut out[filled..], offset + filled as u64)?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        out.truncate(filled);
+        Ok(out)
     }
 
     /// Reads everything a child wrote through its own descriptor into a wiping buffer.

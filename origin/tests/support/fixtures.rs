@@ -407,3 +407,70 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .position(|w| w == needle)
         .map(|p| p + from)
 }
+
+/// Seconds of the live-capture recordings: enough audio for two segments before the last.
+pub const LIVE_SECONDS: u32 = 64;
+
+/// A recording as MediaRecorder streams it: `format_args` choose the container; narration
+/// repeated over the whole duration.
+fn live_recording(out: &Path, codecs: &[&str], format_args: &[&str]) {
+    let speech = speech();
+    let video = format!("testsrc=size=480x270:rate=15:duration={LIVE_SECONDS}");
+    let secs = LIVE_SECONDS.to_string();
+    let mut args = vec!["-f", "lavfi", "-i", &video, "-stream_loop", "-1", "-i"];
+    args.push(speech.to_str().unwrap());
+    args.extend(["-map", "0:v", "-map", "1:a", "-t", &secs]);
+    args.extend(codecs);
+    args.extend(format_args);
+    ffmpeg(&args, out);
+}
+
+/// Fragmented MP4 (H.264 + AAC, a keyframe a second, the index up front and a fragment per
+/// keyframe), as Safari and recent Chromium record.
+pub fn live_mp4() -> PathBuf {
+    cached("live-fragmented.mp4", |out| {
+        live_recording(
+            out,
+            &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "15",
+                "-pix_fmt",
+                "yuv420p",
+            ],
+            &[
+                "-c:a",
+                "aac",
+                "-movflags",
+                "frag_keyframe+empty_moov+default_base_moof",
+                "-f",
+                "mp4",
+            ],
+        )
+    })
+}
+
+/// WebM as a live stream (VP8 + Opus, no cues, no duration), as Chromium and Firefox record.
+pub fn live_webm() -> PathBuf {
+    cached("live-stream.webm", |out| {
+        live_recording(
+            out,
+            &[
+                "-c:v",
+                "libvpx",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+                "-b:v",
+                "400k",
+                "-g",
+                "30",
+            ],
+            &["-c:a", "libopus", "-live", "1", "-f", "webm"],
+        )
+    })
+}

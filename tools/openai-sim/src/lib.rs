@@ -9,7 +9,8 @@
 //! ffmpeg). Answers come from a script that reads the schema's catalogue keys. Latency and
 //! faults (429 with Retry-After once, 500, hang) are set through `POST /__sim/control`;
 //! `GET /__sim/stats` counts what happened, including requests the client gave up on while the
-//! simulator was still answering (`aborted`: a cancelled job drops its model calls). Completion
+//! simulator was still answering (`aborted`: a cancelled job drops its model calls), and the frame
+//! times the last vision request captioned (`frame_times`, to check a timeline is covered). Completion
 //! ids start with [`ID_PREFIX`], which the origin recognises, so results are labelled as
 //! simulated.
 
@@ -88,6 +89,8 @@ struct Counters {
 struct Sim {
     control: Mutex<Control>,
     counters: Counters,
+    /// The frame times the last vision request captioned (`Image i (t = X s)`), in order.
+    frame_times: Mutex<Vec<f64>>,
 }
 
 type Shared = Arc<Sim>;
@@ -132,6 +135,7 @@ async fn stats(State(sim): State<Shared>) -> Json<Value> {
         "audio_bytes": get(&c.audio_bytes),
         "audio_ms": get(&c.audio_ms),
         "aborted": get(&c.aborted),
+        "frame_times": sim.frame_times.lock().unwrap().clone(),
     }))
 }
 
@@ -251,6 +255,7 @@ fn answer_chat(sim: &Sim, request: &Value) -> Result<Value, String> {
         .as_array()
         .ok_or("messages must be an array")?;
     let mut text = String::new();
+    let mut frame_times = Vec::new();
     let mut image_tokens = 0u64;
     let mut images = 0usize;
     for message in messages {
@@ -259,7 +264,11 @@ fn answer_chat(sim: &Sim, request: &Value) -> Result<Value, String> {
             Value::Array(parts) => {
                 for part in parts {
                     match part["type"].as_str() {
-                        Some("text") => text.push_str(part["text"].as_str().unwrap_or("")),
+                        Some("text") => {
+                            let part = part["text"].as_str().unwrap_or("");
+                            frame_times.extend(caption_time(part));
+                            text.push_str(part);
+                        }
                         Some("image_url") => {
                             let url = part["image_url"]["url"].as_str().unwrap_or("");
                             let (w, h) = check_image(url)?;
@@ -283,6 +292,7 @@ fn answer_chat(sim: &Sim, request: &Value) -> Result<Value, String> {
             if images == 0 {
                 return Err("vision request without images".into());
             }
+            *sim.frame_times.lock().unwrap() = frame_times;
             scripted_vision(schema, images)
         }
         "voice_directives" => scripted_directives(schema, &text),
@@ -495,6 +505,12 @@ async fn transcriptions(State(sim): State<Shared>, mut form: Multipart) -> Respo
         .unwrap_or_else(|| DEFAULT_TRANSCRIPT.to_string());
     Json(json!({ "text": text, "usage": { "type": "duration", "seconds": seconds } }))
         .into_response()
+}
+
+/// The time in a frame caption `Image i (t = X s)`.
+fn caption_time(text: &str) -> Option<f64> {
+    let rest = text.strip_prefix("Image ")?.split("(t = ").nth(1)?;
+    rest.split(" s)").next()?.trim().parse().ok()
 }
 
 /// Decodes the audio with ffmpeg; its duration when it decodes.

@@ -746,81 +746,63 @@ pub async fn assert_only_finished_markers(
     }
 }
 
-/// The edge's body-less admission probe for a forward of `length` bytes (it signs the same
-/// facts as the forward, a video digest included; any digest verifies, none is checked).
-pub async fn probe(origin: SocketAddr, meta: &JobMeta, length: u64) -> reqwest::Response {
+/// The headers the edge signs a forward of `length` bytes with, under `path`: a video digest (of
+/// nothing) included, for requests whose body is never sent — it only has to verify.
+fn bodiless_forward_headers(
+    meta: &JobMeta,
+    path: &str,
+    length: u64,
+) -> Vec<(&'static str, String)> {
     let digest = dodolens_shared::video_digest::VideoDigest::new().hex();
     let extra = [(dodolens_shared::video_digest::HEADER, digest.as_str())];
     let metadata =
         base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(meta).unwrap());
-    let path = format!("/v1/jobs/{}/admission", meta.session_id);
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
+    let parts = SignedParts::new(Purpose::Forward, "POST", path, timestamp, length, &metadata);
     let signature = signing::sign(
         SECRET.as_bytes(),
         &SignedParts {
             extra: &extra,
-            ..SignedParts::new(
-                Purpose::Forward,
-                "POST",
-                &path,
-                timestamp,
-                length,
-                &metadata,
-            )
+            ..parts
         },
     )
     .unwrap();
-    reqwest::Client::new()
+    vec![
+        (HEADER_TIMESTAMP, timestamp.to_string()),
+        (HEADER_METADATA, metadata),
+        (dodolens_shared::video_digest::HEADER, digest),
+        (HEADER_SIGNATURE, signature),
+    ]
+}
+
+/// The edge's body-less admission probe for a forward of `length` bytes (it signs the same
+/// facts as the forward; any digest verifies, none is checked).
+pub async fn probe(origin: SocketAddr, meta: &JobMeta, length: u64) -> reqwest::Response {
+    let path = format!("/v1/jobs/{}/admission", meta.session_id);
+    let mut request = reqwest::Client::new()
         .post(format!("http://{origin}{path}"))
-        .header(HEADER_TIMESTAMP, timestamp.to_string())
-        .header(HEADER_METADATA, metadata)
-        .header(dodolens_shared::video_digest::HEADER, &digest)
-        .header(HEADER_SIGNATURE, signature)
         .header(
             dodolens_shared::protocol::HEADER_VIDEO_LENGTH,
             length.to_string(),
-        )
-        .send()
-        .await
-        .unwrap()
+        );
+    for (name, value) in bodiless_forward_headers(meta, &path, length) {
+        request = request.header(name, value);
+    }
+    request.send().await.unwrap()
 }
 
-/// The signed headers of a forward of `length` bytes, for requests written by hand whose body is
-/// never completed (the signed video digest, of nothing, only has to verify).
+/// The signed head of a forward of `length` bytes, for requests written by hand whose body is
+/// never completed.
 pub fn forward_head(meta: &JobMeta, length: u64) -> String {
-    let digest = dodolens_shared::video_digest::VideoDigest::new().hex();
-    let extra = [(dodolens_shared::video_digest::HEADER, digest.as_str())];
-    let metadata =
-        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(meta).unwrap());
     let path = format!("/v1/jobs/{}", meta.session_id);
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let signature = signing::sign(
-        SECRET.as_bytes(),
-        &SignedParts {
-            extra: &extra,
-            ..SignedParts::new(
-                Purpose::Forward,
-                "POST",
-                &path,
-                timestamp,
-                length,
-                &metadata,
-            )
-        },
-    )
-    .unwrap();
-    let digest_header = dodolens_shared::video_digest::HEADER;
-    format!(
-        "POST {path} HTTP/1.1\r\nhost: origin\r\ncontent-length: {length}\r\n\
-         {HEADER_TIMESTAMP}: {timestamp}\r\n{HEADER_METADATA}: {metadata}\r\n\
-         {digest_header}: {digest}\r\n{HEADER_SIGNATURE}: {signature}\r\n\r\n"
-    )
+    let headers: String = bodiless_forward_headers(meta, &path, length)
+        .into_iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    format!("POST {path} HTTP/1.1\r\nhost: origin\r\ncontent-length: {length}\r\n{headers}\r\n")
 }
 
 /// A forward whose head is sent and whose body is not (yet): the connection, to write the body

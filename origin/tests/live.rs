@@ -96,15 +96,24 @@ async fn finish(
     offset: u64,
     whole: &[u8],
 ) -> reqwest::Response {
+    finish_signed(origin, meta, offset, whole, &hex_sha256(whole)).await
+}
+
+async fn finish_signed(
+    origin: SocketAddr,
+    meta: &JobMeta,
+    offset: u64,
+    whole: &[u8],
+    digest: &str,
+) -> reqwest::Response {
     let path = format!("/v1/jobs/{}", meta.session_id);
     let rest = &whole[offset as usize..];
-    let digest = hex_sha256(whole);
     signed(
         origin,
         Purpose::Forward,
         &path,
         meta,
-        (offset, rest, &digest),
+        (offset, rest, digest),
     )
     .header(HEADER_VIDEO_LENGTH, whole.len().to_string())
     .send()
@@ -308,8 +317,20 @@ async fn ranges_are_answered_by_offset_and_digest() {
         "a finish elsewhere"
     );
     assert_eq!(s.origin.state.live.len(), 1, "refusals keep the live job");
+    let r = finish_signed(origin, &meta, 2 * RANGE as u64, &bytes, &wrong).await;
+    assert_eq!(
+        r.status(),
+        400,
+        "the whole recording is not the signed video"
+    );
+    assert!(r.text().await.unwrap().contains("digest"));
+    assert!(
+        s.origin.state.live.is_empty(),
+        "and its live job is dropped"
+    );
+    assert_eq!(s.origin.state.admission.usage().jobs, 0);
 
-    // A newer attempt drops the older live job; it starts at 0 or is told so.
+    // A newer attempt starts at 0 or is told so; the older one then holds nothing here.
     let newer = job_meta(&id, &meta.callback_url, 2);
     let r = range(
         origin,
@@ -319,7 +340,6 @@ async fn ranges_are_answered_by_offset_and_digest() {
     )
     .await;
     assert_eq!((r.status().as_u16(), held(&r)), (409, 0));
-    assert!(s.origin.state.live.is_empty(), "attempt 1 dropped");
     let r = range(
         origin,
         &meta,

@@ -411,3 +411,38 @@ async fn an_idle_live_job_is_dropped_and_the_whole_file_still_runs() {
     completed(&s.cb.final_event(&id, Duration::from_secs(120)).await);
     s.finish(&[&id]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_range_over_8_mib_is_refused_before_its_body() {
+    use tokio::io::AsyncWriteExt;
+    let s = Scenario::start(&[]).await;
+    let id = new_id();
+    let meta = s.meta(&id);
+    let too_long = vec![0u8; dodolens_shared::stream_range::MAX_RANGE_BYTES as usize + 1];
+    let path = format!("/v1/jobs/{id}/stream");
+    let digest = hex_sha256(&too_long);
+    let request = signed(
+        s.origin.addr,
+        Purpose::Stream,
+        &path,
+        &meta,
+        (0, &too_long, &digest),
+    )
+    .build()
+    .unwrap();
+    let headers: String = request
+        .headers()
+        .iter()
+        .map(|(name, value)| format!("{name}: {}\r\n", value.to_str().unwrap()))
+        .collect();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: origin\r\ncontent-length: {}\r\n{headers}\r\n",
+        too_long.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(s.origin.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (status, _) = read_head(&mut stream, Duration::from_secs(10)).await;
+    assert_eq!(status, 413, "answered from the headers, no body sent");
+    assert!(s.origin.state.live.is_empty());
+    s.finish(&[&id]).await;
+}

@@ -89,6 +89,12 @@ impl Config {
             max_retries: number(env, "MAX_RETRIES", u64::from(defaults.max_retries))?
                 .try_into()
                 .map_err(|_| EdgeError::Config("MAX_RETRIES"))?,
+            forward_while_receiving: flag(
+                env,
+                "FORWARD_WHILE_RECEIVING",
+                defaults.forward_while_receiving,
+            )?,
+            ..defaults
         };
         Ok(Config {
             origin_url: text(env, "ORIGIN_URL")
@@ -142,6 +148,16 @@ fn text(env: &Env, name: &str) -> Option<String> {
         .ok()
         .map(|v| v.to_string())
         .filter(|v| !v.trim().is_empty())
+}
+
+/// `1` or `0`.
+fn flag(env: &Env, name: &'static str, default: bool) -> Result<bool, EdgeError> {
+    match text(env, name).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("1") => Ok(true),
+        Some("0") => Ok(false),
+        Some(_) => Err(EdgeError::Config(name)),
+    }
 }
 
 fn number(env: &Env, name: &'static str, default: u64) -> Result<u64, EdgeError> {

@@ -14,6 +14,11 @@
 //! refused again would cost the edge, the link and the origin the video's size each time. The
 //! probe reserves nothing, so the forward after a yes can still be refused; the origin then
 //! reads the body before answering so that the refusal arrives (see the origin's intake).
+//!
+//! The forward that finishes a recording streamed while it was received (`stream.rs`) resumes:
+//! `dodolens-stream-offset: N` (the bytes the origin said it holds, signed too), the body and the
+//! signed length are the rest `[N, whole)`, `dodolens-video-length` the whole length, and the
+//! digest is still the whole video's (the origin hashed the ranges as they came).
 
 use crate::{
     error::EdgeError,
@@ -21,13 +26,13 @@ use crate::{
     origin_call::{self, Signed},
     store::{Record, Store},
 };
-use base64::{engine::general_purpose::STANDARD, Engine};
 use dodolens_shared::{
     answer,
     lifecycle::{ForwardResponse, Input},
-    protocol::{JobMeta, HEADER_QUEUE_POSITION, HEADER_RUNNING_ATTEMPT, HEADER_VIDEO_LENGTH},
+    protocol::{
+        HEADER_QUEUE_POSITION, HEADER_RUNNING_ATTEMPT, HEADER_VIDEO_LENGTH, STREAM_SIGNED_HEADERS,
+    },
     signing::Purpose,
-    video_digest,
 };
 use futures_util::Stream;
 use std::{rc::Rc, time::Duration};
@@ -78,14 +83,14 @@ impl Object {
                 Err(e) => worker::console_warn!("admission probe failed: {e}"),
             }
         }
-        self.send_job(order.attempt).await
+        self.send_job(order).await
     }
 
     /// `POST /v1/jobs/{id}/admission`: the forward's signed headers, no body.
     async fn probe(&self, attempt: u32) -> Result<ForwardResponse, EdgeError> {
         let record = self.active()?;
         let path = format!("/v1/jobs/{}/admission", record.session.id);
-        let headers = self.signed_headers(&record, &path, attempt)?;
+        let headers = self.signed_headers(&record, &path, attempt, 0)?;
         headers.set(HEADER_VIDEO_LENGTH, &video_length(&record).to_string())?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_headers(headers);
@@ -93,14 +98,19 @@ impl Object {
         self.answer(request).await
     }
 
-    async fn send_job(&self, attempt: u32) -> Result<ForwardResponse, EdgeError> {
+    /// The video (from `resume_from` when the origin holds its start) as job `attempt`.
+    async fn send_job(&self, order: Order) -> Result<ForwardResponse, EdgeError> {
         let record = self.active()?;
-        let length = video_length(&record);
+        let whole = video_length(&record);
+        let from = order.resume_from.min(whole);
         let path = format!("/v1/jobs/{}", record.session.id);
-        let headers = self.signed_headers(&record, &path, attempt)?;
+        let headers = self.signed_headers(&record, &path, order.attempt, from)?;
         headers.set("Content-Type", "application/octet-stream")?;
+        if from > 0 {
+            headers.set(HEADER_VIDEO_LENGTH, &whole.to_string())?;
+        }
         let body: worker_sys::FixedLengthStream =
-            FixedLengthStream::wrap(rows(self.store.clone(), length), length).into();
+            FixedLengthStream::wrap(rows(self.store.clone(), from, whole), whole - from).into();
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)
@@ -109,51 +119,60 @@ impl Object {
         self.answer(request).await
     }
 
-    /// The job metadata and the signature over `POST {path}` with the video's length; the
-    /// probe and the forward sign the same facts, each under its own path.
+    /// The job metadata and the signature over `POST {path}` with the length sent (the video's
+    /// from `resume_from`); the probe and the forward sign the same facts, each under its own
+    /// path. A resumed forward also signs where it resumes.
     fn signed_headers(
         &self,
         record: &Record,
         path: &str,
         attempt: u32,
+        resume_from: u64,
     ) -> Result<Headers, EdgeError> {
-        let session = &record.session;
-        let job = JobMeta {
-            session_id: session.id.clone(),
-            callback_url: format!(
-                "{}/internal/sessions/{}/events",
-                record.callback_base, session.id
-            ),
-            meta: session.meta.clone(),
-            attempt,
-        };
-        let metadata = STANDARD.encode(serde_json::to_vec(&job)?);
+        let metadata = origin_call::job_metadata(record, attempt)?;
         // The rows' SHA-256, kept with the offset as they were written: the origin checks the
         // body it receives against it, and it is signed with the rest.
         let digest = record.digest.hex();
+        let offset = resume_from.to_string();
+        let [offset_header, digest_header] = STREAM_SIGNED_HEADERS;
+        let resumed = [
+            (offset_header, offset.as_str()),
+            (digest_header, digest.as_str()),
+        ];
+        let whole = [(digest_header, digest.as_str())];
         origin_call::signed_headers(
             self.config()?.keys()?,
             &Signed {
                 purpose: Purpose::Forward,
                 method: "POST",
                 path,
-                content_length: video_length(record),
+                content_length: video_length(record) - resume_from,
                 metadata: &metadata,
-                extra: &[(video_digest::HEADER, digest.as_str())],
+                extra: if resume_from > 0 {
+                    &resumed[..]
+                } else {
+                    &whole[..]
+                },
             },
         )
     }
 
-    fn origin_url(&self, path: &str) -> Result<String, EdgeError> {
+    pub(crate) fn origin_url(&self, path: &str) -> Result<String, EdgeError> {
         Ok(format!("{}{path}", self.config()?.origin_url))
     }
 
-    /// Sends `request`, read as the state machine needs it. A hung origin must not hold the
-    /// forward forever: the timeout comes a little before the watchdog, so a slow forward ends
-    /// as a transient answer (backoff) rather than racing the watchdog's re-forward.
-    async fn answer(&self, request: Request) -> Result<ForwardResponse, EdgeError> {
+    /// How long a request to the origin may wait for its answer: a little less than the
+    /// watchdog, so a slow forward ends as a transient answer (backoff) rather than racing the
+    /// watchdog's re-forward, and a range's answer comes before the watchdog gives up on it.
+    pub(crate) fn origin_timeout(&self) -> Result<Duration, EdgeError> {
         let watchdog = self.config()?.limits.watchdog_ms;
-        let timeout = Duration::from_millis(watchdog - watchdog / 10);
+        Ok(Duration::from_millis(watchdog - watchdog / 10))
+    }
+
+    /// Sends `request`, read as the state machine needs it; a hung origin must not hold the
+    /// forward forever ([`Object::origin_timeout`]).
+    async fn answer(&self, request: Request) -> Result<ForwardResponse, EdgeError> {
+        let timeout = self.origin_timeout()?;
         let Some(response) = origin_call::send(request, timeout).await? else {
             return Ok(ForwardResponse::default());
         };
@@ -172,6 +191,8 @@ impl Object {
 pub struct Order {
     pub attempt: u32,
     pub probe: bool,
+    /// The bytes the origin already holds (0: the whole video).
+    pub resume_from: u64,
 }
 
 /// A forward is only asked for once the upload is complete: its length is its offset.
@@ -187,19 +208,23 @@ fn is_busy(answer: &ForwardResponse) -> bool {
     )
 }
 
-fn number(header: Option<String>) -> Option<u32> {
+pub(crate) fn number<T: std::str::FromStr>(header: Option<String>) -> Option<T> {
     header?.trim().parse().ok()
 }
 
-/// The stored rows from offset 0 to `length`, each looked up where the previous one ended.
-fn rows(store: Store, length: u64) -> impl Stream<Item = worker::Result<Vec<u8>>> + 'static {
-    futures_util::stream::unfold(0u64, move |offset| {
+/// The stored bytes from `from` to `length`, each row looked up where the previous one ended.
+fn rows(
+    store: Store,
+    from: u64,
+    length: u64,
+) -> impl Stream<Item = worker::Result<Vec<u8>>> + 'static {
+    futures_util::stream::unfold(from, move |offset| {
         let store = store.clone();
         async move {
             if offset >= length {
                 return None;
             }
-            match store.row(offset) {
+            match store.row_from(offset) {
                 Ok(Some(row)) if !row.is_empty() => {
                     let next = offset + row.len() as u64;
                     Some((Ok(row), next))

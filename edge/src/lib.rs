@@ -20,6 +20,7 @@ mod origin_call;
 mod router;
 mod routes;
 mod store;
+mod stream;
 mod upload;
 
 pub use object::Session;

@@ -3,9 +3,10 @@
 //! It only does I/O. Every request, origin event and alarm becomes a
 //! [`lifecycle::Input`](dodolens_shared::lifecycle::Input) applied by the shared state machine;
 //! the object persists the resulting session, then performs the returned effects (broadcast,
-//! forward, cancel at the origin, delete chunks, purge, forget) and points its single alarm at the session's one
-//! deadline. The handlers live beside this file: `upload` (tus), `live` (WebSocket, snapshot,
-//! long-poll), `forward` (streaming to the origin).
+//! forward, send a range, cancel at the origin, delete chunks, purge, forget) and points its
+//! single alarm at the session's one deadline. The handlers live beside this file: `upload`
+//! (tus), `live` (WebSocket, snapshot, long-poll), `forward` (streaming to the origin), `stream`
+//! (ranges of a recording while it is received).
 //!
 //! Every browser route presents the session's capability token (in its handle); the object
 //! compares it in constant time with the digest it stored at creation, and answers a wrong one
@@ -260,7 +261,11 @@ impl Object {
         let mut record = self.current()?.ok_or(EdgeError::NotFound)?;
         let request = !matches!(
             input,
-            Input::Alarm | Input::Terminate | Input::ForwardStarted | Input::Forwarded { .. }
+            Input::Alarm
+                | Input::Terminate
+                | Input::ForwardStarted
+                | Input::Forwarded { .. }
+                | Input::RangeSent { .. }
         );
         let effects = record.session.apply(input, now(), &limits)?;
         also(&mut record);
@@ -279,12 +284,23 @@ impl Object {
     ) -> std::result::Result<Option<Order>, EdgeError> {
         let (mut delete_chunks, mut purge, mut forget) = (false, false, false);
         let mut broadcasts = Vec::new();
-        let (mut forward, mut send, mut cancel) = (false, None, false);
+        let (mut forward, mut send, mut cancel, mut range) = (false, None, false, None);
         for effect in effects {
             match effect {
                 Effect::Broadcast { seq, event } => broadcasts.push((seq, event)),
                 Effect::Forward => forward = true,
-                Effect::Send { attempt, probe } => send = Some(Order { attempt, probe }),
+                Effect::Send {
+                    attempt,
+                    probe,
+                    resume_from,
+                } => {
+                    send = Some(Order {
+                        attempt,
+                        probe,
+                        resume_from,
+                    })
+                }
+                Effect::SendRange { attempt, from } => range = Some((attempt, from)),
                 Effect::DeleteChunks => delete_chunks = true,
                 Effect::Purge => purge = true,
                 Effect::Forget => forget = true,
@@ -326,6 +342,9 @@ impl Object {
         if forward {
             self.start_forward();
         }
+        if let Some((attempt, from)) = range {
+            self.start_range(attempt, from);
+        }
         Ok(send)
     }
 
@@ -363,6 +382,8 @@ impl Object {
             .as_ref()
             .is_some_and(|r| r.review.confirmation.is_some())
             .into();
+        // A recording's stream to the origin (attempt, bytes it holds, range in flight), if any.
+        counts["stream"] = serde_json::to_value(record.and_then(|r| r.session.stream))?;
         Ok(counts)
     }
 

@@ -1,13 +1,16 @@
 //! Requests from the edge to the origin: signed for their purpose, bounded in time.
 //!
-//! A job (`POST /v1/jobs/{id}`), a cancel (`DELETE /v1/jobs/{id}`) and a hand-off
+//! A job (`POST /v1/jobs/{id}`), a range of one still being received
+//! (`POST /v1/jobs/{id}/stream`), a cancel (`DELETE /v1/jobs/{id}`) and a hand-off
 //! (`POST /v1/handoffs/{id}`) carry the same signed headers (`shared::signing`: timestamp,
 //! metadata, any extra signed header, signature) and must not wait for a hung origin forever, so
-//! both live here once.
+//! both live here once, with the job metadata a job and its ranges both carry.
 
-use crate::{error::EdgeError, object::now};
-use dodolens_shared::signing::{
-    Keyring, Purpose, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+use crate::{error::EdgeError, object::now, store::Record};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use dodolens_shared::{
+    protocol::JobMeta,
+    signing::{Keyring, Purpose, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
 };
 use futures_util::future::{select, Either};
 use std::time::Duration;
@@ -23,6 +26,22 @@ pub struct Signed<'a> {
     pub metadata: &'a str,
     /// Extra signed headers, sent as they are signed.
     pub extra: &'a [(&'a str, &'a str)],
+}
+
+/// The signed metadata of job `attempt` of the session in `record`: base64 JSON [`JobMeta`]
+/// (where to report, how to read the video).
+pub fn job_metadata(record: &Record, attempt: u32) -> Result<String, EdgeError> {
+    let session = &record.session;
+    let job = JobMeta {
+        session_id: session.id.clone(),
+        callback_url: format!(
+            "{}/internal/sessions/{}/events",
+            record.callback_base, session.id
+        ),
+        meta: session.meta.clone(),
+        attempt,
+    };
+    Ok(STANDARD.encode(serde_json::to_vec(&job)?))
 }
 
 /// The headers of `signed`, signed now with the current key.

@@ -3,8 +3,9 @@
 //!
 //! Chunks are rows keyed by their byte offset, at most [`tus::ROW_BYTES`] each, so a PATCH of any
 //! size is written without holding it in memory and the forward streams them back in order. A
-//! row is looked up by the exact offset where the previous one ended, so a gap can never be
-//! streamed as if it were data. The tables are created only when a session is, so probing an
+//! row is looked up by the offset where the previous one ended (the first one by the row that
+//! holds the offset a resumed forward or a range starts at), so a gap can never be streamed as
+//! if it were data. The tables are created only when a session is, so probing an
 //! unknown id writes nothing.
 
 use dodolens_shared::{handoff::Review, lifecycle, video_digest::VideoDigest};
@@ -49,7 +50,8 @@ struct Count {
 }
 
 #[derive(Deserialize)]
-struct ChunkRow {
+struct PlacedRow {
+    off: u64,
     data: ByteBuf,
 }
 
@@ -132,13 +134,24 @@ impl Store {
         Ok(())
     }
 
-    /// The row starting exactly at `off`.
-    pub fn row(&self, off: u64) -> Result<Option<Vec<u8>>> {
-        let rows: Vec<ChunkRow> = self
+    /// The stored bytes from `off` to the end of the row that holds them (the whole row when
+    /// `off` is where it starts); `None` when no row holds the byte at `off`.
+    pub fn row_from(&self, off: u64) -> Result<Option<Vec<u8>>> {
+        let rows: Vec<PlacedRow> = self
             .sql
-            .exec("SELECT data FROM chunks WHERE off = ?", vec![int(off)])?
+            .exec(
+                "SELECT off, data FROM chunks WHERE off <= ? ORDER BY off DESC LIMIT 1",
+                vec![int(off)],
+            )?
             .to_array()?;
-        Ok(rows.into_iter().next().map(|r| r.data.into_vec()))
+        Ok(rows.into_iter().next().and_then(|row| {
+            let skip = usize::try_from(off - row.off).ok()?;
+            let mut data = row.data.into_vec();
+            (skip < data.len()).then(|| {
+                data.drain(..skip);
+                data
+            })
+        }))
     }
 
     /// Drops rows at or after `from`: the uncommitted tail of an interrupted or refused PATCH.

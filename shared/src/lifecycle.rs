@@ -38,6 +38,17 @@
 //! [`Input::LengthDeclared`]; until then it cannot be complete, so nothing is forwarded.
 //! "Réessayer" is capped per session (`max_retries`); the failure after the last allowed retry
 //! is final (not retryable, chunks deleted at once).
+//!
+//! A deferred-length upload is also streamed to the origin while it is received
+//! ([`Effect::SendRange`], [`Input::RangeSent`]), and its forward then only sends the rest
+//! (`Effect::Send::resume_from`): the rules are in [`stream`].
+
+mod stream;
+
+pub use stream::{
+    RangeInFlight, RangeOutcome, RangeResponse, Stream, STREAM_MAX_FAILURES, STREAM_RANGE_MAX,
+    STREAM_RANGE_MIN,
+};
 
 use crate::answer::{classify, Answer};
 use crate::protocol::{
@@ -78,6 +89,12 @@ pub struct Limits {
     pub busy_retry_max_ms: u64,
     /// "Réessayer" at most this many times per session.
     pub max_retries: u32,
+    /// Deferred-length uploads are streamed to the origin while they are received.
+    pub forward_while_receiving: bool,
+    /// A range is sent once this many committed bytes lie past what the origin holds.
+    pub stream_range_min: u64,
+    /// Consecutive failed ranges before the stream is abandoned (whole file at the end).
+    pub stream_max_failures: u32,
 }
 
 impl Default for Limits {
@@ -95,6 +112,9 @@ impl Default for Limits {
             busy_retry_min_ms: 1_000,
             busy_retry_max_ms: 60_000,
             max_retries: 3,
+            forward_while_receiving: true,
+            stream_range_min: STREAM_RANGE_MIN,
+            stream_max_failures: STREAM_MAX_FAILURES,
         }
     }
 }
@@ -165,6 +185,8 @@ pub enum Input {
         attempt: u32,
         outcome: ForwardOutcome,
     },
+    /// The outcome of the range [`Effect::SendRange`] asked for stream `attempt`.
+    RangeSent { attempt: u32, outcome: RangeOutcome },
     /// A verified origin event of forward `attempt` ([`OriginReport`]).
     Origin { attempt: u32, event: OriginEvent },
     /// The user asked to run processing again (only after a retryable failure).
@@ -186,8 +208,16 @@ pub enum Effect {
     /// `attempt` now, then report [`Input::Forwarded`] with that attempt. `probe`: the session
     /// is queued (the origin's last answer was busy), so first ask the origin's body-less
     /// admission probe, and report a busy answer to it as this forward's outcome instead of
-    /// streaming the whole video only to be refused again.
-    Send { attempt: u32, probe: bool },
+    /// streaming the whole video only to be refused again. `resume_from`: the bytes the origin
+    /// holds from the stream of this attempt; only the rest is sent (0: the whole file).
+    Send {
+        attempt: u32,
+        probe: bool,
+        resume_from: u64,
+    },
+    /// Send the committed rows from `from` (up to [`STREAM_RANGE_MAX`], ending on a row) to the
+    /// origin as a range of stream `attempt`, then report [`Input::RangeSent`].
+    SendRange { attempt: u32, from: u64 },
     /// Delete every chunk row (processing ended); the snapshot stays.
     DeleteChunks,
     /// Delete everything but a tombstone (no user data) so later requests answer 410.
@@ -272,6 +302,9 @@ pub struct Session {
     /// "Réessayer" used so far.
     #[serde(default)]
     pub retries: u32,
+    /// The stream of a deferred-length upload to the origin, while it exists.
+    #[serde(default)]
+    pub stream: Option<Stream>,
     /// Whether chunk rows still exist (false after completion or a terminal failure).
     pub has_chunks: bool,
     pub deadline: Option<Deadline>,
@@ -356,6 +389,7 @@ impl Input {
             Input::Patched { .. } => "PATCH",
             Input::ForwardStarted => "forward start",
             Input::Forwarded { .. } => "forward outcome",
+            Input::RangeSent { .. } => "range outcome",
             Input::Origin { .. } => "origin event",
             Input::Retry => "retry",
             Input::Terminate => "termination",
@@ -397,6 +431,7 @@ impl Session {
             forward_due: false,
             receiving: 0,
             retries: 0,
+            stream: Stream::for_upload(length, limits),
             has_chunks: false,
             deadline: Some(after(now, limits.idle_expiry_ms, DeadlineKind::IdleExpiry)),
         };
@@ -426,6 +461,12 @@ impl Session {
     /// retention and lifetime → Purge; tombstone → Forget); an alarm before the deadline does
     /// nothing. Any input at or after the end of the lifetime purges the session instead of
     /// being applied. Nothing leaves purged but Alarm at the tombstone deadline (Forget).
+    ///
+    /// A deferred-length upload with `forward_while_receiving` also streams ranges while it is
+    /// received (SendRange after Patched and RangeSent, one in flight, from what the origin
+    /// holds); a range in flight holds back the forward (the watchdog bounds the wait); the
+    /// forward that finishes a live stream is its attempt resumed from there, and a 409 to it
+    /// sends the whole file as a new attempt without spending one (rules in [`stream`]).
     ///
     /// Origin events carry their forward attempt. Only attempts from `origin_attempt` (the job
     /// the origin is known to run: raised by its events and its 2xx answer, lowered only when a
@@ -549,6 +590,9 @@ impl Session {
             (Input::Forwarded { attempt, outcome }, _) => {
                 self.forwarded(attempt, outcome, now, limits, fx)?
             }
+            (Input::RangeSent { attempt, outcome }, _) => {
+                self.range_sent(attempt, outcome, now, limits, fx)?
+            }
 
             (Input::Origin { .. }, Created | Uploading) => return Err(not_allowed),
             (Input::Origin { attempt, event }, _) => {
@@ -609,6 +653,11 @@ impl Session {
                 }
             }
             DeadlineKind::ForwardRetry => self.forward_or_fail(now, limits, fx),
+            // Only a range was awaited (the upload completed under it): it is lost, and the
+            // forward it held back goes now.
+            DeadlineKind::Watchdog if self.lose_range(limits) => {
+                self.request_forward(now, limits, fx)
+            }
             DeadlineKind::Watchdog => {
                 // A forward still in flight outlived its own timeout (or the object restarted
                 // under it): it is lost, and its late outcome will be stale.
@@ -642,6 +691,7 @@ impl Session {
         }
         self.receiving = self.receiving.saturating_sub(1);
         self.upload.offset = offset;
+        self.expire_range(now, limits);
         self.has_chunks |= offset > 0;
         let complete = length == Some(offset);
         if offset > current || complete {
@@ -656,6 +706,7 @@ impl Session {
                 self.set_status(Status::Uploading, fx);
             }
             self.deadline = Some(after(now, limits.idle_expiry_ms, DeadlineKind::IdleExpiry));
+            self.next_range(now, fx, limits);
         }
         Ok(())
     }
@@ -680,21 +731,27 @@ impl Session {
         }
     }
 
-    /// The forward task asks whether to send: only a due forward, one at a time.
+    /// The forward task asks whether to send: only a due forward, one at a time, none while a
+    /// range is in flight. The finish of a stream resumes it under its attempt; any other
+    /// forward is a new attempt with the whole file.
     fn start_forward(&mut self, now: Millis, limits: &Limits, fx: &mut Vec<Effect>) {
-        if !self.forward_due || self.in_flight.is_some() {
+        if !self.forward_due || self.in_flight.is_some() || self.range_in_flight() {
             return;
         }
         self.forward_due = false;
-        self.forwards_sent += 1;
-        self.in_flight = Some(self.forwards_sent);
+        let (attempt, resume_from) = self.finish_stream().unwrap_or_else(|| {
+            self.forwards_sent += 1;
+            (self.forwards_sent, 0)
+        });
+        self.in_flight = Some(attempt);
         if self.status != Status::Queued {
             self.set_status(Status::Forwarding, fx);
         }
         self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
         fx.push(Effect::Send {
-            attempt: self.forwards_sent,
+            attempt,
             probe: self.status == Status::Queued,
+            resume_from,
         });
     }
 
@@ -721,6 +778,11 @@ impl Session {
             self.status,
             Status::Uploaded | Status::Forwarding | Status::Queued
         );
+        if self.finished(attempt, &outcome) && waiting {
+            // The origin lost the stream: the whole file now, not counted as a failed attempt.
+            self.request_forward(now, limits, fx);
+            return Ok(());
+        }
         match outcome {
             ForwardOutcome::Accepted { running } if this_run => {
                 // The origin spoke first (processing) or the edge gave up (failed): the answer
@@ -789,9 +851,13 @@ impl Session {
             .map(|q| q.since.saturating_add(limits.queue_limit_ms))
     }
 
-    /// Only events of the attempt the origin runs (or a newer one already sent) apply.
+    /// Only events of the attempt the origin runs (or a newer one already sent) apply; a
+    /// stream's attempt runs no job before its finish is sent.
     fn check_attempt(&self, attempt: u32) -> Result<(), LifecycleError> {
-        if attempt < self.origin_attempt || attempt > self.forwards_sent {
+        if attempt < self.origin_attempt
+            || attempt > self.forwards_sent
+            || self.stream_unfinished(attempt)
+        {
             return Err(LifecycleError::StaleAttempt {
                 attempt,
                 current: self.origin_attempt,
@@ -845,6 +911,7 @@ impl Session {
         fx: &mut Vec<Effect>,
     ) {
         self.delete_chunks(fx);
+        self.stream = None;
         self.progress = None;
         self.error = None;
         self.result = Some((*result).clone());
@@ -860,6 +927,7 @@ impl Session {
         if !error.retryable {
             self.delete_chunks(fx);
         }
+        self.stream = None;
         self.progress = None;
         self.result = None;
         self.error = Some(error.clone());
@@ -883,17 +951,18 @@ impl Session {
     /// A forward is due: asked for now, or when the one in flight ends.
     fn request_forward(&mut self, now: Millis, limits: &Limits, fx: &mut Vec<Effect>) {
         self.forward_due = true;
-        if self.in_flight.is_none() {
+        if self.in_flight.is_none() && !self.range_in_flight() {
             fx.push(Effect::Forward);
         }
         self.deadline = Some(after(now, limits.watchdog_ms, DeadlineKind::Watchdog));
     }
 
     /// Whether the origin may be running (or receiving) this session's job: a forward is in
-    /// flight, or the session waits for, or follows, a job it sent. A result or a failure ends
-    /// the job on the origin's side (or the edge gave up on it).
+    /// flight, or the session waits for, or follows, a job it sent, or streams it ranges. A
+    /// result or a failure ends the job on the origin's side (or the edge gave up on it).
     pub fn origin_may_run(&self) -> bool {
         self.in_flight.is_some()
+            || self.stream_may_run()
             || matches!(
                 self.status,
                 Status::Forwarding | Status::Queued | Status::Processing
@@ -904,6 +973,7 @@ impl Session {
     /// origin is told to stop a job it may still run.
     fn purge(&mut self, now: Millis, limits: &Limits, fx: &mut Vec<Effect>) {
         let cancel = self.origin_may_run();
+        self.stream = None;
         self.stage = None;
         self.progress = None;
         self.result = None;
@@ -1003,10 +1073,10 @@ mod tests {
     use crate::protocol::{Analyser, Cost, Inventory, MediaFacts};
     use proptest::prelude::*;
 
-    const LEN: u64 = 100;
-    const T0: Millis = 1_750_000_000_000;
+    pub(super) const LEN: u64 = 100;
+    pub(super) const T0: Millis = 1_750_000_000_000;
 
-    fn limits() -> Limits {
+    pub(super) fn limits() -> Limits {
         Limits {
             idle_expiry_ms: 1_000,
             retention_ms: 2_000,
@@ -1020,10 +1090,13 @@ mod tests {
             busy_retry_min_ms: 100,
             busy_retry_max_ms: 400,
             max_retries: 2,
+            forward_while_receiving: false,
+            stream_range_min: 20,
+            stream_max_failures: 3,
         }
     }
 
-    fn meta() -> UploadMeta {
+    pub(super) fn meta() -> UploadMeta {
         UploadMeta {
             filename: Some("salon.mp4".into()),
             filetype: "video/mp4".into(),
@@ -1031,7 +1104,7 @@ mod tests {
         }
     }
 
-    fn result() -> Box<AnalysisResult> {
+    pub(super) fn result() -> Box<AnalysisResult> {
         Box::new(AnalysisResult {
             inventory: Inventory {
                 rooms: vec![],
@@ -1084,11 +1157,11 @@ mod tests {
         s
     }
 
-    fn forwarded(attempt: u32, outcome: ForwardOutcome) -> Input {
+    pub(super) fn forwarded(attempt: u32, outcome: ForwardOutcome) -> Input {
         Input::Forwarded { attempt, outcome }
     }
 
-    fn accepted(attempt: u32) -> Input {
+    pub(super) fn accepted(attempt: u32) -> Input {
         forwarded(attempt, ForwardOutcome::Accepted { running: None })
     }
 
@@ -1107,11 +1180,11 @@ mod tests {
     }
 
     /// An event of the first forward.
-    fn origin_event(event: OriginEvent) -> Input {
+    pub(super) fn origin_event(event: OriginEvent) -> Input {
         Input::Origin { attempt: 1, event }
     }
 
-    fn events(effects: &[Effect]) -> Vec<SessionEvent> {
+    pub(super) fn events(effects: &[Effect]) -> Vec<SessionEvent> {
         effects
             .iter()
             .filter_map(|e| match e {
@@ -1121,7 +1194,7 @@ mod tests {
             .collect()
     }
 
-    fn status_event(status: Status) -> SessionEvent {
+    pub(super) fn status_event(status: Status) -> SessionEvent {
         SessionEvent::Status { status }
     }
 
@@ -1390,7 +1463,8 @@ mod tests {
             ok(&mut s, Input::ForwardStarted, T0 + 61),
             vec![Effect::Send {
                 attempt: 2,
-                probe: false
+                probe: false,
+                resume_from: 0
             }]
         );
         ok(&mut s, transient(2), T0 + 70);
@@ -1505,7 +1579,8 @@ mod tests {
                 ok(&mut s, Input::ForwardStarted, now),
                 vec![Effect::Send {
                     attempt,
-                    probe: true
+                    probe: true,
+                    resume_from: 0
                 }],
                 "the status stays queued while it asks again, body-less first"
             );
@@ -2225,7 +2300,8 @@ mod tests {
                 },
                 Effect::Send {
                     attempt: 2,
-                    probe: false
+                    probe: false,
+                    resume_from: 0
                 }
             ]
         );
@@ -2252,7 +2328,8 @@ mod tests {
             fx.last(),
             Some(&Effect::Send {
                 attempt: 2,
-                probe: false
+                probe: false,
+                resume_from: 0
             })
         );
         assert_eq!(
@@ -2283,7 +2360,8 @@ mod tests {
             ok(&mut s, Input::ForwardStarted, at).last(),
             Some(&Effect::Send {
                 attempt: 2,
-                probe: false
+                probe: false,
+                resume_from: 0
             })
         );
         assert!(
@@ -2415,6 +2493,11 @@ mod tests {
         Patch(u64),
         Outcome(ForwardOutcome, i64),
         Event(OriginEvent, i64),
+        /// The answer to the range in flight (or, with an offset, another stream's); `held` of
+        /// an accepted answer counts from the range's start.
+        Range(RangeOutcome, i64),
+        /// The length declared as the current offset.
+        Declare,
         AlarmAtDeadline,
     }
 
@@ -2452,6 +2535,17 @@ mod tests {
         ]
     }
 
+    fn any_range_outcome() -> impl Strategy<Value = RangeOutcome> {
+        prop_oneof![
+            6 => (0u64..80).prop_map(|held| RangeOutcome::Accepted { held }),
+            2 => (0u64..60).prop_map(|held| RangeOutcome::Behind { held }),
+            1 => Just(RangeOutcome::Busy),
+            3 => Just(RangeOutcome::Transient),
+            1 => prop::sample::select(vec![400u16, 401, 404, 405, 413])
+                .prop_map(|status| RangeOutcome::Refused { status }),
+        ]
+    }
+
     /// Mostly the right attempt, sometimes an older or a newer one.
     fn attempt_offset() -> impl Strategy<Value = i64> {
         prop_oneof![6 => Just(0i64), 1 => -3i64..0, 1 => 1i64..3]
@@ -2469,6 +2563,8 @@ mod tests {
             1 => Just(Step::Input(Input::Terminate)),
             8 => Just(Step::Input(Input::Alarm)),
             6 => Just(Step::AlarmAtDeadline),
+            12 => (any_range_outcome(), attempt_offset()).prop_map(|(o, d)| Step::Range(o, d)),
+            2 => Just(Step::Declare),
         ]
     }
 
@@ -2498,6 +2594,22 @@ mod tests {
                 attempt: offset(s.origin_attempt, by),
                 event,
             },
+            Step::Range(outcome, by) => {
+                let stream = s.stream.clone().unwrap_or_default();
+                let from = stream.range.map_or(stream.acked, |r| r.from);
+                Input::RangeSent {
+                    attempt: offset(stream.attempt.unwrap_or(s.forwards_sent), by),
+                    outcome: match outcome {
+                        RangeOutcome::Accepted { held } => {
+                            RangeOutcome::Accepted { held: from + held }
+                        }
+                        other => other,
+                    },
+                }
+            }
+            Step::Declare => Input::LengthDeclared {
+                length: s.upload.offset,
+            },
             Step::AlarmAtDeadline => unreachable!(),
         }
     }
@@ -2517,8 +2629,28 @@ mod tests {
         ) || (s.status != Purged && s.deadline.map(|d| d.kind) == Some(Lifetime))
     }
 
-    fn start(n: usize) -> Session {
-        [new_session, uploaded, processing][n]()
+    /// Streaming on, with ranges of at least 20 bytes.
+    pub(super) fn stream_limits() -> Limits {
+        Limits {
+            forward_while_receiving: true,
+            ..limits()
+        }
+    }
+
+    /// A deferred-length upload that streams.
+    pub(super) fn streaming() -> Session {
+        Session::new("ab".repeat(32), None, meta(), T0, &stream_limits())
+    }
+
+    /// The starting points of the property tests: a new upload, uploaded, processing, and a
+    /// streaming recording (with its limits).
+    const STARTS: usize = 4;
+
+    fn start(n: usize) -> (Session, Limits) {
+        match n {
+            3 => (streaming(), stream_limits()),
+            n => ([new_session, uploaded, processing][n](), limits()),
+        }
     }
 
     proptest! {
@@ -2526,11 +2658,10 @@ mod tests {
 
         #[test]
         fn lifecycle_invariants_hold_for_any_input_sequence(
-            first in 0..3usize,
+            first in 0..STARTS,
             steps in prop::collection::vec((any_step(), 0u64..400), 1..80),
         ) {
-            let limits = limits();
-            let mut s = start(first);
+            let (mut s, limits) = start(first);
             let mut now = T0 + 100;
             for (step, dt) in steps {
                 let input = input_of(step, &s, &mut now, dt);
@@ -2567,20 +2698,65 @@ mod tests {
                             prop_assert_eq!(*n, seq + 1);
                             seq = *n;
                         }
-                        Effect::Send { attempt, probe } => {
-                            // One forward at a time, each with a new number; a queued session
-                            // probes first, any other sends its video at once.
+                        Effect::Send { attempt, probe, resume_from } => {
+                            // One forward at a time, each with a new number (or the stream's,
+                            // which no forward used, resumed from what the origin holds); a
+                            // queued session probes first, any other sends its video at once.
                             prop_assert_eq!(&input, &Input::ForwardStarted);
                             prop_assert_eq!(*probe, before.status == Status::Queued);
                             prop_assert_eq!(before.in_flight, None);
-                            prop_assert_eq!(*attempt, before.forwards_sent + 1);
+                            prop_assert!(!before.range_in_flight());
+                            if *resume_from > 0 {
+                                let stream = before.stream.clone().unwrap();
+                                prop_assert_eq!(Some(*attempt), stream.attempt);
+                                prop_assert_eq!(*resume_from, stream.acked);
+                                prop_assert!(!stream.abandoned && !stream.finishing);
+                                prop_assert_eq!(*attempt, before.forwards_sent);
+                            } else {
+                                prop_assert_eq!(*attempt, before.forwards_sent + 1);
+                            }
+                            prop_assert!(*resume_from <= s.upload.offset);
                             prop_assert_eq!(s.in_flight, Some(*attempt));
                         }
-                        Effect::Forward => prop_assert_eq!(s.in_flight, None),
+                        Effect::SendRange { attempt, from } => {
+                            // One range at a time, from what the origin holds, only while
+                            // receiving a deferred length, never beside a forward.
+                            let stream = s.stream.clone().unwrap();
+                            prop_assert_eq!(stream.attempt, Some(*attempt));
+                            prop_assert_eq!(*from, stream.acked);
+                            prop_assert_eq!(stream.range, Some(RangeInFlight { from: *from, sent_at: now }));
+                            prop_assert!(*from + limits.stream_range_min <= s.upload.offset);
+                            prop_assert!(!stream.abandoned && s.upload.length.is_none());
+                            prop_assert!(matches!(s.status, Status::Created | Status::Uploading));
+                            prop_assert_eq!(s.in_flight, None);
+                            // The range before it was answered, or given up as lost.
+                            let lost = |r: &RangeInFlight| now >= r.sent_at + limits.watchdog_ms;
+                            let freed = match input {
+                                Input::RangeSent { .. } => true,
+                                Input::Patched { .. } => before.stream.as_ref().is_some_and(|b| {
+                                    b.range.as_ref().is_some_and(lost)
+                                }),
+                                _ => false,
+                            };
+                            prop_assert!(freed || !before.range_in_flight());
+                        }
+                        Effect::Forward => {
+                            prop_assert_eq!(s.in_flight, None);
+                            prop_assert!(!s.range_in_flight());
+                        }
                         _ => {}
                     }
                 }
                 prop_assert_eq!(s.seq, seq);
+                let ranges = effects.iter().filter(|e| matches!(e, Effect::SendRange { .. }));
+                prop_assert!(ranges.count() <= 1);
+                // What the origin holds never exceeds what the edge committed; only a
+                // deferred-length upload with streaming on has a stream.
+                if let Some(stream) = &s.stream {
+                    prop_assert!(stream.acked <= s.upload.offset);
+                    prop_assert!(limits.forward_while_receiving);
+                    prop_assert!(stream.failures <= limits.stream_max_failures);
+                }
 
                 // Exactly one deadline (none only once forgotten), never in the past after a
                 // change caused by anything but the alarm, never past the lifetime.
@@ -2624,11 +2800,10 @@ mod tests {
         /// the alarm is due by then, and anything at or after it purges.
         #[test]
         fn no_input_sequence_keeps_chunks_past_the_absolute_lifetime(
-            first in 0..3usize,
+            first in 0..STARTS,
             steps in prop::collection::vec((any_step(), 0u64..20_000), 1..60),
         ) {
-            let limits = limits();
-            let mut s = start(first);
+            let (mut s, limits) = start(first);
             let mut now = T0 + 100;
             let end = s.lifetime_end(&limits);
             for (step, dt) in steps {
@@ -2648,15 +2823,15 @@ mod tests {
         /// outcome of a forward that is not in flight, never change the session.
         #[test]
         fn an_event_of_an_older_attempt_never_changes_the_state(
-            first in 0..3usize,
+            first in 0..STARTS,
             steps in prop::collection::vec((any_step(), 0u64..400), 0..60),
             event in any_origin_event(),
             outcome in any_outcome(),
+            range in any_range_outcome(),
             older in 1u32..5,
             newer in 1u32..5,
         ) {
-            let limits = limits();
-            let mut s = start(first);
+            let (mut s, limits) = start(first);
             let mut now = T0 + 100;
             for (step, dt) in steps {
                 let input = input_of(step, &s, &mut now, dt);
@@ -2678,6 +2853,14 @@ mod tests {
             let input = Input::Forwarded { attempt: not_in_flight, outcome };
             prop_assert!(s.apply(input, now, &limits).is_err());
             prop_assert_eq!(&s, &before);
+            let stream = s.stream.clone().unwrap_or_default();
+            let not_sent = match (stream.attempt, stream.range) {
+                (Some(attempt), Some(_)) => attempt + newer,
+                _ => s.forwards_sent.saturating_sub(older),
+            };
+            let input = Input::RangeSent { attempt: not_sent, outcome: range };
+            prop_assert!(s.apply(input, now, &limits).is_err());
+            prop_assert_eq!(&s, &before);
         }
 
         /// Left alone (only the alarm, and an origin that answers forwards but never reports),
@@ -2685,12 +2868,11 @@ mod tests {
         /// its lifetime.
         #[test]
         fn every_session_reaches_a_final_state_then_is_forgotten(
-            first in 0..3usize,
+            first in 0..STARTS,
             steps in prop::collection::vec((any_step(), 0u64..400), 0..40),
             answers in prop::collection::vec(any_outcome(), 1..8),
         ) {
-            let limits = limits();
-            let mut s = start(first);
+            let (mut s, limits) = start(first);
             let mut now = T0 + 100;
             for (step, dt) in steps {
                 let input = input_of(step, &s, &mut now, dt);

@@ -298,6 +298,11 @@ pub const HEADER_VIDEO_LENGTH: &str = "dodolens-video-length";
 /// attempt (0 when it has none). Signed with the request it rides on.
 pub const HEADER_STREAM_OFFSET: &str = "dodolens-stream-offset";
 
+/// The extra signed headers of a range (`POST /v1/jobs/{id}/stream`: its offset, the range's
+/// SHA-256) and of a resumed forward (the bytes the origin holds, the whole video's SHA-256),
+/// in the order they are signed.
+pub const STREAM_SIGNED_HEADERS: [&str; 2] = [HEADER_STREAM_OFFSET, crate::video_digest::HEADER];
+
 /// Header of the origin's 2xx answer to a forward it acknowledged as a duplicate: the attempt
 /// it runs (or ran) for this session, whose events the edge must then accept.
 pub const HEADER_RUNNING_ATTEMPT: &str = "dodolens-attempt";

@@ -4,11 +4,14 @@
 // Streaming is an optimisation, so every scenario must end with the result whatever the origin
 // did with the ranges:
 // - an origin with the stream route holds bytes before the final PATCH (its answers, as the edge
-//   recorded them), and the forward then finishes the stream;
+//   recorded them), and the forward then finishes the stream: only the rest is sent (the
+//   origin's log);
 // - an origin without it (404) ends the stream at its first range, and the whole file goes at
 //   the end;
 // - an origin killed (SIGKILL) and restarted mid-recording has lost the live job; the session
-//   still completes (resent from what the restarted origin holds, or whole).
+//   still completes (resent from what the restarted origin holds, or whole), and runs once;
+// - an origin that dropped the live job for idleness (DODOLENS_STREAM_IDLE_MS, short here)
+//   answers the finish 409: the whole file goes at once as a new attempt.
 // Which origin runs is asked, not assumed: an unsigned range is 401 where the route exists.
 // Every scenario ends with the residue check: no chunk row, the origin idle with no memfd open.
 import assert from 'node:assert/strict';
@@ -55,8 +58,18 @@ async function recording(seconds = 16) {
   }
 }
 
+/** An origin live job with no range for this long is dropped (the last scenario waits for it). */
+const STREAM_IDLE_MS = 1500;
+
 before(async () => {
-  const [s, bytes] = await Promise.all([startStack({ vars: TEST_VARS, simulator: true }), recording()]);
+  const [s, bytes] = await Promise.all([
+    startStack({
+      vars: TEST_VARS,
+      simulator: true,
+      originEnv: { DODOLENS_LOG_FORMAT: 'json', DODOLENS_STREAM_IDLE_MS: String(STREAM_IDLE_MS) },
+    }),
+    recording(),
+  ]);
   stack = s;
   video = bytes;
   // tus-js-client's Node stream source stalls on a stream ending on a chunk boundary (#779).
@@ -106,6 +119,29 @@ const answered = (id, what, acked = 0) =>
     what,
   );
 
+/** The fields of the origin's JSON log lines `message` about the session `id` (every run). */
+function logged(message, id) {
+  const job = id.slice(0, 12);
+  return stack
+    .originOutput()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => {
+      try {
+        return JSON.parse(line).fields;
+      } catch {
+        return undefined;
+      }
+    })
+    .filter((f) => f?.message === message && f.job === job);
+}
+
+/** How the origin ran the session's job: [how, attempt, bytes it received for it]. */
+const runs = (id) => [
+  ...logged('live recording finished', id).map((f) => ['live', f.attempt, f.rest]),
+  ...logged('video received', id).map((f) => ['whole', f.attempt, f.bytes]),
+];
+
 /** No chunk row at the edge; the origin runs nothing and holds no video. */
 async function assertNoResidue(id) {
   await stack.assertNoChunks(id);
@@ -136,6 +172,14 @@ test('a recording is streamed while it is received, and the result arrives', asy
   const completed = await socket.until(isEvent('completed'), 60_000, 'completed');
   assert.ok(completed.event.result.inventory.rooms.length > 0);
   assert.equal((await stack.introspect(id)).stream, null, 'the stream is over');
+  const [[how, attempt, bytes]] = runs(id);
+  if (streams) {
+    // The finish carried only what the ranges had not.
+    assert.deepEqual([how, attempt], ['live', 1]);
+    assert.ok(bytes <= video.length - stream.acked, `the finish sent ${bytes} of ${video.length} bytes`);
+  } else {
+    assert.deepEqual([how, attempt, bytes], ['whole', 2, video.length]);
+  }
   socket.close();
   await assertNoResidue(id);
 });
@@ -158,6 +202,33 @@ test('an origin killed and restarted mid-recording loses the live job; the sessi
   await rec.done;
   const completed = await socket.until(isEvent('completed'), 60_000, 'completed');
   assert.ok(completed.event.result.inventory.rooms.length > 0);
+  assert.equal(runs(id).length, 1, `the job ran once: ${JSON.stringify(runs(id))}`);
+  socket.close();
+  await assertNoResidue(id);
+});
+
+test('a live job the origin dropped meanwhile: the finish is refused 409 and the whole file goes as a new attempt', async (t) => {
+  if (!streams) return t.skip('the origin has no stream route');
+  // Every whole chunk now; the last partial one (too small for a range) only with the end.
+  const rest = video.length % CHUNK;
+  const rec = record();
+  rec.stream.write(video.subarray(0, video.length - rest));
+  const id = await rec.id;
+  const socket = await openSocket(stack.api, id);
+  await waitFor(
+    async () => {
+      const { stream } = await stack.introspect(id);
+      return stream && !stream.range && stream.acked === video.length - rest;
+    },
+    30_000,
+    'the origin holding every committed byte',
+  );
+  await waitFor(() => logged('live job idle; dropped', id).length, STREAM_IDLE_MS * 10, 'the idle live job dropped');
+  rec.stream.end(video.subarray(video.length - rest));
+  await rec.done;
+  const completed = await socket.until(isEvent('completed'), 60_000, 'completed');
+  assert.ok(completed.event.result.inventory.rooms.length > 0);
+  assert.deepEqual(runs(id), [['whole', 2, video.length]], 'the whole file, as the next attempt');
   socket.close();
   await assertNoResidue(id);
 });

@@ -381,6 +381,10 @@ async fn analyse(
     };
     let (vision, (narration, mut extra_warnings)) = tokio::join!(vision, narration);
     let frames_analysed = frames.len() as u32;
+    let frame_times_s = frames
+        .iter()
+        .map(|f| (f.pts_s * 1000.0).round() / 1000.0)
+        .collect();
     drop(frames);
     let vision = vision?;
 
@@ -399,6 +403,7 @@ async fn analyse(
         rotation: probe.rotation,
         has_audio: probe.has_audio,
         frames_analysed,
+        frame_times_s,
     };
     let mut inventory = fusion::fuse(&FusionInput {
         vision: vision.value,

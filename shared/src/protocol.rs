@@ -526,6 +526,11 @@ pub struct MediaFacts {
     pub rotation: i32,
     pub has_audio: bool,
     pub frames_analysed: u32,
+    /// Where each analysed frame lies in the video, in seconds, in the order the vision model
+    /// saw them (the frame indices of the lines and sightings): how the frames spread over the
+    /// timeline. Absent from results made before it existed.
+    #[serde(default)]
+    pub frame_times_s: Vec<f64>,
 }
 
 /// Estimated cost of the model calls for one analysis.

@@ -59,7 +59,7 @@ export function result(): AnalysisResult {
       flagged: [],
       warnings: [],
     },
-    media: { duration_s: 12, width: 1280, height: 720, rotation: 0, has_audio: true, frames_analysed: 8 },
+    media: { duration_s: 12, width: 1280, height: 720, rotation: 0, has_audio: true, frames_analysed: 8, frame_times_s: [0, 1.5, 3, 4.5, 6, 7.5, 9, 10.5] },
     cost: { input_tokens: 1, output_tokens: 1, audio_seconds: 12, eur: 0.01 },
     vision_model: "sim",
     transcription_model: "sim",

@@ -36,6 +36,7 @@ fn fused(rooms: Vec<(&str, Vec<VisionItem>)>, directives: Vec<Directive>) -> Inv
             rotation: 0,
             has_audio: true,
             frames_analysed: 12,
+            frame_times_s: Vec::new(),
         },
         mean_luma: Some(120.0),
         sharpness: Some(0.8),

@@ -7,10 +7,13 @@
 //! object closed and fully required), `store` must be false, every image must be a JPEG data URI
 //! that decodes and stays within size bounds, and uploaded audio must decode (checked with
 //! ffmpeg). Answers come from a script that reads the schema's catalogue keys. Latency and
-//! faults (429 with Retry-After once, 500, hang) are set through `POST /__sim/control`;
-//! `GET /__sim/stats` counts what happened, including requests the client gave up on while the
-//! simulator was still answering (`aborted`: a cancelled job drops its model calls), and the frame
-//! times the last vision request captioned (`frame_times`, to check a timeline is covered). Completion
+//! faults (429 with Retry-After once, 500, hang) are set through `POST /__sim/control`: one
+//! latency for every call, or per call as the real API behaves (vision and directives fixed,
+//! transcription proportional to the decoded audio), so benchmarks can tell model time from
+//! DodoLens' own. `GET /__sim/stats` counts what happened, including requests the client gave
+//! up on while the simulator was still answering (`aborted`: a cancelled job drops its model
+//! calls), the frame times the last vision request captioned (`frame_times`, to check a timeline
+//! is covered) and each latency served (`delays`: call, start, milliseconds). Completion
 //! ids start with [`ID_PREFIX`], which the origin recognises, so results are labelled as
 //! simulated.
 
@@ -62,8 +65,19 @@ pub enum Fault {
 pub struct Control {
     #[serde(default)]
     pub fault: Fault,
+    /// Every call's latency, unless a per-call one below is set.
     #[serde(default)]
     pub latency_ms: u64,
+    /// A vision call's (a chat completion with images) latency, instead of `latency_ms`.
+    #[serde(default)]
+    pub vision_latency_ms: Option<u64>,
+    /// A voice-directives call's latency, instead of `latency_ms`.
+    #[serde(default)]
+    pub directives_latency_ms: Option<u64>,
+    /// A transcription's latency per 30 s of decoded audio (proportional, served once the
+    /// audio has been decoded), instead of `latency_ms`.
+    #[serde(default)]
+    pub transcription_ms_per_30s: Option<u64>,
     /// Overrides the scripted transcript when set.
     #[serde(default)]
     pub transcript: Option<String>,
@@ -85,12 +99,33 @@ struct Counters {
     aborted: AtomicU64,
 }
 
+/// The kind of a model call, as latencies are set and reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Call {
+    Vision,
+    Directives,
+    Transcription,
+}
+
+/// One latency served: which call, when it started (Unix ms) and how long it was.
+#[derive(Clone, Debug, Serialize)]
+struct Delay {
+    call: Call,
+    start_unix_ms: u64,
+    ms: u64,
+}
+
+/// The newest delays kept in the stats.
+const MAX_DELAYS: usize = 10_000;
+
 #[derive(Default)]
 struct Sim {
     control: Mutex<Control>,
     counters: Counters,
     /// The frame times the last vision request captioned (`Image i (t = X s)`), in order.
     frame_times: Mutex<Vec<f64>>,
+    delays: Mutex<std::collections::VecDeque<Delay>>,
 }
 
 type Shared = Arc<Sim>;
@@ -136,6 +171,7 @@ async fn stats(State(sim): State<Shared>) -> Json<Value> {
         "audio_ms": get(&c.audio_ms),
         "aborted": get(&c.aborted),
         "frame_times": sim.frame_times.lock().unwrap().clone(),
+        "delays": *sim.delays.lock().unwrap(),
     }))
 }
 
@@ -154,25 +190,66 @@ impl Drop for Answering<'_> {
     }
 }
 
-/// Applies latency and the configured fault; `Some` is the response to send instead.
-async fn misbehave(sim: &Sim) -> Option<Response> {
+/// Applies the call's fixed latency and the configured fault; `Some` is the response to send
+/// instead.
+async fn misbehave(sim: &Sim, call: Call) -> Option<Response> {
     let mut answering = Answering { sim, done: false };
-    let response = delay_or_fault(sim).await;
+    let response = delay_or_fault(sim, call).await;
     answering.done = true;
     response
 }
 
-async fn delay_or_fault(sim: &Sim) -> Option<Response> {
+/// Sleeps `ms` (noted in the stats) and counts the request as aborted if dropped meanwhile.
+async fn delay(sim: &Sim, call: Call, ms: u64) {
+    let mut answering = Answering { sim, done: false };
+    let start_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    {
+        let mut delays = sim.delays.lock().unwrap();
+        if delays.len() == MAX_DELAYS {
+            delays.pop_front();
+        }
+        delays.push_back(Delay {
+            call,
+            start_unix_ms,
+            ms,
+        });
+    }
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    answering.done = true;
+}
+
+/// A transcription of `seconds` of audio waits its proportional latency, when one is set.
+async fn transcription_delay(sim: &Sim, seconds: f64) {
+    let per_30s = sim.control.lock().unwrap().transcription_ms_per_30s;
+    if let Some(per_30s) = per_30s {
+        let ms = (seconds / 30.0 * per_30s as f64).round() as u64;
+        delay(sim, Call::Transcription, ms).await;
+    }
+}
+
+async fn delay_or_fault(sim: &Sim, call: Call) -> Option<Response> {
     let (fault, latency) = {
         let mut control = sim.control.lock().unwrap();
         let fault = control.fault;
         if fault == Fault::RateLimitOnce {
             control.fault = Fault::None;
         }
-        (fault, control.latency_ms)
+        let fixed = |ms: Option<u64>| Some(ms.unwrap_or(control.latency_ms));
+        let latency = match call {
+            Call::Vision => fixed(control.vision_latency_ms),
+            Call::Directives => fixed(control.directives_latency_ms),
+            // Proportional: served once the audio is decoded (`transcription_delay`).
+            Call::Transcription if control.transcription_ms_per_30s.is_some() => None,
+            Call::Transcription => fixed(None),
+        };
+        (fault, latency)
     };
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
+    if let Some(ms) = latency {
+        delay(sim, call, ms).await;
     }
     match fault {
         Fault::None => None,
@@ -228,7 +305,12 @@ async fn chat(State(sim): State<Shared>, Json(request): Json<Value>) -> Response
     sim.counters
         .chat_completions
         .fetch_add(1, Ordering::Relaxed);
-    if let Some(response) = misbehave(&sim).await {
+    let call = if request["response_format"]["json_schema"]["name"] == "voice_directives" {
+        Call::Directives
+    } else {
+        Call::Vision
+    };
+    if let Some(response) = misbehave(&sim, call).await {
         return response;
     }
     match answer_chat(&sim, &request) {
@@ -461,7 +543,7 @@ fn scripted_directives(schema: &Value, text: &str) -> Value {
 
 async fn transcriptions(State(sim): State<Shared>, mut form: Multipart) -> Response {
     sim.counters.transcriptions.fetch_add(1, Ordering::Relaxed);
-    if let Some(response) = misbehave(&sim).await {
+    if let Some(response) = misbehave(&sim, Call::Transcription).await {
         return response;
     }
     let mut audio = None;
@@ -496,6 +578,7 @@ async fn transcriptions(State(sim): State<Shared>, mut form: Multipart) -> Respo
     sim.counters
         .audio_ms
         .fetch_add((seconds * 1000.0).round() as u64, Ordering::Relaxed);
+    transcription_delay(&sim, seconds).await;
     let text = sim
         .control
         .lock()

@@ -160,7 +160,13 @@ attempt: number, };
 /**
  * Facts ffmpeg found about the video.
  */
-export type MediaFacts = { duration_s: number, width: number, height: number, rotation: number, has_audio: boolean, frames_analysed: number, };
+export type MediaFacts = { duration_s: number, width: number, height: number, rotation: number, has_audio: boolean, frames_analysed: number, 
+/**
+ * Where each analysed frame lies in the video, in seconds, in the order the vision model
+ * saw them (the frame indices of the lines and sightings): how the frames spread over the
+ * timeline. Absent from results made before it existed.
+ */
+frame_times_s: Array<number>, };
 
 /**
  * Events the origin posts to the edge (signed, inside an [`OriginReport`]), in the order they

@@ -3,7 +3,8 @@
 // its own process group, an admin socket for the runtime API (take a server out, read counters).
 //
 // Two roles, each optional:
-//   - `origins`: the edge's ORIGIN_URL. Round-robin over the replicas, health checks on each
+//   - `origins`: the edge's ORIGIN_URL. Round-robin over the replicas (a live recording's ranges
+//     and finish: hashed on the session id, so they meet its live job), health checks on each
 //     replica's health route, and retries that are safe for a forward: a connection that fails
 //     before a byte was sent is retried on another replica (`retry-on conn-failure` +
 //     `option redispatch`); a forward whose replica dies mid-body is NOT replayed by HAProxy (it
@@ -48,17 +49,30 @@ export function config({ socket, origins, originsPort, callbacks, callbacksPort 
     '  option redispatch 1',
   ];
   if (origins) {
-    lines.push(
-      `frontend ${ORIGINS}`,
-      `  bind 127.0.0.1:${originsPort}`,
-      `  default_backend ${ORIGINS}_replicas`,
-      `backend ${ORIGINS}_replicas`,
-      '  balance roundrobin',
+    const replicas = [
       `  option httpchk GET ${origins[0].healthPath}`,
       '  http-check expect status 200',
       // A dead replica is out after two failed checks a quarter second apart.
       '  default-server check inter 1s fastinter 250ms downinter 500ms fall 2 rise 2',
       ...origins.map((o) => `  server ${o.name} ${hostPort(o.url)}${o.healthPort ? ` port ${o.healthPort}` : ''}`),
+    ];
+    lines.push(
+      `frontend ${ORIGINS}`,
+      `  bind 127.0.0.1:${originsPort}`,
+      // A live recording's ranges and its finishing forward must meet its live job, which lives
+      // in one replica's memory: hashed on the session id (`/v1/jobs/{id}`, depth 3 — checked
+      // to give /v1/jobs/{id}/stream and /v1/jobs/{id} one replica).
+      '  acl live_capture path_end /stream',
+      '  acl live_capture req.hdr(dodolens-stream-offset) -m found',
+      `  use_backend ${ORIGINS}_live if live_capture`,
+      `  default_backend ${ORIGINS}_replicas`,
+      `backend ${ORIGINS}_replicas`,
+      '  balance roundrobin',
+      ...replicas,
+      `backend ${ORIGINS}_live`,
+      '  balance uri depth 3',
+      '  hash-type consistent',
+      ...replicas,
     );
   }
   if (callbacks) {

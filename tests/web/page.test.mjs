@@ -187,14 +187,22 @@ test('a picked video uploads, goes through the stages and shows the inventory (3
   }
 });
 
+/** Clicks "Filmer" and waits for the recorder, or for the page's refusal, which then fails the test
+ * with its words (the camera can be slow to start on a loaded machine: 60 s). */
+async function startRecording(page) {
+  await page.click('#record');
+  await page.waitForSelector('#recorder:not([hidden]), #start-error:not([hidden])', { timeout: 60_000 });
+  const refused = await page.isVisible('#start-error');
+  assert.equal(refused, false, `the camera did not start: ${refused ? await page.textContent('#start-error') : ''}`);
+}
+
 test('a recording with the fake camera and microphone streams to the edge while it is filmed, and is analysed', async () => {
   const browser = await launch({ fakeMedia: true, viewport: { width: 412, height: 860 } });
   try {
     const { page } = browser;
     const requests = await instrument(page);
     await page.goto(stack.edgeUrl);
-    await page.click('#record');
-    await page.waitForSelector('#recorder:not([hidden])');
+    await startRecording(page);
     // The first PATCH goes out while the camera still films: the edge holds bytes of a session
     // whose length is not known yet.
     await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'PATCH'), 30_000, 'a PATCH while recording');
@@ -263,8 +271,7 @@ for (const [lost, finalPatches, what] of [
         await route.continue();
       });
       await page.goto(stack.edgeUrl);
-      await page.click('#record');
-      await page.waitForSelector('#recorder:not([hidden])');
+      await startRecording(page);
       await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'PATCH'), 30_000, 'a PATCH while recording');
       await page.click('#rec-stop');
       await waitForResult(page);
@@ -286,8 +293,7 @@ test('a reload while recording ends that session at once: what the edge held is 
     const { page } = browser;
     const requests = await instrument(page);
     await page.goto(stack.edgeUrl);
-    await page.click('#record');
-    await page.waitForSelector('#recorder:not([hidden])');
+    await startRecording(page);
     await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'PATCH'), 30_000, 'a PATCH while recording');
     const sessionId = sessionIdOf(requests);
     await stack.waitFor(async () => (await stack.snapshot(sessionId)).upload.offset > 0, 30_000, 'bytes at the edge');
@@ -309,8 +315,7 @@ test('discarding a recording stops the camera and deletes what the edge already 
     const { page } = browser;
     const requests = await instrument(page);
     await page.goto(stack.edgeUrl);
-    await page.click('#record');
-    await page.waitForSelector('#recorder:not([hidden])');
+    await startRecording(page);
     await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'PATCH'), 30_000, 'a PATCH while recording');
     const sessionId = sessionIdOf(requests);
     await stack.waitFor(async () => (await stack.snapshot(sessionId)).upload.offset > 0, 30_000, 'bytes at the edge');

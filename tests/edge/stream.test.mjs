@@ -3,16 +3,12 @@
 // deferred length, which the edge streams to the origin in ranges while the stream is still open.
 // Streaming is an optimisation, so every scenario must end with the result whatever the origin
 // did with the ranges:
-// - an origin with the stream route holds bytes before the final PATCH (its answers, as the edge
-//   recorded them), and the forward then finishes the stream: only the rest is sent (the
-//   origin's log);
-// - an origin without it (404) ends the stream at its first range, and the whole file goes at
-//   the end;
+// - the origin holds bytes before the final PATCH (its answers, as the edge recorded them), and
+//   the forward then finishes the stream: only the rest is sent (the origin's log);
 // - an origin killed (SIGKILL) and restarted mid-recording has lost the live job; the session
-//   still completes (resent from what the restarted origin holds, or whole), and runs once;
+//   still completes (resent from what the restarted origin holds), and runs once;
 // - an origin that dropped the live job for idleness (DODOLENS_STREAM_IDLE_MS, short here)
 //   answers the finish 409: the whole file goes at once as a new attempt.
-// Which origin runs is asked, not assumed: an unsigned range is 401 where the route exists.
 // Every scenario ends with the residue check: no chunk row, the origin idle with no memfd open.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -32,7 +28,6 @@ const run = promisify(execFile);
 const CHUNK = 256 << 10;
 let stack;
 let video;
-let streams;
 
 /** A narrated 720p fragmented MP4 (what a recorder produces), a keyframe every 2 s, ~5 MB. */
 async function recording(seconds = 16) {
@@ -75,9 +70,6 @@ before(async () => {
   // tus-js-client's Node stream source stalls on a stream ending on a chunk boundary (#779).
   assert.notEqual(video.length % CHUNK, 0);
   assert.ok(video.length > 12 * CHUNK, `recording of ${video.length} bytes`);
-  const probe = await fetch(`${stack.originUrl}/v1/jobs/${'0'.repeat(64)}/stream`, { method: 'POST', body: '' });
-  streams = ![404, 405].includes(probe.status);
-  console.log(`origin ${streams ? 'has' : 'has no'} stream route (unsigned range: ${probe.status})`);
 });
 
 after(async () => {
@@ -159,27 +151,18 @@ test('a recording is streamed while it is received, and the result arrives', asy
   const snapshot = await stack.snapshot(id);
   assert.equal(snapshot.upload.length, null, 'still receiving');
   assert.equal(stream.attempt, 1, 'the stream reserved the first job number');
-  if (streams) {
-    // The origin holds bytes before the final PATCH, and says so.
-    assert.equal(stream.abandoned, false);
-    assert.ok(stream.acked >= CHUNK && stream.acked <= snapshot.upload.offset, `origin holds ${stream.acked} of ${snapshot.upload.offset}`);
-  } else {
-    // No stream route: the stream ends at once, nothing held.
-    assert.deepEqual([stream.abandoned, stream.acked], [true, 0]);
-  }
+  // The origin holds bytes before the final PATCH, and says so.
+  assert.equal(stream.abandoned, false);
+  assert.ok(stream.acked >= CHUNK && stream.acked <= snapshot.upload.offset, `origin holds ${stream.acked} of ${snapshot.upload.offset}`);
   rec.stream.end(video.subarray(half));
   await rec.done;
   const completed = await socket.until(isEvent('completed'), 60_000, 'completed');
   assert.ok(completed.event.result.inventory.rooms.length > 0);
   assert.equal((await stack.introspect(id)).stream, null, 'the stream is over');
   const [[how, attempt, bytes]] = runs(id);
-  if (streams) {
-    // The finish carried only what the ranges had not.
-    assert.deepEqual([how, attempt], ['live', 1]);
-    assert.ok(bytes <= video.length - stream.acked, `the finish sent ${bytes} of ${video.length} bytes`);
-  } else {
-    assert.deepEqual([how, attempt, bytes], ['whole', 2, video.length]);
-  }
+  // The finish carried only what the ranges had not.
+  assert.deepEqual([how, attempt], ['live', 1]);
+  assert.ok(bytes <= video.length - stream.acked, `the finish sent ${bytes} of ${video.length} bytes`);
   socket.close();
   await assertNoResidue(id);
 });
@@ -194,10 +177,8 @@ test('an origin killed and restarted mid-recording loses the live job; the sessi
   await stack.killOrigin();
   await stack.startOrigin();
   rec.stream.write(video.subarray(third, 2 * third));
-  if (streams) {
-    // The restarted origin holds nothing (409 with offset 0): the edge sends it again from there.
-    await answered(id, 'ranges to the restarted origin', before.acked);
-  }
+  // The restarted origin holds nothing (409 with offset 0): the edge sends it again from there.
+  await answered(id, 'ranges to the restarted origin', before.acked);
   rec.stream.end(video.subarray(2 * third));
   await rec.done;
   const completed = await socket.until(isEvent('completed'), 60_000, 'completed');
@@ -207,8 +188,7 @@ test('an origin killed and restarted mid-recording loses the live job; the sessi
   await assertNoResidue(id);
 });
 
-test('a live job the origin dropped meanwhile: the finish is refused 409 and the whole file goes as a new attempt', async (t) => {
-  if (!streams) return t.skip('the origin has no stream route');
+test('a live job the origin dropped meanwhile: the finish is refused 409 and the whole file goes as a new attempt', async () => {
   // Every whole chunk now; the last partial one (too small for a range) only with the end.
   const rest = video.length % CHUNK;
   const rec = record();

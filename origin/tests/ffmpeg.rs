@@ -19,7 +19,6 @@ use std::{
 
 use dodolens_origin::store::{JobMark, Outcome};
 use dodolens_shared::{protocol::ErrorCode, signing::Purpose};
-use serde_json::json;
 use support::{fixtures, *};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -217,21 +216,8 @@ async fn a_cancel_during_extraction_kills_ffmpeg_and_leaves_nothing() {
 async fn a_cancel_during_a_model_call_drops_the_call() {
     let _serial = SERIAL.lock().await;
     let s = Scenario::start(&[]).await;
-    s.sim.control(json!({ "latency_ms": 60_000 })).await;
     let id = session_id(1301);
-    let response = forward(
-        s.origin.addr,
-        &s.meta(&id),
-        read(&fixtures::no_audio()),
-        Signature::Good,
-    )
-    .await;
-    assert_eq!(response.status(), 202);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while s.sim.stats().await["chat_completions"] == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no model call");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    s.job_waiting_on_the_model(&id).await;
     for purpose in [Purpose::Forward, Purpose::OriginEvent, Purpose::Webhook] {
         assert_eq!(
             cancel(s.origin.addr, &id, purpose).await.status(),
@@ -282,21 +268,8 @@ async fn a_cancel_during_a_model_call_drops_the_call() {
 async fn an_event_answered_410_stops_the_job() {
     let _serial = SERIAL.lock().await;
     let s = Scenario::start(&[("DODOLENS_HEARTBEAT_MS", "200")]).await;
-    s.sim.control(json!({ "latency_ms": 60_000 })).await;
     let id = session_id(1302);
-    let response = forward(
-        s.origin.addr,
-        &s.meta(&id),
-        read(&fixtures::no_audio()),
-        Signature::Good,
-    )
-    .await;
-    assert_eq!(response.status(), 202);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while s.sim.stats().await["chat_completions"] == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no model call");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    s.job_waiting_on_the_model(&id).await;
     // The next heartbeat meets the purged session.
     s.cb.purge(&id);
     assert_eq!(

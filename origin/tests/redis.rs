@@ -172,21 +172,8 @@ async fn a_cancel_sent_to_another_replica_stops_the_job() {
     ];
     let s = Scenario::start(&shared).await;
     let other = start_origin(config(&s.sim, &shared)).await;
-    s.sim.control(json!({ "latency_ms": 60_000 })).await;
     let id = session_id(950);
-    let response = forward(
-        s.origin.addr,
-        &s.meta(&id),
-        read(&fixtures::no_audio()),
-        Signature::Good,
-    )
-    .await;
-    assert_eq!(response.status(), 202);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while s.sim.stats().await["chat_completions"] == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no model call");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    s.job_waiting_on_the_model(&id).await;
     let response = cancel(other.addr, &id, dodolens_shared::signing::Purpose::Cancel).await;
     assert_eq!(response.status(), 204);
     assert_eq!(

@@ -27,7 +27,7 @@ use dodolens_shared::{
     protocol::{JobMeta, OriginEvent, OriginReport, UploadMeta},
     signing::{self, Purpose, SignedParts, HEADER_METADATA, HEADER_SIGNATURE, HEADER_TIMESTAMP},
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 pub const SECRET: &str = "test-secret-for-dodolens";
@@ -688,6 +688,20 @@ impl Scenario {
 
     pub fn meta(&self, id: &str) -> JobMeta {
         job_meta(id, &Callback::url(self.cb_addr, id), 1)
+    }
+
+    /// Forwards the no-audio fixture as job `id` with the simulator answering after a minute,
+    /// and returns once the job waits in its model call.
+    pub async fn job_waiting_on_the_model(&self, id: &str) {
+        self.sim.control(json!({ "latency_ms": 60_000 })).await;
+        let body = read(&fixtures::no_audio());
+        let response = forward(self.origin.addr, &self.meta(id), body, Signature::Good).await;
+        assert_eq!(response.status(), 202);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.sim.stats().await["chat_completions"] == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "no model call");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Forwards `body` as a new job, expects 202, returns the id and the final event.

@@ -245,6 +245,7 @@ test('a recording with the fake camera and microphone streams to the edge while 
     assert.equal(snapshot.upload.offset, snapshot.upload.length);
     await screenshot(page, 'recording-result.png');
     await stack.assertNoChunks(sessionId);
+    await assertNothingKept(page);
   } finally {
     await browser.close();
   }
@@ -287,11 +288,108 @@ for (const [lost, finalPatches, what] of [
   });
 }
 
-test('a reload while recording ends that session at once: what the edge held is deleted, the page says why', async () => {
+/** The chunks of recordings the page keeps in IndexedDB: `[{session, offset, end}]`. */
+async function keptChunks(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('dodolens-recording');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          if (!db.objectStoreNames.contains('chunks')) return resolve([]);
+          const keys = db.transaction('chunks').objectStore('chunks').getAllKeys();
+          keys.onerror = () => reject(keys.error);
+          keys.onsuccess = () => {
+            db.close();
+            resolve(keys.result.map(([session, offset, end]) => ({ session, offset, end })));
+          };
+        };
+      }),
+  );
+}
+
+/** Nothing of any recording stays in the browser (the page empties it once the upload is
+ * complete or discarded: give it a moment to commit). */
+async function assertNothingKept(page) {
+  await stack.waitFor(async () => (await keptChunks(page)).length === 0, 5_000, 'IndexedDB emptied of every chunk');
+}
+
+test('a reload while recording finishes the upload from the edge offset with what the page kept, and the inventory arrives', async () => {
   const browser = await launch({ fakeMedia: true });
   try {
     const { page } = browser;
     const requests = await instrument(page);
+    // Once the page has released a chunk the edge acknowledged, later PATCHes are held: the
+    // edge's offset stays put while the camera goes on and the page keeps what it films.
+    let hold = false;
+    await page.route('**/api/dodo-lens/uploads/*', async (route) => {
+      if (hold && route.request().method() === 'PATCH') return; // dropped by the reload
+      await route.continue();
+    });
+    await page.goto(stack.edgeUrl);
+    await startRecording(page);
+    await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'PATCH'), 30_000, 'a PATCH while recording');
+    const sessionId = sessionIdOf(requests);
+    const id = sessionId.split('.')[0];
+    await stack.waitFor(async () => {
+      const kept = await keptChunks(page);
+      return kept.length > 0 && kept[0].offset > 0;
+    }, 30_000, 'a chunk the edge acknowledged is released');
+    hold = true;
+    const before = (await stack.snapshot(sessionId)).upload;
+    assert.equal(before.length, null, 'still recording');
+    // The camera goes on for a few more chunks, which only the browser holds (a chunk comes
+    // about every 2 s, at a keyframe).
+    const kept = await stack.waitFor(async () => {
+      const chunks = await keptChunks(page);
+      return chunks.length >= 3 && chunks[chunks.length - 2].offset > before.offset ? chunks : null;
+    }, 30_000, 'chunks kept beyond the edge offset');
+    assert.ok(kept.every((c) => c.session === id), 'kept under the session id, not its secret');
+    assert.ok(kept[0].offset > 0 && kept[0].offset <= before.offset, `released only what the edge holds (${kept[0].offset} ≤ ${before.offset})`);
+    assert.equal((await stack.snapshot(sessionId)).upload.offset, before.offset, 'the edge offset held still');
+
+    const beforeReload = requests.length;
+    await page.reload();
+    hold = false;
+    await page.waitForSelector('#upload-note:not([hidden])', { state: 'attached', timeout: 30_000 });
+    assert.match(await page.textContent('#upload-note'), /s'est arrêté au rechargement de la page/);
+    await page.waitForSelector('main[data-phase="completed"], #start-error:not([hidden])', { timeout: RESULT_TIMEOUT });
+    const refused = await page.isVisible('#start-error');
+    assert.equal(refused, false, `the page gave the recording up: ${refused ? await page.textContent('#start-error') : ''}`);
+
+    const afterReload = uploadsOf(requests.slice(beforeReload));
+    assert.equal(afterReload.filter((r) => r.method === 'POST').length, 0, 'no new upload was created');
+    assert.equal(afterReload[0].method, 'HEAD', 'tus asked the edge for its offset first');
+    const patches = afterReload.filter((r) => r.method === 'PATCH');
+    assert.equal(Number(patches[0].headers['upload-offset']), before.offset, 'resumed from the edge offset');
+    assert.ok(patches.every((r) => new URL(r.url).pathname.split('/').pop() === sessionId));
+    const declared = patches.filter((r) => r.headers['upload-length']);
+    assert.equal(declared.length, 1, 'the length is declared once');
+    const snapshot = await assertInventoryRendered(page, sessionId);
+    assert.equal(snapshot.upload.length, Number(declared[0].headers['upload-length']));
+    assert.ok(snapshot.upload.length >= kept[kept.length - 1].end, `the kept bytes were sent (${snapshot.upload.length})`);
+    assert.equal(snapshot.upload.offset, snapshot.upload.length);
+    await screenshot(page, 'recording-reloaded-result.png');
+    await stack.assertNoChunks(sessionId);
+    await assertNothingKept(page);
+    assert.deepEqual(browser.errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a reload while recording, when the browser refused to keep the chunks, deletes the session and says why', async () => {
+  const browser = await launch({ fakeMedia: true });
+  try {
+    const { page } = browser;
+    const requests = await instrument(page);
+    // Storage full: every chunk the page tries to keep is refused.
+    await page.addInitScript(() => {
+      IDBObjectStore.prototype.put = function () {
+        throw new DOMException('quota', 'QuotaExceededError');
+      };
+    });
     await page.goto(stack.edgeUrl);
     await startRecording(page);
     await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'PATCH'), 30_000, 'a PATCH while recording');
@@ -299,11 +397,13 @@ test('a reload while recording ends that session at once: what the edge held is 
     await stack.waitFor(async () => (await stack.snapshot(sessionId)).upload.offset > 0, 30_000, 'bytes at the edge');
     await page.reload();
     await page.waitForFunction(() => /interrompu/.test(document.querySelector('#start-error')?.textContent ?? ''), null, { timeout: 30_000 });
+    assert.match(await page.textContent('#start-error'), /n'avait pas pu garder/);
     assert.equal(await page.getAttribute('main', 'data-phase'), 'idle');
     await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'DELETE'), 10_000, 'tus termination sent');
     assert.equal((await fetch(`${stack.edgeUrl}/api/dodo-lens/sessions/${sessionId}`)).status, 410);
     assert.equal(await page.evaluate(() => localStorage.getItem('dodolens.active')), null);
     await stack.assertNoChunks(sessionId);
+    await assertNothingKept(page);
   } finally {
     await browser.close();
   }
@@ -328,6 +428,7 @@ test('discarding a recording stops the camera and deletes what the edge already 
     assert.equal(gone.status, 410, 'purged at once');
     assert.equal(await page.evaluate(() => localStorage.getItem('dodolens.active')), null);
     await stack.assertNoChunks(sessionId);
+    await assertNothingKept(page);
   } finally {
     await browser.close();
   }

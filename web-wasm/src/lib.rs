@@ -1,12 +1,15 @@
-//! `dodolens-shared`'s review rules for the browser, through wasm-bindgen.
+//! `dodolens-shared`'s rules for the browser, through wasm-bindgen.
 //!
 //! The page must show exactly the totals the edge will compute on confirmation, so it runs the
 //! same Rust: [`apply_edits`] is `shared::edits::apply`, [`search_catalogue`] is
-//! `shared::catalogue::search`, [`validate_contact`] is `shared::handoff::validate`. Values cross
+//! `shared::catalogue::search`, [`validate_contact`] is `shared::handoff::validate`. The
+//! recorder's buffer follows `shared::recording_buffer` ([`recording_released`],
+//! [`recording_resume`], [`recording_pieces`]). Values cross
 //! the boundary as JSON strings (the types are the generated `protocol.ts` ones), which keeps the
 //! bundle small: no serde-wasm-bindgen, no JS glue beyond strings. Built by
 //! `scripts/build-web-wasm` into `web/wasm/`.
 
+use dodolens_shared::recording_buffer::{self, Span};
 use dodolens_shared::{catalogue, edits, handoff, protocol::Contact, protocol::Edit};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -72,4 +75,33 @@ pub fn validate_contact(contact: &str, now_ms: f64) -> Result<String, JsError> {
         Err(fields) => serde_json::json!({ "fields": fields }),
     };
     Ok(answer.to_string())
+}
+
+/// The offsets (JSON array) of the kept chunks (JSON `[{offset, len}]`, in order) that the
+/// server's acknowledgement of `acknowledged` bytes releases.
+#[wasm_bindgen]
+pub fn recording_released(spans: &str, acknowledged: f64) -> Result<String, JsError> {
+    let spans: Vec<Span> = serde_json::from_str(spans)?;
+    let offsets = recording_buffer::released(&spans, acknowledged.max(0.0) as u64);
+    Ok(serde_json::to_string(&offsets)?)
+}
+
+/// `{"resume": {from, length}}` when the kept chunks finish an upload the server holds
+/// `server` bytes of, else `{"refused": {reason, …}}`.
+#[wasm_bindgen]
+pub fn recording_resume(spans: &str, server: f64) -> Result<String, JsError> {
+    let spans: Vec<Span> = serde_json::from_str(spans)?;
+    let answer = match recording_buffer::resume(&spans, server.max(0.0) as u64) {
+        Ok(resume) => serde_json::json!({ "resume": resume }),
+        Err(refusal) => serde_json::json!({ "refused": refusal }),
+    };
+    Ok(answer.to_string())
+}
+
+/// The parts (`[{offset, skip, take}]`) of the kept chunks that make up `[start, end)`.
+#[wasm_bindgen]
+pub fn recording_pieces(spans: &str, start: f64, end: f64) -> Result<String, JsError> {
+    let spans: Vec<Span> = serde_json::from_str(spans)?;
+    let pieces = recording_buffer::pieces(&spans, start.max(0.0) as u64, end.max(0.0) as u64);
+    Ok(serde_json::to_string(&pieces)?)
 }

@@ -6,11 +6,15 @@
  * which carries the session's capability token (whoever reads them can see, resume or delete the
  * session). localStorage is this origin's alone; the page loads no third-party script. Everything
  * shown is derived from the session snapshot, so a reload or a reconnect renders the same page.
+ * While a recording uploads, IndexedDB holds its bytes the server has not acknowledged yet
+ * (recording-buffer.ts): a reload then finishes the upload with what was filmed before it, and
+ * the buffer is emptied once the upload is complete or discarded.
  */
 import {
   DodoLensClient,
   DodoLensError,
   type Snapshot,
+  type KeptVideo,
   type StreamedVideo,
   type UploadHandle,
   type UploadProgressInfo,
@@ -19,6 +23,7 @@ import type { SessionSubscription, ConnectionMode } from "./subscription.js";
 import type { UploadError } from "./upload.js";
 import type { AnalysisResult } from "./generated/protocol.js";
 import { startCamera, type CameraRecording } from "./camera.js";
+import { RecordingBuffer, ResumeRefused } from "./recording-buffer.js";
 import { backlog } from "./recording.js";
 import { $ } from "./dom.js";
 import { errorText, pickLocale, queueText, t, uploadErrorText, type Locale, type MessageKey } from "./i18n.js";
@@ -48,6 +53,10 @@ let progress: UploadProgressInfo | null = null;
 /** A recording's length, known once it stopped (tus learns it with the last PATCH). */
 let recordedTotal = 0;
 let resumedAt: number | null = null;
+/** The kept bytes of the recording being uploaded (live, or finished after a reload). */
+let kept: RecordingBuffer | null = null;
+/** The upload finishes a recording a reload cut off: the inventory covers what came before. */
+let finishingCutRecording = false;
 let subscription: SessionSubscription | null = null;
 let snapshot: Snapshot | null = null;
 let connection: ConnectionMode = "connecting";
@@ -181,18 +190,21 @@ $("record").addEventListener("click", async () => {
   startMessage = null;
   renderStartMessage();
   const preview = $<HTMLVideoElement>("preview");
+  const buffer = RecordingBuffer.forRecording();
   try {
-    recording = await startCamera(preview);
+    recording = await startCamera(preview, (bytes) => buffer.keep(bytes));
   } catch (error) {
+    void buffer.discard();
     showStart(message("record.unavailable", { reason: (error as Error).message || String(error) }));
     return;
   }
+  kept = buffer;
   $("recorder").hidden = false;
   $("record").hidden = true;
   setPhase("recording");
   // The upload starts with the recording: each second of video goes out as it is filmed.
   const source: StreamedVideo = { stream: recording.stream, filename: recording.filename, filetype: recording.mimeType };
-  startUpload(source, recording.filename, true);
+  startUpload(source, recording.filename, "live");
   const started = performance.now();
   const tick = () => {
     $("rec-time").textContent = t(locale, "record.recording", { time: formatClock((performance.now() - started) / 1000) });
@@ -243,7 +255,7 @@ async function stopRecording(keep: boolean): Promise<void> {
   snapshot = null;
   const cancelling = running?.cancel().catch(() => undefined);
   current.abort();
-  await cancelling;
+  await Promise.all([cancelling, discardKept()]);
   setPhase("idle");
 }
 $("rec-stop").addEventListener("click", () => void stopRecording(true));
@@ -251,13 +263,24 @@ $("rec-abort").addEventListener("click", () => void stopRecording(false));
 
 // ---- Upload ----
 
-/** Uploads a picked file, or (`live`) a recording as it is filmed, the phase staying `recording`. */
-function startUpload(file: File | StreamedVideo, filename: string, live = false): void {
+/** Empties the browser's copy of the recording (its upload is complete or given up). */
+async function discardKept(): Promise<void> {
+  const buffer = kept;
+  kept = null;
+  await buffer?.discard();
+}
+
+/**
+ * Uploads a picked file, a recording as it is filmed (`live`: the phase stays `recording`), or
+ * (`kept`) the bytes a recording cut off by a reload left in the browser.
+ */
+function startUpload(file: File | StreamedVideo | KeptVideo, filename: string, mode: "file" | "live" | "kept" = "file"): void {
   closeSubscription();
   snapshot = null;
   progress = null;
   recordedTotal = 0;
   resumedAt = null;
+  finishingCutRecording = mode === "kept";
   uploadDone = false;
   lastAnnouncedStep = null;
   lastAnnouncedQuarter = -1;
@@ -267,15 +290,18 @@ function startUpload(file: File | StreamedVideo, filename: string, live = false)
   $("retry").hidden = true;
   $("restart").hidden = true;
   $("cancel").hidden = false;
-  if (!live) setPhase("uploading");
+  if (mode !== "live") setPhase("uploading");
   renderProgress();
   renderTimeline(null);
+  const buffer = kept;
   const handle = client.upload(file, {
     locale,
     onSession: (handle) => {
       setActive({ handle, filename });
+      if (mode === "live") void buffer?.bind(handle);
       follow(handle);
     },
+    onAcknowledged: (offset) => void buffer?.acknowledge(offset),
     onResume: (offset) => {
       resumedAt = offset;
       renderProgress();
@@ -296,18 +322,22 @@ function startUpload(file: File | StreamedVideo, filename: string, live = false)
     () => {
       if (upload !== handle) return;
       uploadDone = true;
+      void discardKept();
       renderProgress();
     },
-    (error: UploadError) => {
+    (error: UploadError | ResumeRefused) => {
       if (upload !== handle) return;
       upload = null;
+      void discardKept();
       if (recording) {
         recording.abort();
         closeRecorder();
       }
+      const session = active?.handle;
+      if (error instanceof ResumeRefused && session) return void endCutRecording(session);
       closeSubscription();
       setActive(null);
-      showStart({ text: (l) => uploadErrorText(l, error.status) });
+      showStart({ text: (l) => uploadErrorText(l, (error as UploadError).status) });
     },
   );
   $("main").focus();
@@ -337,6 +367,8 @@ function renderProgress(): void {
   }
   if (resumedAt !== null && resumedAt > 0) extra.push(t(locale, "upload.resumed", { offset: formatBytes(locale, resumedAt) }));
   $("upload-extra").textContent = extra.join(" · ");
+  $("upload-note").hidden = !finishingCutRecording;
+  $("upload-note").textContent = finishingCutRecording ? t(locale, "record.finishing") : "";
   const quarter = Math.floor(fraction * 4);
   if (phase() === "uploading" && quarter > lastAnnouncedQuarter) {
     lastAnnouncedQuarter = quarter;
@@ -441,8 +473,9 @@ function renderQueue(): void {
   }
 }
 
-/** A recording whose page was reloaded cannot go on (MediaRecorder died with it): delete what
- * the edge holds at once rather than leave it to the idle expiry, and say so. */
+/** A recording whose page was reloaded, and whose unsent bytes the browser did not keep (or
+ * not all of them): it cannot be finished, so what the edge holds is deleted at once rather
+ * than left to the idle expiry, and the page says so. */
 async function endCutRecording(handle: string): Promise<void> {
   closeSubscription();
   setActive(null);
@@ -518,6 +551,7 @@ $("cancel").addEventListener("click", async () => {
   snapshot = null;
   if (running && !uploadDone) await running.cancel().catch(() => undefined);
   else if (session) await client.cancel(session).catch(() => undefined);
+  await discardKept();
   showStart(message("cancelled", {}, "info"));
   $("file-label").focus();
 });
@@ -555,8 +589,16 @@ function renderResult(result: AnalysisResult): void {
 async function boot(): Promise<void> {
   await loadRules();
   applyLocale();
-  // An upload cut short by a reload waits for its file to be picked again (the browser cannot
-  // reopen it by itself); a finished upload is followed where it stands.
+  // A recording cut off by a reload is finished from what the browser kept of it. An upload cut
+  // short by a reload waits for its file to be picked again (the browser cannot reopen it by
+  // itself); a finished upload is followed where it stands.
+  const restored = await RecordingBuffer.restore(active?.handle ?? null);
+  if (active && restored) {
+    kept = restored;
+    startUpload({ uploadUrl: client.uploadUrl(active.handle), reader: restored.reader() }, active.filename, "kept");
+    recordedTotal = restored.length;
+    return;
+  }
   const pending = await client.pendingUploads();
   if (active && !pending.some((p) => p.handle === active?.handle)) {
     $("filename").textContent = active.filename;

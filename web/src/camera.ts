@@ -1,8 +1,10 @@
 /**
  * Recording in the browser with the camera and the microphone (MediaRecorder), in a container the
  * origin reads front to back, handed over as a stream while it is filmed: the upload starts with
- * the first second, not after the stop. The bitrate is capped so a mobile uplink keeps up. The
- * camera is released as soon as the recording ends so its light goes off.
+ * the first second, not after the stop. The bitrate is capped so a mobile uplink keeps up. Each
+ * chunk is handed to `keep` (the page's buffer for a reload) and enters the stream only once
+ * kept, so the upload never sends a byte the page does not have. The camera is released as soon
+ * as the recording ends so its light goes off.
  */
 import { KEYFRAME_INTERVAL_MS, pickRecordingType, recordingBitrate, recordingFilename, TIMESLICE_MS } from "./recording.js";
 
@@ -27,7 +29,10 @@ export interface CameraRecording {
 }
 
 /** Asks for the camera (the back one on phones) and the microphone, and starts recording. */
-export async function startCamera(preview: HTMLVideoElement): Promise<CameraRecording> {
+export async function startCamera(
+  preview: HTMLVideoElement,
+  keep: (bytes: Uint8Array) => Promise<void>,
+): Promise<CameraRecording> {
   const media = await navigator.mediaDevices.getUserMedia({
     video: { facingMode: "environment", width: { ideal: 1280 }, height: { ideal: 720 } },
     audio: true,
@@ -42,6 +47,7 @@ export async function startCamera(preview: HTMLVideoElement): Promise<CameraReco
   };
   const recorder = new MediaRecorder(media, options);
   let recorded = 0;
+  let aborted = false;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   const stream = new ReadableStream<Uint8Array>({ start: (c) => (controller = c) });
   // Blobs are read one after the other, so the bytes keep the recorder's order.
@@ -50,7 +56,11 @@ export async function startCamera(preview: HTMLVideoElement): Promise<CameraReco
     if (event.data.size === 0) return;
     recorded += event.data.size;
     const blob = event.data;
-    queue = queue.then(async () => controller.enqueue(new Uint8Array(await blob.arrayBuffer())));
+    queue = queue.then(async () => {
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      await keep(bytes);
+      if (!aborted) controller.enqueue(bytes);
+    });
   };
   const stopped = new Promise<void>((resolve) => (recorder.onstop = () => resolve()));
   const release = () => {
@@ -74,6 +84,7 @@ export async function startCamera(preview: HTMLVideoElement): Promise<CameraReco
       controller.close();
     },
     abort() {
+      aborted = true;
       recorder.ondataavailable = null;
       if (recorder.state !== "inactive") recorder.stop();
       release();

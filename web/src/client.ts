@@ -16,6 +16,7 @@ import {
   forgetPendingUpload,
   pendingUploads,
   terminate,
+  type KeptVideo,
   type PendingUpload,
   type StreamedVideo,
   type UploadOptions,
@@ -23,7 +24,7 @@ import {
 
 export type * from "./generated/protocol.js";
 export type { ConnectionMode, SubscriptionListener } from "./subscription.js";
-export type { PendingUpload, StreamedVideo, UploadCallbacks, UploadOptions, UploadProgressInfo } from "./upload.js";
+export type { KeptVideo, PendingUpload, StreamedVideo, UploadCallbacks, UploadOptions, UploadProgressInfo } from "./upload.js";
 export { SessionSubscription, UploadError, UploadHandle };
 
 export interface DodoLensClientOptions {
@@ -77,9 +78,10 @@ export class DodoLensClient {
    * returned handle's `done` resolves with the session handle once the server has every byte;
    * `onSession` fires as soon as the session exists, so a caller can subscribe while uploading.
    * A `StreamedVideo` (a recording being filmed) is sent as it comes, its length declared when
-   * its stream ends.
+   * its stream ends; a `KeptVideo` (a recording cut off by a reload) resumes at the server's
+   * offset from the bytes the page kept, and declares the length.
    */
-  upload(file: File | Blob | StreamedVideo, options: UploadOptions): UploadHandle {
+  upload(file: File | Blob | StreamedVideo | KeptVideo, options: UploadOptions): UploadHandle {
     const handle = new UploadHandle(
       file,
       { endpoint: `${this.apiBase}/uploads`, chunkSize: this.chunkSize, retryDelays: this.retryDelays },

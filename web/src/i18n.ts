@@ -49,7 +49,10 @@ const fr = {
   "action.retry": "Réessayer",
   "action.new": "Nouvelle vidéo",
   "cancelled": "Envoi annulé. La vidéo a été supprimée.",
-  "record.cut": "L'enregistrement a été interrompu (page rechargée) et ce qui avait été envoyé a été supprimé. Filmez à nouveau.",
+  "record.cut":
+    "L'enregistrement a été interrompu (page rechargée) et le navigateur n'avait pas pu garder la partie pas encore envoyée : ce qui avait été envoyé a été supprimé. Filmez à nouveau.",
+  "record.finishing":
+    "L'enregistrement s'est arrêté au rechargement de la page : ce qui a été filmé avant est envoyé, et l'inventaire portera sur cette partie.",
   "error.title": "L'analyse a échoué",
   "error.retryable": "Vous pouvez réessayer sans renvoyer la vidéo.",
   "error.network": "L'envoi a été interrompu : la connexion a été perdue. Choisissez à nouveau le fichier pour reprendre.",
@@ -190,7 +193,10 @@ const en: Dictionary = {
   "action.retry": "Retry",
   "action.new": "New video",
   "cancelled": "Upload cancelled. The video was deleted.",
-  "record.cut": "The recording was interrupted (the page reloaded) and what had been sent was deleted. Please film again.",
+  "record.cut":
+    "The recording was interrupted (the page reloaded) and the browser could not keep the part not sent yet: what had been sent was deleted. Please film again.",
+  "record.finishing":
+    "The recording stopped when the page reloaded: what was filmed before is being sent, and the inventory will cover that part.",
   "error.title": "The analysis failed",
   "error.retryable": "You can retry without sending the video again.",
   "error.network": "The upload stopped: the connection was lost. Choose the file again to resume.",

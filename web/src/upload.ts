@@ -10,12 +10,16 @@
  * A recording is uploaded while it is filmed: its bytes come as a stream, the length is deferred
  * (tus `Upload-Defer-Length`) and sent with the last PATCH once the recording stops. tus-js-client
  * (4.3) reads the stream a chunk at a time; its PATCHes follow the camera by about one chunk.
+ * A recording cut off by a reload is finished from what the page kept of it (`KeptVideo`): tus
+ * resumes at the stored upload URL (HEAD for the server's offset), reads the kept bytes from
+ * there through a custom `fileReader`, and declares the length with the last PATCH.
  *
  * The upload URL is a secret capability: whoever has it can see, resume and delete the session.
  * tus-js-client keeps it in localStorage for resuming, which is where the page keeps it too.
  */
 import * as tus from "tus-js-client";
 import { UploadRate } from "./rate.js";
+import { ResumeRefused, type KeptSource } from "./recording-buffer.js";
 
 /** Prefix of our entries in tus-js-client's URL storage (localStorage in browsers). */
 export const FINGERPRINT_PREFIX = "dodolens-v1";
@@ -37,6 +41,8 @@ export interface UploadCallbacks {
   /** A previous upload of the same file was found; the server already holds `offset` bytes. */
   onResume?(offset: number): void;
   onProgress?(progress: UploadProgressInfo): void;
+  /** The server holds `offset` bytes (a PATCH's answer, or a HEAD's). */
+  onAcknowledged?(offset: number): void;
 }
 
 export interface UploadOptions extends UploadCallbacks {
@@ -49,6 +55,12 @@ export interface StreamedVideo {
   stream: ReadableStream<Uint8Array>;
   filename: string;
   filetype: string;
+}
+
+/** A recording cut off by a reload, finished from the bytes the page kept of it. */
+export interface KeptVideo {
+  uploadUrl: string;
+  reader: { openFile(): Promise<KeptSource> };
 }
 
 /**
@@ -108,7 +120,7 @@ export class UploadHandle {
 
   private readonly streamed: boolean;
 
-  constructor(file: File | Blob | StreamedVideo, config: UploaderConfig, options: UploadOptions) {
+  constructor(file: File | Blob | StreamedVideo | KeptVideo, config: UploaderConfig, options: UploadOptions) {
     let announced = false;
     let resolve!: (id: string) => void;
     let reject!: (error: Error) => void;
@@ -123,27 +135,38 @@ export class UploadHandle {
       options.onSession?.(sessionHandleFromUrl(this.upload.url), this.upload.url);
     };
     const streamed = "filetype" in file ? file : null;
-    this.streamed = streamed !== null;
+    const kept = "reader" in file ? file : null;
+    this.streamed = streamed !== null || kept !== null;
     const filename = streamed?.filename ?? (file as Partial<File>).name ?? "video";
     const filetype = streamed?.filetype ?? ((file as Blob).type || "video/mp4");
-    this.upload = new tus.Upload(streamed ? streamed.stream.getReader() : (file as Blob), {
-      endpoint: config.endpoint,
+    // A kept recording's input goes only to its own `fileReader`, which tus's types do not foresee.
+    const input = streamed ? streamed.stream.getReader() : kept ? (kept.reader as unknown as Blob) : (file as Blob);
+    this.upload = new tus.Upload(input, {
+      // A kept recording only resumes: without an endpoint tus cannot create a new upload.
+      endpoint: kept ? null : config.endpoint,
+      uploadUrl: kept?.uploadUrl ?? null,
+      ...(kept ? { fileReader: kept.reader, onShouldRetry: retriesUnlessRefused } : {}),
       chunkSize: streamed ? STREAM_CHUNK_BYTES : config.chunkSize,
-      uploadLengthDeferred: streamed !== null,
+      uploadLengthDeferred: this.streamed,
       retryDelays: config.retryDelays,
       metadata: { filename, filetype, locale: options.locale },
       fingerprint: async () => fingerprintOf(file as Blob, config.endpoint),
-      // A stream cannot be read again after a reload: nothing to resume from storage.
-      storeFingerprintForResuming: streamed === null,
+      // A stream cannot be read again after a reload: nothing to resume from tus's storage (a
+      // recording is resumed from what the page kept, as a KeptVideo).
+      storeFingerprintForResuming: !this.streamed,
       removeFingerprintOnSuccess: true,
       onUploadUrlAvailable: announce,
       onAfterResponse: (req, res) => {
         // A HEAD is how tus resumes: the server says how much it already holds.
         if (req.getMethod() === "HEAD" && res.getStatus() === 200) {
           const offset = Number(res.getHeader("Upload-Offset"));
-          if (Number.isFinite(offset)) options.onResume?.(offset);
+          if (Number.isFinite(offset)) {
+            options.onResume?.(offset);
+            options.onAcknowledged?.(offset);
+          }
         }
       },
+      onChunkComplete: (_size, accepted) => options.onAcknowledged?.(accepted),
       onProgress: (bytesSent, bytesTotal) => {
         announce();
         // While a recording's length is deferred, tus-js-client has no total (null).
@@ -155,8 +178,9 @@ export class UploadHandle {
         resolve(sessionHandleFromUrl(this.upload.url ?? ""));
       },
       onError: (error) => {
-        const status = (error as tus.DetailedError).originalResponse?.getStatus() ?? 0;
-        reject(new UploadError(status, error.message));
+        const detailed = error as tus.DetailedError;
+        if (detailed.causingError instanceof ResumeRefused) return reject(detailed.causingError);
+        reject(new UploadError(detailed.originalResponse?.getStatus() ?? 0, error.message));
       },
     });
   }
@@ -198,6 +222,17 @@ export class UploadHandle {
     this.cancelled = true;
     await this.upload.abort(true);
   }
+}
+
+/**
+ * tus-js-client's own retry rule (not a 4xx other than 409/423, and online), except that kept
+ * bytes that cannot resume are final: retrying would ask the same question again.
+ */
+function retriesUnlessRefused(error: tus.DetailedError): boolean {
+  if (error.causingError instanceof ResumeRefused) return false;
+  const status = error.originalResponse?.getStatus() ?? 0;
+  const refused = status >= 400 && status < 500 && status !== 409 && status !== 423;
+  return !refused && navigator.onLine !== false;
 }
 
 /** Uploads this browser started but did not finish, newest first. */

@@ -6,13 +6,15 @@
 //! than decoding keyframes only, so one process decodes keyframes, keeps the first one in each
 //! of N equal time buckets, downscales them to JPEG on stdout and encodes the audio track to a
 //! second memfd at the same time. When keyframes are too sparse to fill the buckets,
-//! `shared::frame_plan` decides what fills the rest. A few empty buckets (an iPhone's HEVC MOV:
-//! a keyframe every 7.5 s) get one short process each that seeks to the bucket's start and
-//! decodes reference frames only (`-skip_frame noref`) from the keyframe before it: on the 60 s
-//! 1080p HEVC 10-bit MOV, 2.7 s and 114 MiB for the four seeks, against 2.6 s and 332 MiB as
-//! four inputs of one process and 23 s for a full decode (ARCHITECTURE.md, "Frames from sparse
-//! keyframes"). When seeks would decode more than half the video (MediaRecorder
-//! WebM: one keyframe), a second pass decodes every frame with the same buckets.
+//! `shared::frame_plan` decides what fills the rest, from the keyframe times the container's
+//! packets carry (read without decoding while the keyframes pass starts). A few empty buckets
+//! (an iPhone's HEVC MOV: a keyframe every 7.5 s) get one short process each, one after the
+//! other but beside the keyframes pass, that seeks to the bucket's start and decodes reference
+//! frames only (`-skip_frame noref`) from the keyframe before it: on the 60 s 1080p HEVC 10-bit
+//! MOV, 2.7 s and 114 MiB for the four seeks, against 2.6 s and 332 MiB as four inputs of one
+//! process and 23 s for a full decode (ARCHITECTURE.md, "Frames from sparse keyframes"). When
+//! seeks would decode more than half the video (MediaRecorder WebM: one keyframe), a second
+//! pass decodes every frame with the same buckets.
 //!
 //! Every child runs with a demuxer and protocol whitelist (a playlist or concat file disguised
 //! as `.mp4` is refused and cannot make ffmpeg open another file or URL), an address-space
@@ -171,17 +173,19 @@ pub async fn extract(
     } else {
         None
     };
-    let first = frames_pass(cfg, video, audio_file.as_ref(), duration_s, true).await?;
+    let (first, (plan, sought)) = tokio::try_join!(
+        frames_pass(cfg, video, audio_file.as_ref(), duration_s, true),
+        planned_seeks(cfg, video, duration_s),
+    )?;
     let audio = match &audio_file {
         Some(file) => Some(file.read_all().map_err(internal)?).filter(|a| !a.is_empty()),
         None => None,
     };
     drop(audio_file);
-    let kept: Vec<f64> = first.iter().map(|f| f.pts_s).collect();
-    let (frames, path) = match frame_plan::plan(&kept, duration_s, cfg.frame_count) {
+    let (frames, path) = match plan {
         FramePlan::Complete => (first, FramePath::Keyframes),
         FramePlan::Seek(times) => (
-            with_seeks(cfg, video, first, &times).await?,
+            merge(cfg, duration_s, first, sought),
             FramePath::KeyframesAndSeeks(times.len()),
         ),
         FramePlan::DecodeAll => {
@@ -201,14 +205,58 @@ pub async fn extract(
     })
 }
 
-/// The keyframes and one frame from each seek, in time order. Seeks run one after the other:
-/// a job never has more than one ffmpeg, which is what the memory budget counts.
-async fn with_seeks(
+/// The plan from the container's keyframes and, when it seeks, the frames sought: this runs
+/// beside the keyframes pass, so a job has at most two ffmpeg at a time.
+async fn planned_seeks(
     cfg: &FfmpegConfig,
     video: &MemFile,
-    mut frames: Vec<Frame>,
+    duration_s: f64,
+) -> Result<(FramePlan, Vec<Frame>), JobError> {
+    let keyframes = keyframe_times(cfg, video).await?;
+    let plan = frame_plan::plan(&keyframes, duration_s, cfg.frame_count);
+    let sought = match &plan {
+        FramePlan::Seek(times) => seek_frames(cfg, video, times).await?,
+        FramePlan::Complete | FramePlan::DecodeAll => Vec::new(),
+    };
+    Ok((plan, sought))
+}
+
+/// The video track's keyframe times from its packets' flags: demuxed, not decoded (0.1 s of
+/// CPU for the 120 s 1080p fixture).
+async fn keyframe_times(cfg: &FfmpegConfig, video: &MemFile) -> Result<Vec<f64>, JobError> {
+    let mut cmd = child(&cfg.ffprobe_bin, cfg, Some(video.raw_fd()), None);
+    cmd.args(["-v", "error"]).args(input_guard()).args([
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,flags",
+        "-of",
+        "csv=p=0",
+        &format!("/dev/fd/{VIDEO_FD}"),
+    ]);
+    let out = run(cmd, cfg.timeout, "probe").await?;
+    if !out.status_ok {
+        return Err(failure(&out));
+    }
+    Ok(parse_keyframes(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `7.500000,K__` lines: the times of the packets flagged K (a packet without a time is skipped).
+fn parse_keyframes(csv: &str) -> Vec<f64> {
+    csv.lines()
+        .filter_map(|line| line.split_once(','))
+        .filter(|(_, flags)| flags.contains('K'))
+        .filter_map(|(time, _)| time.parse::<f64>().ok())
+        .collect()
+}
+
+/// One frame from each seek, one seek after the other.
+async fn seek_frames(
+    cfg: &FfmpegConfig,
+    video: &MemFile,
     times: &[f64],
 ) -> Result<Vec<Frame>, JobError> {
+    let mut frames = Vec::with_capacity(times.len());
     for &at in times {
         let mut cmd = child(&cfg.ffmpeg_bin, cfg, Some(video.raw_fd()), None);
         cmd.args(seek_args(cfg, at));
@@ -223,9 +271,24 @@ async fn with_seeks(
             frames.push(Frame { jpeg, pts_s });
         }
     }
-    frames.sort_by(|a, b| a.pts_s.total_cmp(&b.pts_s));
-    frames.dedup_by(|a, b| (a.pts_s - b.pts_s).abs() < 1e-3);
     Ok(frames)
+}
+
+/// The keyframes, and the frames sought for the buckets they left empty, in time order. The
+/// container's flags and the decoder can disagree (a keyframe that does not decode), so a
+/// sought frame only fills a bucket the keyframes pass did not.
+fn merge(cfg: &FfmpegConfig, duration_s: f64, first: Vec<Frame>, sought: Vec<Frame>) -> Vec<Frame> {
+    let bucket = bucket_seconds(cfg, duration_s);
+    let bucket_of = |frame: &Frame| (frame.pts_s / bucket).floor() as i64;
+    let filled: Vec<i64> = first.iter().map(bucket_of).collect();
+    let mut frames = first;
+    frames.extend(
+        sought
+            .into_iter()
+            .filter(|f| !filled.contains(&bucket_of(f))),
+    );
+    frames.sort_by(|a, b| a.pts_s.total_cmp(&b.pts_s));
+    frames
 }
 
 async fn frames_pass(
@@ -616,6 +679,12 @@ mod tests {
         let frames = split_jpegs(&stream);
         assert_eq!(frames.len(), 2);
         assert_eq!(&frames[1][..], &[0xFF, 0xD8, 3, 0xFF, 0xD9]);
+    }
+
+    #[test]
+    fn keeps_the_times_of_keyframe_packets() {
+        let csv = "0.000000,K__\n0.033333,___\nN/A,K__\n7.500000,K_D\n\n";
+        assert_eq!(parse_keyframes(csv), vec![0.0, 7.5]);
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! Which frames a whole-file extraction still needs after its keyframes-only pass.
+//! Which frames a whole-file extraction needs beside its keyframes-only pass.
 //!
 //! The origin decodes keyframes only and keeps the first one in each of `count` equal time
-//! buckets. Phones that write few keyframes leave buckets empty: an iPhone's HEVC MOV has one
+//! buckets. It reads the keyframes' times from the container first (packet flags, nothing
+//! decoded), so this plan is known before that pass ends and its seeks run beside it. Phones
+//! that write few keyframes leave buckets empty: an iPhone's HEVC MOV has one
 //! every 7.5 s, so 4 of 12 buckets of a 60 s video get none. Decoding every frame to fill them
 //! costs about 17× the keyframes pass; seeking to the start of each empty bucket decodes only
 //! from the keyframe before it (the start is the point of the bucket closest to that keyframe,
@@ -32,10 +34,10 @@ fn bucket_of(t: f64, bucket: f64, count: u32) -> u32 {
     ((t / bucket).floor().max(0.0) as u32).min(count.max(1) - 1)
 }
 
-/// Decides from the times of the keyframes the first pass kept (one per bucket, any order).
-pub fn plan(selected: &[f64], duration_s: f64, count: u32) -> FramePlan {
+/// Decides from the video's keyframe times (seconds, any order).
+pub fn plan(keyframes: &[f64], duration_s: f64, count: u32) -> FramePlan {
     let bucket = bucket_seconds(duration_s, count);
-    let filled: Vec<u32> = selected
+    let filled: Vec<u32> = keyframes
         .iter()
         .map(|&t| bucket_of(t, bucket, count))
         .collect();
@@ -46,11 +48,11 @@ pub fn plan(selected: &[f64], duration_s: f64, count: u32) -> FramePlan {
     if starts.is_empty() {
         return FramePlan::Complete;
     }
-    // Each seek decodes from the keyframe before its time; the last kept one bounds it.
+    // Each seek decodes from the keyframe before its time.
     let decoded: f64 = starts
         .iter()
         .map(|&start| {
-            let from = selected
+            let from = keyframes
                 .iter()
                 .copied()
                 .filter(|&t| t <= start)
@@ -101,47 +103,44 @@ mod tests {
         })
     }
 
-    /// What the first pass keeps: the first keyframe of each bucket, at most `count`.
-    fn kept(mut keyframes: Vec<f64>, duration: f64, count: u32) -> Vec<f64> {
-        keyframes.sort_by(f64::total_cmp);
+    /// The buckets that hold at least one keyframe.
+    fn filled(keyframes: &[f64], duration: f64, count: u32) -> Vec<u32> {
         let bucket = bucket_seconds(duration, count);
-        let mut kept: Vec<f64> = Vec::new();
-        for t in keyframes {
-            let b = bucket_of(t, bucket, count);
-            if kept.last().is_none_or(|&k| bucket_of(k, bucket, count) < b) {
-                kept.push(t);
-            }
-        }
-        kept
+        let mut filled: Vec<u32> = keyframes
+            .iter()
+            .map(|&t| bucket_of(t, bucket, count))
+            .collect();
+        filled.sort_unstable();
+        filled.dedup();
+        filled
     }
 
     proptest! {
         #[test]
         fn seeks_fill_exactly_the_empty_buckets((keyframes, duration, count) in keyframes()) {
-            let selected = kept(keyframes, duration, count);
+            let filled = filled(&keyframes, duration, count);
             let bucket = bucket_seconds(duration, count);
-            match plan(&selected, duration, count) {
-                FramePlan::Complete => prop_assert_eq!(selected.len(), count as usize),
+            match plan(&keyframes, duration, count) {
+                FramePlan::Complete => prop_assert_eq!(filled.len(), count as usize),
                 FramePlan::Seek(times) => {
-                    prop_assert_eq!(times.len() + selected.len(), count as usize);
+                    prop_assert_eq!(times.len() + filled.len(), count as usize);
                     prop_assert!(times.windows(2).all(|w| w[0] < w[1]));
                     for t in &times {
                         let b = (t / bucket).round() as u32;
                         prop_assert!((t - b as f64 * bucket).abs() < 1e-9, "a bucket start");
-                        prop_assert!(selected.iter().all(|&s| bucket_of(s, bucket, count) != b));
+                        prop_assert!(!filled.contains(&b));
                     }
                 }
-                FramePlan::DecodeAll => prop_assert!(selected.len() < count as usize),
+                FramePlan::DecodeAll => prop_assert!(filled.len() < count as usize),
             }
         }
 
         #[test]
         fn seeks_never_decode_more_than_their_share((keyframes, duration, count) in keyframes()) {
-            let selected = kept(keyframes, duration, count);
-            if let FramePlan::Seek(times) = plan(&selected, duration, count) {
+            if let FramePlan::Seek(times) = plan(&keyframes, duration, count) {
                 let decoded: f64 = times
                     .iter()
-                    .map(|&t| t - selected.iter().copied().filter(|&s| s <= t).fold(0.0, f64::max))
+                    .map(|&t| t - keyframes.iter().copied().filter(|&k| k <= t).fold(0.0, f64::max))
                     .sum();
                 prop_assert!(decoded <= duration * MAX_SEEK_SHARE + 1e-9);
             }
@@ -156,8 +155,7 @@ mod tests {
                 .map(|i| (i as f64 + phase) * step)
                 .take_while(|&t| t < duration)
                 .collect();
-            let selected = kept(keyframes, duration, count);
-            prop_assert_eq!(plan(&selected, duration, count), FramePlan::Complete);
+            prop_assert_eq!(plan(&keyframes, duration, count), FramePlan::Complete);
         }
     }
 }

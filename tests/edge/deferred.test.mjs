@@ -3,6 +3,8 @@
 // recording uploaded while it is filmed. Real tus-js-client reading a Node stream; raw tus
 // requests for the refusals and for a final PATCH that breaks. Every scenario ends with a
 // residue check. A small Tus-Max-Size (8 MiB) so the overshoot is cheap; TEST_VARS's idle expiry.
+// FORWARD_WHILE_RECEIVING is off here: the deferred length is tus alone, and a recording is then
+// forwarded whole once complete, as any upload (streaming has its own file, stream.test.mjs).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
@@ -21,7 +23,12 @@ let video;
 before(async () => {
   const [s, bytes] = await Promise.all([
     startStack({
-      vars: { ...TEST_VARS, MAX_UPLOAD_BYTES: String(MAX_UPLOAD), MAX_REQUEST_BYTES: String(MAX_REQUEST) },
+      vars: {
+        ...TEST_VARS,
+        MAX_UPLOAD_BYTES: String(MAX_UPLOAD),
+        MAX_REQUEST_BYTES: String(MAX_REQUEST),
+        FORWARD_WHILE_RECEIVING: '0',
+      },
       simulator: true,
     }),
     // 720p, so the video spans several 1 MiB rows (about 6 MiB).
@@ -99,6 +106,7 @@ test('tus-js-client uploads a Node stream with a deferred length: bytes reach th
   assert.equal(snapshot.status, 'uploading');
   assert.equal(snapshot.upload.length, null);
   assert.ok(snapshot.upload.offset >= offset && snapshot.upload.offset <= half, `snapshot offset ${snapshot.upload.offset}`);
+  assert.equal((await stack.introspect(id)).stream, null, 'with FORWARD_WHILE_RECEIVING=0 nothing streams');
 
   stream.end(video.subarray(half));
   assert.equal(await done, await url);

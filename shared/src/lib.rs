@@ -18,6 +18,7 @@ pub mod handoff;
 pub mod lifecycle;
 pub mod narration;
 pub mod protocol;
+pub mod recording;
 pub mod recording_buffer;
 pub mod rooms;
 pub mod sightings;

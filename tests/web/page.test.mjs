@@ -251,6 +251,38 @@ test('a recording with the fake camera and microphone streams to the edge while 
   }
 });
 
+test('an uplink slower than the recording lowers its frame rate for the rest of it, and the recording still completes', async () => {
+  const browser = await launch({ fakeMedia: true });
+  try {
+    const { page } = browser;
+    const requests = await instrument(page);
+    const cdp = await browser.context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    await page.goto(stack.edgeUrl);
+    await startRecording(page);
+    await stack.waitFor(() => uploadsOf(requests).some((r) => r.method === 'PATCH'), 30_000, 'a PATCH while recording');
+    const frameRate = () => page.evaluate(() => document.querySelector('#preview').srcObject.getVideoTracks()[0].getSettings().frameRate);
+    const camera = await frameRate();
+    assert.ok(camera > 15, `the camera's own rate (${camera} fps) is above the first tier`);
+    // Chromium's own network throttling: 16 KiB/s up, far below what the recorder produces.
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 16 * 1024 });
+    await page.waitForFunction(() => /allégée à 15 images\/s/.test(document.querySelector('#rec-upload').textContent), null, { timeout: 90_000 });
+    assert.equal(await frameRate(), 15, 'the camera track runs at the lower rate');
+    assert.match(await page.textContent('#announcer'), /allégée à 15 images\/s/);
+    assert.match(await page.textContent('#rec-upload'), /de retard/, 'the backlog shows');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await page.click('#rec-stop');
+    await waitForResult(page);
+    const sessionId = sessionIdOf(requests);
+    const snapshot = await assertInventoryRendered(page, sessionId);
+    assert.equal(snapshot.upload.offset, snapshot.upload.length);
+    await stack.assertNoChunks(sessionId);
+    await assertNothingKept(page);
+  } finally {
+    await browser.close();
+  }
+});
+
 for (const [lost, finalPatches, what] of [
   ['answer', 1, 'the edge took it and its answer is lost: HEAD finds the upload complete'],
   ['request', 2, 'it never reaches the edge: after HEAD, the length is declared again'],

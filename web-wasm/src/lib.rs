@@ -4,11 +4,13 @@
 //! same Rust: [`apply_edits`] is `shared::edits::apply`, [`search_catalogue`] is
 //! `shared::catalogue::search`, [`validate_contact`] is `shared::handoff::validate`. The
 //! recorder's buffer follows `shared::recording_buffer` ([`recording_released`],
-//! [`recording_resume`], [`recording_pieces`]). Values cross
+//! [`recording_resume`], [`recording_pieces`]), its bitrate, backlog and frame-rate steps
+//! `shared::recording` ([`recording_bitrate`], [`recording_backlog_seconds`], [`Pacer`]). Values cross
 //! the boundary as JSON strings (the types are the generated `protocol.ts` ones), which keeps the
 //! bundle small: no serde-wasm-bindgen, no JS glue beyond strings. Built by
 //! `scripts/build-web-wasm` into `web/wasm/`.
 
+use dodolens_shared::recording;
 use dodolens_shared::recording_buffer::{self, Span};
 use dodolens_shared::{catalogue, edits, handoff, protocol::Contact, protocol::Edit};
 use serde::Serialize;
@@ -104,4 +106,38 @@ pub fn recording_pieces(spans: &str, start: f64, end: f64) -> Result<String, JsE
     let spans: Vec<Span> = serde_json::from_str(spans)?;
     let pieces = recording_buffer::pieces(&spans, start.max(0.0) as u64, end.max(0.0) as u64);
     Ok(serde_json::to_string(&pieces)?)
+}
+
+/// The video bitrate cap for a recording of `height` lines.
+#[wasm_bindgen]
+pub fn recording_bitrate(height: u32) -> u32 {
+    recording::bitrate_for_height(height)
+}
+
+/// How far the upload lags behind the camera, in seconds of video.
+#[wasm_bindgen]
+pub fn recording_backlog_seconds(recorded: f64, uploaded: f64, bits_per_second: u32) -> f64 {
+    recording::backlog_seconds(
+        recorded.max(0.0) as u64,
+        uploaded.max(0.0) as u64,
+        bits_per_second,
+    )
+}
+
+/// `shared::recording::Pacer`: says when to lower the recording's frame rate.
+#[wasm_bindgen]
+#[derive(Default)]
+pub struct Pacer(recording::Pacer);
+
+#[wasm_bindgen]
+impl Pacer {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Pacer {
+        Pacer::default()
+    }
+
+    /// The lower frame rate to switch to now, if the backlog has grown long enough.
+    pub fn observe(&mut self, now_ms: f64, backlog_s: f64) -> Option<u32> {
+        self.0.observe(now_ms.max(0.0) as u64, backlog_s)
+    }
 }

@@ -24,7 +24,7 @@ import type { UploadError } from "./upload.js";
 import type { AnalysisResult } from "./generated/protocol.js";
 import { startCamera, type CameraRecording } from "./camera.js";
 import { RecordingBuffer, ResumeRefused } from "./recording-buffer.js";
-import { backlog } from "./recording.js";
+import { backlogSeconds, Pacer } from "./rules.js";
 import { $ } from "./dom.js";
 import { errorText, pickLocale, queueText, t, uploadErrorText, type Locale, type MessageKey } from "./i18n.js";
 import { formatBytes, formatClock, formatDuration, formatPercent, formatRate, formatVolume } from "./format.js";
@@ -206,14 +206,25 @@ $("record").addEventListener("click", async () => {
   const source: StreamedVideo = { stream: recording.stream, filename: recording.filename, filetype: recording.mimeType };
   startUpload(source, recording.filename, "live");
   const started = performance.now();
+  pacer = new Pacer();
   const tick = () => {
     $("rec-time").textContent = t(locale, "record.recording", { time: formatClock((performance.now() - started) / 1000) });
     renderRecordingUpload();
+    paceRecording(performance.now() - started);
   };
   tick();
   recordTimer = setInterval(tick, 500);
   $("rec-stop").focus();
 });
+
+/** Watches the recording's backlog (shared::recording::Pacer, in wasm: freed with the recorder). */
+let pacer: Pacer | null = null;
+/** The frame rate the recording was lowered to (the uplink could not keep up), if it was. */
+let loweredFrameRate: number | null = null;
+
+function recordingBacklog(current: CameraRecording): number {
+  return backlogSeconds(current.recordedBytes(), progress?.bytesSent ?? 0, current.bitsPerSecond);
+}
 
 /** Recorded vs uploaded bytes while filming, and how far the upload lags behind the camera. */
 function renderRecordingUpload(): void {
@@ -221,14 +232,32 @@ function renderRecordingUpload(): void {
   if (!current) return;
   const recorded = current.recordedBytes();
   const sent = progress?.bytesSent ?? 0;
-  const lag = backlog(recorded, sent, current.bitsPerSecond);
+  const lag = recordingBacklog(current);
   const parts = [t(locale, "record.upload", { sent: formatBytes(locale, sent), recorded: formatBytes(locale, recorded) })];
-  if (lag.seconds >= 1) parts.push(t(locale, "record.backlog", { backlog: formatDuration(lag.seconds) }));
+  if (lag >= 1) parts.push(t(locale, "record.backlog", { backlog: formatDuration(lag) }));
+  if (loweredFrameRate !== null) parts.push(t(locale, "record.lowered", { fps: String(loweredFrameRate) }));
   $("rec-upload").textContent = parts.join(" · ");
+}
+
+/** A backlog that keeps growing lowers the frame rate for the rest of the recording. */
+function paceRecording(elapsedMs: number): void {
+  const current = recording;
+  if (!current || !pacer) return;
+  const fps = pacer.observe(elapsedMs, recordingBacklog(current));
+  if (fps === undefined) return;
+  void current.lowerFrameRate(fps).then((lowered) => {
+    if (!lowered || recording !== current) return;
+    loweredFrameRate = fps;
+    announce(t(locale, "record.lowered", { fps: String(fps) }));
+    renderRecordingUpload();
+  });
 }
 
 function closeRecorder(): void {
   recording = null;
+  pacer?.free();
+  pacer = null;
+  loweredFrameRate = null;
   clearInterval(recordTimer);
   $("recorder").hidden = true;
   $("record").hidden = false;

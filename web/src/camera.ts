@@ -3,10 +3,13 @@
  * origin reads front to back, handed over as a stream while it is filmed: the upload starts with
  * the first second, not after the stop. The bitrate is capped so a mobile uplink keeps up. Each
  * chunk is handed to `keep` (the page's buffer for a reload) and enters the stream only once
- * kept, so the upload never sends a byte the page does not have. The camera is released as soon
- * as the recording ends so its light goes off.
+ * kept, so the upload never sends a byte the page does not have. The bitrate cannot change once
+ * recording, but the camera's frame rate can (`lowerFrameRate`), which lowers the bytes per
+ * second in the same stream (shared::recording). The camera is released as soon as the
+ * recording ends so its light goes off.
  */
-import { KEYFRAME_INTERVAL_MS, pickRecordingType, recordingBitrate, recordingFilename, TIMESLICE_MS } from "./recording.js";
+import { KEYFRAME_INTERVAL_MS, pickRecordingType, recordingFilename, TIMESLICE_MS } from "./recording.js";
+import { recordingBitrate } from "./rules.js";
 
 /** MediaRecorder options of the spec that TypeScript's DOM types lack (Chromium has them). */
 interface RecorderOptions extends MediaRecorderOptions {
@@ -22,6 +25,8 @@ export interface CameraRecording {
   readonly bitsPerSecond: number;
   /** Bytes recorded so far. */
   recordedBytes(): number;
+  /** Caps the camera's frame rate for the rest of the recording; false if the camera refused. */
+  lowerFrameRate(fps: number): Promise<boolean>;
   /** Ends the recording: the stream ends after the last chunk. */
   stop(): Promise<void>;
   /** Ends it and fails the stream: nothing more is sent. */
@@ -76,6 +81,14 @@ export async function startCamera(
     mimeType,
     bitsPerSecond,
     recordedBytes: () => recorded,
+    async lowerFrameRate(fps) {
+      const track = media.getVideoTracks()[0];
+      if (!track) return false;
+      return track.applyConstraints({ ...track.getConstraints(), frameRate: { ideal: fps, max: fps } }).then(
+        () => true,
+        () => false,
+      );
+    },
     async stop() {
       if (recorder.state !== "inactive") recorder.stop();
       await stopped;

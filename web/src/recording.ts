@@ -1,4 +1,8 @@
-/** Choices for recording in the browser, kept pure so they are unit-tested. */
+/**
+ * Choices for recording in the browser that depend on the browser alone (containers, timeslice,
+ * file name), kept pure so they are unit-tested. The bitrate cap, the backlog and the frame-rate
+ * steps are shared::recording's, through wasm (rules.ts).
+ */
 
 /**
  * Containers the origin accepts, in order of preference for MediaRecorder. The recording is
@@ -27,21 +31,6 @@ export const KEYFRAME_INTERVAL_MS = 2000;
 /** The first supported type, or null to let the browser choose. */
 export function pickRecordingType(isSupported: (type: string) => boolean): string | null {
   return RECORDING_TYPES.find((type) => isSupported(type)) ?? null;
-}
-
-/**
- * The video bitrate cap for a recording of `height` lines: about 2.5 Mbit/s at 1080p and
- * 1.5 Mbit/s at 720p and below, against the 8–17 Mbit/s of a phone's own camera, so a mobile
- * uplink keeps up while filming (frames for the inventory need no more).
- */
-export function recordingBitrate(height: number): number {
-  return height >= 1000 ? 2_500_000 : 1_500_000;
-}
-
-/** How far the upload lags behind the camera: bytes not yet on the server, and in seconds. */
-export function backlog(recordedBytes: number, uploadedBytes: number, bitsPerSecond: number): { bytes: number; seconds: number } {
-  const bytes = Math.max(0, recordedBytes - uploadedBytes);
-  return { bytes, seconds: bitsPerSecond > 0 ? (bytes * 8) / bitsPerSecond : 0 };
 }
 
 /** `dodolens-2026-11-26-0712.webm`: unique enough per person, and it tells what it is. */

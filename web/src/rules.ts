@@ -1,12 +1,16 @@
 /**
  * The shared Rust rules the page runs, compiled to wasm (crate web-wasm, built by
  * scripts/build-web-wasm): applying the customer's edits, searching the catalogue, checking the
- * contact, and what the recorder keeps for a reload (shared::recording_buffer). The edge runs the
+ * contact, the recorder's bitrate, backlog and frame-rate steps (shared::recording) and what it
+ * keeps for a reload (shared::recording_buffer). The edge runs the
  * same review functions on confirmation, so the totals on screen are the ones the mover gets;
  * there is no TypeScript copy of any rule.
  */
 import init, {
+  Pacer,
   apply_edits,
+  recording_backlog_seconds,
+  recording_bitrate,
   recording_pieces,
   recording_released,
   recording_resume,
@@ -82,3 +86,16 @@ export function resumeFrom(spans: readonly Span[], server: number): ResumeCheck 
 export function piecesOf(spans: readonly Span[], start: number, end: number): Piece[] {
   return JSON.parse(recording_pieces(JSON.stringify(spans), start, end)) as Piece[];
 }
+
+/** The video bitrate cap for a recording of `height` lines. */
+export function recordingBitrate(height: number): number {
+  return recording_bitrate(height);
+}
+
+/** How far the upload lags behind the camera, in seconds of video at `bitsPerSecond`. */
+export function backlogSeconds(recorded: number, uploaded: number, bitsPerSecond: number): number {
+  return recording_backlog_seconds(recorded, uploaded, bitsPerSecond);
+}
+
+/** Says when to lower the recording's frame rate: `observe` returns the new rate, if any. */
+export { Pacer };

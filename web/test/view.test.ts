@@ -6,7 +6,7 @@ import { formatBytes, formatClock, formatDuration, formatPercent, formatRate, fo
 import { timeline, currentStep } from "../src/timeline.js";
 import { groupRooms, roomBars } from "../src/inventory.js";
 import { errorText, pickLocale, t, uploadErrorText, warningText } from "../src/i18n.js";
-import { backlog, pickRecordingType, recordingBitrate, recordingFilename } from "../src/recording.js";
+import { pickRecordingType, recordingFilename } from "../src/recording.js";
 import { parsePoll } from "../src/subscription.js";
 import { fingerprintOf, sessionHandleFromUrl } from "../src/upload.js";
 import { result, snapshot } from "./fixtures.js";
@@ -138,14 +138,6 @@ test("recording picks a container the origin reads", () => {
   assert.equal(pickRecordingType(() => true), "video/mp4;codecs=avc1,mp4a");
   assert.equal(pickRecordingType((type) => type.startsWith("video/webm")), "video/webm;codecs=vp9,opus");
   assert.equal(recordingFilename(new Date(2026, 10, 26, 7, 5, 9), "video/mp4"), "dodolens-2026-11-26-070509.mp4");
-});
-
-test("a recording's bitrate is capped for the uplink, and its backlog told in seconds", () => {
-  assert.equal(recordingBitrate(1080), 2_500_000);
-  assert.equal(recordingBitrate(720), 1_500_000);
-  assert.equal(recordingBitrate(480), 1_500_000);
-  assert.deepEqual(backlog(2_000_000, 1_062_500, 1_500_000), { bytes: 937_500, seconds: 5 });
-  assert.deepEqual(backlog(1_000, 2_000, 1_500_000), { bytes: 0, seconds: 0 }, "never negative");
 });
 
 test("long-poll answers: bare snapshot or snapshot with events", () => {

@@ -57,6 +57,8 @@ let resumedAt: number | null = null;
 let kept: RecordingBuffer | null = null;
 /** The upload finishes a recording a reload cut off: the inventory covers what came before. */
 let finishingCutRecording = false;
+/** Uploads started since the page loaded (boot must not replace one started meanwhile). */
+let uploadsStarted = 0;
 let subscription: SessionSubscription | null = null;
 let snapshot: Snapshot | null = null;
 let connection: ConnectionMode = "connecting";
@@ -304,6 +306,7 @@ async function discardKept(): Promise<void> {
  * (`kept`) the bytes a recording cut off by a reload left in the browser.
  */
 function startUpload(file: File | StreamedVideo | KeptVideo, filename: string, mode: "file" | "live" | "kept" = "file"): void {
+  uploadsStarted += 1;
   closeSubscription();
   snapshot = null;
   progress = null;
@@ -618,10 +621,13 @@ function renderResult(result: AnalysisResult): void {
 async function boot(): Promise<void> {
   await loadRules();
   applyLocale();
+  // A file picked while the page was starting wins: its upload (or its refusal) stays on screen.
+  const started = uploadsStarted;
   // A recording cut off by a reload is finished from what the browser kept of it. An upload cut
   // short by a reload waits for its file to be picked again (the browser cannot reopen it by
   // itself); a finished upload is followed where it stands.
   const restored = await RecordingBuffer.restore(active?.handle ?? null);
+  if (uploadsStarted !== started) return void restored?.discard();
   if (active && restored) {
     kept = restored;
     startUpload({ uploadUrl: client.uploadUrl(active.handle), reader: restored.reader() }, active.filename, "kept");
@@ -629,6 +635,7 @@ async function boot(): Promise<void> {
     return;
   }
   const pending = await client.pendingUploads();
+  if (uploadsStarted !== started) return;
   if (active && !pending.some((p) => p.handle === active?.handle)) {
     $("filename").textContent = active.filename;
     setPhase("processing");

@@ -38,6 +38,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // The bench's own HTTP clients (simulator, callback, origin) need the TLS provider.
+    dodolens_origin::install_crypto_provider();
     let path = fixtures::long_1080p();
     let bytes = std::fs::read(&path).unwrap();
     let size_mib = bytes.len() as f64 / 1048576.0;

@@ -7,11 +7,12 @@
 //! of N equal time buckets, downscales them to JPEG on stdout and encodes the audio track to a
 //! second memfd at the same time. When keyframes are too sparse to fill the buckets,
 //! `shared::frame_plan` decides what fills the rest, from the keyframe times the container's
-//! packets carry (read without decoding while the keyframes pass starts). A few empty buckets
-//! (an iPhone's HEVC MOV: a keyframe every 7.5 s) get one short process each, one after the
-//! other but beside the keyframes pass, that seeks to the bucket's start and decodes reference
-//! frames only (`-skip_frame noref`) from the keyframe before it: on the 60 s 1080p HEVC 10-bit
-//! MOV, 2.7 s and 114 MiB for the four seeks, against 2.6 s and 332 MiB as four inputs of one
+//! packets carry (read without decoding while the keyframes pass starts). Keyframes at most
+//! 8 s apart (an iPhone's HEVC MOV: one every 7.5 s) are frames enough; the empty buckets of
+//! wider gaps, or a second after a keyframe, get one short process each, one after the other
+//! but beside the keyframes pass, that seeks to the bucket's start and decodes reference frames
+//! only (`-skip_frame noref`) from the keyframe before it — on the 60 s 1080p HEVC 10-bit MOV,
+//! the four such seeks took 2.7 s and 114 MiB against 2.6 s and 332 MiB as four inputs of one
 //! process and 23 s for a full decode (ARCHITECTURE.md, "Frames from sparse keyframes"). When
 //! seeks would decode more than half the video (MediaRecorder WebM: one keyframe), a second
 //! pass decodes every frame with the same buckets.

@@ -181,9 +181,10 @@ async fn rotated_mov_frames_are_upright() {
 }
 
 /// The iPhone's default: 60 s of 1080p HEVC 10-bit, displayed rotated, a keyframe every 7.5 s.
-/// Four of the twelve buckets have no keyframe; they are filled by seeks, not a full decode.
+/// Four of the twelve buckets have no keyframe, but the keyframes are close enough to show the
+/// whole walk-through: they are the frames, with no seek and no full decode.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn iphone_hevc_with_sparse_keyframes_seeks_instead_of_decoding_everything() {
+async fn iphone_hevc_with_a_keyframe_every_7_5_s_takes_its_keyframes_alone() {
     sandbox();
     let id = session_id(1003);
     let bytes = read(&fixtures::iphone_hevc());
@@ -191,18 +192,40 @@ async fn iphone_hevc_with_sparse_keyframes_seeks_instead_of_decoding_everything(
     assert_eq!(probe.rotation % 180, 90);
     assert_eq!((probe.width, probe.height), (1080, 1920));
     assert!((duration - 60.0).abs() < 0.5, "{duration}");
-    assert_eq!(extraction.path, extract::FramePath::KeyframesAndSeeks(4));
-    assert_covers(&extraction, duration);
-    let bucket = duration / 12.0;
-    for (i, frame) in extraction.frames.iter().enumerate() {
-        assert_eq!(
-            (frame.pts_s / bucket).floor() as usize,
-            i,
-            "one frame per bucket"
+    assert_eq!(extraction.path, extract::FramePath::Keyframes);
+    let times: Vec<f64> = extraction.frames.iter().map(|f| f.pts_s).collect();
+    assert_eq!(times.len(), 8, "{times:?}");
+    for (k, t) in times.iter().enumerate() {
+        assert!(
+            (t - k as f64 * 7.5).abs() < 0.1,
+            "keyframe {k} at {times:?}"
         );
+    }
+    for frame in &extraction.frames {
         assert_eq!(jpeg_size(&frame.jpeg), (432, 768), "upright portrait");
     }
     assert!(extraction.audio.is_some());
+    drop(extraction);
+    assert_no_residue(&[&id], None).await;
+}
+
+/// Keyframes 9 s apart: the buckets in those gaps are filled by seeks to their starts, not by
+/// a full decode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframes_9_s_apart_are_completed_by_seeks() {
+    sandbox();
+    let id = session_id(1004);
+    let bytes = read(&fixtures::sparse_keyframes());
+    let (_, duration, extraction) = extract_file(&id, &bytes).await;
+    assert_eq!(extraction.path, extract::FramePath::KeyframesAndSeeks(5));
+    assert_covers(&extraction, duration);
+    let times: Vec<f64> = extraction.frames.iter().map(|f| f.pts_s).collect();
+    for sought in [10.0, 20.0, 30.0, 40.0, 55.0] {
+        assert!(
+            times.iter().any(|t| (t - sought).abs() < 0.5),
+            "a frame sought at {sought} s: {times:?} of {duration}"
+        );
+    }
     drop(extraction);
     assert_no_residue(&[&id], None).await;
 }

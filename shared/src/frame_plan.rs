@@ -2,14 +2,33 @@
 //!
 //! The origin decodes keyframes only and keeps the first one in each of `count` equal time
 //! buckets. It reads the keyframes' times from the container first (packet flags, nothing
-//! decoded), so this plan is known before that pass ends and its seeks run beside it. Phones
-//! that write few keyframes leave buckets empty: an iPhone's HEVC MOV has one
-//! every 7.5 s, so 4 of 12 buckets of a 60 s video get none. Decoding every frame to fill them
-//! costs about 17× the keyframes pass; seeking to the start of each empty bucket decodes only
-//! from the keyframe before it (the start is the point of the bucket closest to that keyframe,
-//! so the cheapest one). When keyframes are so rare that the seeks together would decode more
-//! than half the video (MediaRecorder WebM: one keyframe at the start), one full decode is
-//! cheaper than the seeks, which each start again from a keyframe.
+//! decoded), so this plan is known before that pass ends and its seeks run beside it.
+//!
+//! Phones that write few keyframes leave buckets empty: an iPhone's HEVC MOV has one every
+//! 7.5 s, so 4 of 12 buckets of a 60 s video get none. Filling a bucket costs decoding from the
+//! keyframe before it — 2.5 s of video for each of those four, three times the whole keyframes
+//! pass together — and buys little: keyframes [`MAX_KEYFRAME_GAP_S`] apart already show the
+//! walk-through every few steps. So an empty bucket is filled by a seek to its start (the point
+//! closest to the keyframe before it, so the cheapest) when that seek is cheap (at most
+//! [`CHEAP_SEEK_S`] of video to decode) or when the keyframes around the bucket are further
+//! apart than that (or than a [`MIN_VIEWS`]th of a short video). When keyframes are so rare
+//! that the seeks together would decode more than half the video (MediaRecorder WebM: one
+//! keyframe at the start), one full decode is cheaper than the seeks, which each start again
+//! from a keyframe.
+
+/// Keyframes at most this far apart cover the video without costly seeks (the iPhone's 7.5 s).
+pub const MAX_KEYFRAME_GAP_S: f64 = 8.0;
+
+/// A seek decoding at most this much video is always worth it (a fraction of the keyframes pass).
+pub const CHEAP_SEEK_S: f64 = 1.0;
+
+/// A short video still gets about this many views: its gaps may be at most this share of it.
+pub const MIN_VIEWS: f64 = 4.0;
+
+/// The widest gap between keyframes that needs no costly seek in a video of `duration_s`.
+pub fn tolerated_gap(duration_s: f64) -> f64 {
+    MAX_KEYFRAME_GAP_S.min(duration_s / MIN_VIEWS)
+}
 
 /// At most this share of the video may be decoded by seeks before a full decode is cheaper.
 pub const MAX_SEEK_SHARE: f64 = 0.5;
@@ -44,6 +63,7 @@ pub fn plan(keyframes: &[f64], duration_s: f64, count: u32) -> FramePlan {
     let starts: Vec<f64> = (0..count)
         .filter(|b| !filled.contains(b))
         .map(|b| b as f64 * bucket)
+        .filter(|&start| needs_seek(keyframes, start, start + bucket, duration_s))
         .collect();
     if starts.is_empty() {
         return FramePlan::Complete;
@@ -51,14 +71,7 @@ pub fn plan(keyframes: &[f64], duration_s: f64, count: u32) -> FramePlan {
     // Each seek decodes from the keyframe before its time.
     let decoded: f64 = starts
         .iter()
-        .map(|&start| {
-            let from = keyframes
-                .iter()
-                .copied()
-                .filter(|&t| t <= start)
-                .fold(0.0, f64::max);
-            start - from
-        })
+        .map(|&start| start - keyframe_before(keyframes, start))
         .sum();
     if decoded > duration_s * MAX_SEEK_SHARE {
         FramePlan::DecodeAll
@@ -67,18 +80,57 @@ pub fn plan(keyframes: &[f64], duration_s: f64, count: u32) -> FramePlan {
     }
 }
 
+/// The last keyframe at or before `t`, or the video's start.
+fn keyframe_before(keyframes: &[f64], t: f64) -> f64 {
+    keyframes
+        .iter()
+        .copied()
+        .filter(|&k| k <= t)
+        .fold(0.0, f64::max)
+}
+
+/// Whether the empty bucket `from..to` is worth a seek (see the module docs).
+fn needs_seek(keyframes: &[f64], from: f64, to: f64, duration_s: f64) -> bool {
+    from - keyframe_before(keyframes, from) <= CHEAP_SEEK_S
+        || gap_around(keyframes, from, to, duration_s) > tolerated_gap(duration_s)
+}
+
+/// How far apart the keyframes around an empty bucket `from..to` are (the video's ends count).
+fn gap_around(keyframes: &[f64], from: f64, to: f64, duration_s: f64) -> f64 {
+    let next = keyframes
+        .iter()
+        .copied()
+        .filter(|&k| k >= to)
+        .fold(duration_s, f64::min);
+    next - keyframe_before(keyframes, from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
     #[test]
-    fn an_iphone_mov_seeks_to_its_four_empty_buckets() {
+    fn an_iphone_mov_needs_only_its_keyframes() {
         let keyframes: Vec<f64> = (0..8).map(|k| k as f64 * 7.5).collect();
+        assert_eq!(plan(&keyframes, 60.0, 12), FramePlan::Complete);
+    }
+
+    #[test]
+    fn keyframes_further_apart_seek_to_the_empty_buckets_between_them() {
+        let keyframes: Vec<f64> = (0..7).map(|k| k as f64 * 9.0).collect();
+        // 10 and 55 are a second after a keyframe (cheap); 20, 30, 40 lie in 9 s gaps.
         assert_eq!(
             plan(&keyframes, 60.0, 12),
-            FramePlan::Seek(vec![10.0, 25.0, 40.0, 55.0])
+            FramePlan::Seek(vec![10.0, 20.0, 30.0, 40.0, 55.0])
         );
+    }
+
+    #[test]
+    fn a_short_video_gets_its_views_however_few_its_keyframes() {
+        let keyframes: Vec<f64> = (0..4).map(|k| k as f64 * 7.5).collect();
+        assert_eq!(plan(&keyframes, 30.0, 12), FramePlan::Complete);
+        assert_eq!(plan(&[0.0, 7.5], 15.0, 12), FramePlan::DecodeAll);
     }
 
     #[test]
@@ -117,21 +169,42 @@ mod tests {
 
     proptest! {
         #[test]
-        fn seeks_fill_exactly_the_empty_buckets((keyframes, duration, count) in keyframes()) {
+        fn seeks_fill_the_empty_buckets_worth_a_seek((keyframes, duration, count) in keyframes()) {
             let filled = filled(&keyframes, duration, count);
             let bucket = bucket_seconds(duration, count);
+            let worth = |b: u32| {
+                let (from, to) = (b as f64 * bucket, (b + 1) as f64 * bucket);
+                let before = keyframes.iter().copied().filter(|&k| k <= from).fold(0.0, f64::max);
+                let after = keyframes.iter().copied().filter(|&k| k >= to).fold(duration, f64::min);
+                from - before <= CHEAP_SEEK_S || after - before > tolerated_gap(duration)
+            };
+            let needed: Vec<u32> = (0..count).filter(|b| !filled.contains(b) && worth(*b)).collect();
             match plan(&keyframes, duration, count) {
-                FramePlan::Complete => prop_assert_eq!(filled.len(), count as usize),
+                FramePlan::Complete => prop_assert!(needed.is_empty()),
                 FramePlan::Seek(times) => {
-                    prop_assert_eq!(times.len() + filled.len(), count as usize);
-                    prop_assert!(times.windows(2).all(|w| w[0] < w[1]));
-                    for t in &times {
-                        let b = (t / bucket).round() as u32;
-                        prop_assert!((t - b as f64 * bucket).abs() < 1e-9, "a bucket start");
-                        prop_assert!(!filled.contains(&b));
+                    let sought: Vec<u32> = times.iter().map(|t| (t / bucket).round() as u32).collect();
+                    prop_assert_eq!(&sought, &needed);
+                    for (t, b) in times.iter().zip(&sought) {
+                        prop_assert!((t - *b as f64 * bucket).abs() < 1e-9, "a bucket start");
                     }
                 }
-                FramePlan::DecodeAll => prop_assert!(filled.len() < count as usize),
+                FramePlan::DecodeAll => prop_assert!(!needed.is_empty()),
+            }
+        }
+
+        /// A complete plan leaves a bucket empty only inside a tolerated gap between keyframes.
+        #[test]
+        fn a_complete_plan_leaves_no_wide_gap_over_an_empty_bucket((keyframes, duration, count) in keyframes()) {
+            if plan(&keyframes, duration, count) == FramePlan::Complete {
+                let bucket = bucket_seconds(duration, count);
+                let filled = filled(&keyframes, duration, count);
+                for b in (0..count).filter(|b| !filled.contains(b)) {
+                    let (from, to) = (b as f64 * bucket, (b + 1) as f64 * bucket);
+                    let before = keyframes.iter().copied().filter(|&k| k <= from).fold(0.0, f64::max);
+                    let after = keyframes.iter().copied().filter(|&k| k >= to).fold(duration, f64::min);
+                    prop_assert!(after - before <= MAX_KEYFRAME_GAP_S + 1e-9);
+                    prop_assert!(after - before <= duration / MIN_VIEWS + 1e-9);
+                }
             }
         }
 

@@ -283,6 +283,35 @@ pub fn no_audio() -> PathBuf {
     })
 }
 
+/// 60 s with a keyframe every 9 s (wider than an iPhone's 7.5 s): the plan must seek.
+pub fn sparse_keyframes() -> PathBuf {
+    cached("sparse-keyframes-9s.mp4", |out| {
+        ffmpeg(
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=25:duration=60",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+                "-g",
+                "225",
+                "-keyint_min",
+                "225",
+                "-sc_threshold",
+                "0",
+                "-f",
+                "mp4",
+            ],
+            out,
+        );
+    })
+}
+
 pub fn audio_only() -> PathBuf {
     cached("audio-only.m4a", |out| {
         let speech = speech();

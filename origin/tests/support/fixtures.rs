@@ -261,55 +261,43 @@ pub fn webm() -> PathBuf {
 
 pub fn no_audio() -> PathBuf {
     cached("no-audio.mp4", |out| {
-        ffmpeg(
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=size=640x360:rate=25:duration=5",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-                "-g",
-                "25",
-                "-f",
-                "mp4",
-            ],
-            out,
-        );
+        silent_h264(out, "testsrc=size=640x360:rate=25:duration=5", 25)
     })
 }
 
 /// 60 s with a keyframe every 9 s (wider than an iPhone's 7.5 s): the plan must seek.
 pub fn sparse_keyframes() -> PathBuf {
     cached("sparse-keyframes-9s.mp4", |out| {
-        ffmpeg(
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=640x360:rate=25:duration=60",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-                "-g",
-                "225",
-                "-keyint_min",
-                "225",
-                "-sc_threshold",
-                "0",
-                "-f",
-                "mp4",
-            ],
-            out,
-        );
+        silent_h264(out, "testsrc2=size=640x360:rate=25:duration=60", 225)
     })
+}
+
+/// A video-only MP4 of a lavfi source with a keyframe every `gop` frames exactly.
+fn silent_h264(out: &Path, source: &str, gop: u32) {
+    let gop = gop.to_string();
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            &gop,
+            "-keyint_min",
+            &gop,
+            "-sc_threshold",
+            "0",
+            "-f",
+            "mp4",
+        ],
+        out,
+    );
 }
 
 pub fn audio_only() -> PathBuf {

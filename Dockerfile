@@ -5,6 +5,16 @@
 # memfds, never on a filesystem), so no tmpfs is needed.
 
 FROM rust:1.95-slim-bookworm AS build
+# `--build-arg FEATURES=local-whisper` adds local transcription: ct2rs builds CTranslate2 from
+# source, which needs cmake and a C++ compiler (minutes more). The model is not in the image:
+# mount the folder scripts/bootstrap assembles and name it, e.g.
+#   docker run --read-only -v "$PWD/.tools/models/whisper-base:/models/whisper-base:ro" \
+#     -e DODOLENS_WHISPER_DIR=/models/whisper-base … dodolens-origin
+ARG FEATURES=
+RUN if [ -n "$FEATURES" ]; then \
+      apt-get update && apt-get install -y --no-install-recommends cmake g++ \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 WORKDIR /src
 # The workspace manifest lists every member, so their manifests must be present; only the origin
 # binary is built (`--bin dodolens-origin` builds no dev-dependency, so no simulator code).
@@ -13,7 +23,7 @@ COPY shared shared
 COPY origin origin
 COPY edge edge
 COPY tools tools
-RUN cargo build --release --locked -p dodolens-origin --bin dodolens-origin \
+RUN cargo build --release --locked -p dodolens-origin --bin dodolens-origin --features "$FEATURES" \
  && strip target/release/dodolens-origin
 
 FROM debian:bookworm-slim

@@ -18,6 +18,7 @@ use crate::{
     error::JobError,
     extract::Frame,
     local::LocalAnalyst,
+    whisper::{self, WhisperError},
 };
 
 #[derive(Clone)]
@@ -33,13 +34,15 @@ pub enum BackendError {
     Http(#[from] reqwest::Error),
     #[error("local model: {0}")]
     Local(#[from] DetectorError),
+    #[error("local transcription: {0}")]
+    Whisper(#[from] WhisperError),
 }
 
 impl Backend {
     pub fn new(cfg: &Config) -> Result<Backend, BackendError> {
         Ok(match cfg.analyser {
             Analyser::Openai => Backend::Openai(Box::new(Analyst::new(&cfg.model)?)),
-            Analyser::Local => Backend::Local(LocalAnalyst::new()?),
+            Analyser::Local => Backend::Local(LocalAnalyst::new(cfg)?),
         })
     }
 
@@ -50,9 +53,12 @@ impl Backend {
         }
     }
 
-    /// Whether the narration can be transcribed (the local backend has no speech model).
+    /// Whether the narration can be transcribed (locally only with a Whisper folder).
     pub fn transcribes(&self) -> bool {
-        matches!(self, Backend::Openai(_))
+        match self {
+            Backend::Openai(_) => true,
+            Backend::Local(local) => local.transcribes(),
+        }
     }
 
     pub fn vision_model(&self) -> String {
@@ -65,6 +71,7 @@ impl Backend {
     pub fn transcription_model(&self) -> String {
         match self {
             Backend::Openai(analyst) => analyst.config().transcription_model.clone(),
+            Backend::Local(local) if local.transcribes() => whisper::MODEL_NAME.to_string(),
             Backend::Local(_) => String::new(),
         }
     }
@@ -91,7 +98,7 @@ impl Backend {
     ) -> Result<Zeroizing<String>, JobError> {
         match self {
             Backend::Openai(analyst) => analyst.transcribe(audio, locale).await,
-            Backend::Local(_) => Err(JobError::Internal("no local transcription".into())),
+            Backend::Local(local) => local.transcribe(audio, locale).await,
         }
     }
 

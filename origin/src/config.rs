@@ -3,7 +3,7 @@
 //! Every knob is here so the rest of the crate never touches `std::env`; tests build a `Config`
 //! from a map with [`Config::from_vars`]. `origin/README.md` documents each variable.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use dodolens_shared::protocol::Analyser;
 use dodolens_shared::signing::Keyring;
@@ -144,6 +144,9 @@ pub struct Config {
     pub ffmpeg: FfmpegConfig,
     /// Which backend analyses videos (`DODOLENS_ANALYSER`, `auto` resolved at start-up).
     pub analyser: Analyser,
+    /// The local backend's Whisper folder (`DODOLENS_WHISPER_DIR`); unset, local mode does not
+    /// transcribe. Needs a build with the `local-whisper` feature.
+    pub whisper_dir: Option<PathBuf>,
     /// Unused (empty key) with the local backend.
     pub model: ModelConfig,
     pub margin_ratio: f64,
@@ -264,6 +267,7 @@ impl Config {
             job_timeout: vars.secs("DODOLENS_JOB_TIMEOUT_S", "300")?,
             stream_idle: Duration::from_millis(vars.parse("DODOLENS_STREAM_IDLE_MS", "300000")?),
             analyser,
+            whisper_dir: vars.opt("DODOLENS_WHISPER_DIR").map(PathBuf::from),
             ffmpeg: FfmpegConfig {
                 ffmpeg_bin: vars.string("DODOLENS_FFMPEG_BIN", "ffmpeg"),
                 ffprobe_bin: vars.string("DODOLENS_FFPROBE_BIN", "ffprobe"),

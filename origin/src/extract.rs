@@ -497,6 +497,19 @@ struct Output {
     stderr: String,
 }
 
+/// Runs a guarded child to its end and returns its stdout, or the failure its stderr explains.
+pub(crate) async fn stdout_of(
+    cmd: Command,
+    timeout: Duration,
+    what: &'static str,
+) -> Result<Zeroizing<Vec<u8>>, JobError> {
+    let out = run(cmd, timeout, what).await?;
+    if !out.status_ok {
+        return Err(failure(&out));
+    }
+    Ok(out.stdout)
+}
+
 async fn run(mut cmd: Command, timeout: Duration, what: &'static str) -> Result<Output, JobError> {
     let mut child = cmd
         .spawn()

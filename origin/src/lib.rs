@@ -34,6 +34,7 @@ pub mod sinks;
 pub mod spending;
 pub mod store;
 pub mod video;
+pub mod whisper;
 
 use std::{net::SocketAddr, sync::Arc};
 

@@ -4,8 +4,9 @@
 //! frame is decoded, resized into one input tensor and dropped before the next, so memory stays
 //! at the model plus one frame whatever the video's length.
 //!
-//! There is no local transcription (see the README): in local mode the narration is not
-//! analysed, and the result says so.
+//! With a Whisper folder configured (`DODOLENS_WHISPER_DIR`, `crate::whisper`), the narration
+//! is transcribed here too and read by the rules of `dodolens_shared::narration`; without one,
+//! the narration is not analysed and the result says so.
 
 use std::sync::Arc;
 
@@ -14,22 +15,53 @@ use dodolens_shared::{
     sightings::{self, Detection, FrameDetections},
 };
 
+use zeroize::Zeroizing;
+
 use crate::{
-    detector::{Detector, DetectorError},
+    analysis::AudioClip,
+    backend::BackendError,
+    config::{Config, FfmpegConfig},
+    detector::Detector,
     error::JobError,
     extract::Frame,
+    whisper::Transcriber,
 };
 
 #[derive(Clone)]
 pub struct LocalAnalyst {
     detector: Detector,
+    /// With the ffmpeg settings that decode the narration for it.
+    transcriber: Option<(Transcriber, FfmpegConfig)>,
 }
 
 impl LocalAnalyst {
-    pub fn new() -> Result<Self, DetectorError> {
+    pub fn new(cfg: &Config) -> Result<Self, BackendError> {
+        let transcriber = match &cfg.whisper_dir {
+            Some(dir) => Some((Transcriber::load(dir)?, cfg.ffmpeg.clone())),
+            None => None,
+        };
         Ok(LocalAnalyst {
             detector: Detector::load()?,
+            transcriber,
         })
+    }
+
+    /// Whether a Whisper model was configured and loaded.
+    pub fn transcribes(&self) -> bool {
+        self.transcriber.is_some()
+    }
+
+    pub async fn transcribe(
+        &self,
+        audio: &AudioClip,
+        locale: &str,
+    ) -> Result<Zeroizing<String>, JobError> {
+        match &self.transcriber {
+            Some((transcriber, ffmpeg)) => transcriber.transcribe(ffmpeg, audio, locale).await,
+            None => Err(JobError::Internal(
+                "no local transcription configured".into(),
+            )),
+        }
     }
 
     /// Detects on every frame, one after the other on a blocking thread (one core per job).

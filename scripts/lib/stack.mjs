@@ -36,10 +36,19 @@ export const TEST_VARS = {
 
 const run = promisify(execFile);
 
+/**
+ * DODOLENS_LOCAL_WHISPER=1: the origin is built with local transcription (the cargo feature
+ * local-whisper; its C++ build takes minutes the first time) and, in local mode, hears the
+ * narration with the Whisper folder scripts/bootstrap assembled.
+ */
+const localWhisper = process.env.DODOLENS_LOCAL_WHISPER === '1';
+const whisperDir = path.join(root, '.tools/models/whisper-base');
+
 /** Builds the origin and the simulator (debug, like `cargo test`), the edge Worker and the page it serves. */
 export async function build(log = () => {}) {
-  log('building the origin and the simulator (cargo build -p dodolens-origin -p openai-sim --bins; minutes on a first run)…');
-  await run('cargo', ['build', '--quiet', '--locked', '-p', 'dodolens-origin', '-p', 'openai-sim', '--bins'], {
+  const features = localWhisper ? ['--features', 'dodolens-origin/local-whisper'] : [];
+  log(`building the origin and the simulator (cargo build -p dodolens-origin -p openai-sim --bins ${features.join(' ')}; minutes on a first run)…`);
+  await run('cargo', ['build', '--quiet', '--locked', '-p', 'dodolens-origin', '-p', 'openai-sim', '--bins', ...features], {
     cwd: root,
     maxBuffer: 64 << 20,
   });
@@ -200,7 +209,9 @@ export async function startStack({
       log(`OpenAI: ${process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1'} (real models)`);
     } else {
       modelEnv.DODOLENS_ANALYSER = 'local';
-      log('models: LOCAL (OPENAI_API_KEY is not set): the origin analyses frames with its embedded detector; nothing leaves this machine');
+      if (localWhisper) modelEnv.DODOLENS_WHISPER_DIR = whisperDir;
+      const hears = localWhisper ? ' and hears the narration with Whisper' : ' (narration not analysed: DODOLENS_LOCAL_WHISPER=1 adds local transcription)';
+      log(`models: LOCAL (OPENAI_API_KEY is not set): the origin analyses frames with its embedded detector${hears}; nothing leaves this machine`);
     }
 
     const originVars = {

@@ -12,7 +12,7 @@ mod job;
 mod registry;
 mod route;
 mod segments;
-mod wav;
+pub(crate) mod wav;
 
 pub use job::Recording;
 pub use registry::Registry;

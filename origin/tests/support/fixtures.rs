@@ -340,42 +340,95 @@ pub fn canary() -> PathBuf {
 /// narration, as a phone MP4: what the local backend sees in it is known (tests/detector.rs).
 pub fn astronaut_narrated() -> PathBuf {
     cached("astronaut-narrated.mp4", |out| {
-        let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/astronaut.jpg");
-        let speech = speech();
+        photo_with_speech(&speech(), 8, out)
+    })
+}
+
+/// Said over the astronaut for local transcription: a room, an addition and an exclusion
+/// that changes it (nothing the local detector sees can be excluded), in sentences espeak-ng
+/// pronounces clearly enough for Whisper base.
+pub const KITCHEN_NARRATION: &str =
+    "Voici la cuisine. Il y a quinze cartons de livres. Deux cartons de livres restent.";
+
+/// The astronaut photograph for 10 s with [`KITCHEN_NARRATION`].
+pub fn astronaut_in_the_kitchen() -> PathBuf {
+    cached("astronaut-kitchen.mp4", |out| {
+        let speech = cached("kitchen.wav", |wav| {
+            run(Command::new("espeak-ng")
+                .args(["-v", "fr", "-w"])
+                .arg(wav)
+                .arg(KITCHEN_NARRATION));
+        });
+        photo_with_speech(&speech, 10, out)
+    })
+}
+
+/// 60 s of Ogg/Opus, as the pipeline hands the narration over: [`KITCHEN_NARRATION`] said
+/// again and again, for the transcription benchmark.
+pub fn kitchen_minute_ogg() -> PathBuf {
+    astronaut_in_the_kitchen();
+    cached("kitchen-minute.ogg", |out| {
+        let wav = dir().join("kitchen.wav");
         let args = [
-            "-loop",
-            "1",
-            "-framerate",
-            "25",
+            "-stream_loop",
+            "-1",
             "-i",
-            photo,
-            "-i",
-            speech.to_str().unwrap(),
-            "-filter_complex",
-            "[1:a]apad=whole_dur=8,aresample=48000[a]",
-            "-map",
-            "0:v",
-            "-map",
-            "[a]",
+            wav.to_str().unwrap(),
             "-t",
-            "8",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-g",
-            "25",
+            "60",
+            "-ac",
+            "1",
+            "-ar",
+            "16000",
             "-c:a",
-            "aac",
+            "libopus",
             "-b:a",
-            "96k",
+            "24k",
             "-f",
-            "mp4",
+            "ogg",
         ];
         ffmpeg(&args, out);
     })
+}
+
+/// The astronaut photograph as an H.264 + AAC MP4 of `seconds`, `speech` padded to the end.
+fn photo_with_speech(speech: &Path, seconds: u32, out: &Path) {
+    let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/astronaut.jpg");
+    let pad = format!("[1:a]apad=whole_dur={seconds},aresample=48000[a]");
+    let duration = seconds.to_string();
+    let args = [
+        "-loop",
+        "1",
+        "-framerate",
+        "25",
+        "-i",
+        photo,
+        "-i",
+        speech.to_str().unwrap(),
+        "-filter_complex",
+        &pad,
+        "-map",
+        "0:v",
+        "-map",
+        "[a]",
+        "-t",
+        &duration,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "25",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        "-f",
+        "mp4",
+    ];
+    ffmpeg(&args, out);
 }
 
 /// A Matroska file whose 6000 tiny MJPEG frames are all noise: the container is fine (ffprobe

@@ -1,0 +1,49 @@
+//! The engine: Whisper base run by CTranslate2 through `ct2rs` (built from source, CPU only,
+//! ruy for the matrix products).
+//!
+//! One replica with one thread: the pipeline runs vision beside transcription, one core each,
+//! and concurrent jobs queue inside CTranslate2 rather than multiplying the model in memory.
+//! Weights are quantised to int8 at load (half the memory of float32, faster on this CPU; the
+//! figures are in origin/README.md). Decoding is greedy: beam search cost about twice the time
+//! for the same words on the narrations measured.
+
+use std::path::Path;
+
+use ct2rs::{ComputeType, Config, Whisper, WhisperOptions};
+
+use super::WhisperError;
+
+pub struct Engine {
+    model: Whisper,
+    options: WhisperOptions,
+}
+
+impl Engine {
+    pub fn load(dir: &Path) -> Result<Engine, WhisperError> {
+        let config = Config {
+            compute_type: ComputeType::INT8,
+            num_threads_per_replica: 1,
+            ..Config::default()
+        };
+        let model = Whisper::new(dir, config).map_err(|e| WhisperError::Model(e.to_string()))?;
+        let options = WhisperOptions {
+            beam_size: 1,
+            ..WhisperOptions::default()
+        };
+        Ok(Engine { model, options })
+    }
+
+    /// Samples per call (30 s): longer audio is cut into windows by the caller.
+    pub fn window(&self) -> usize {
+        self.model.n_samples()
+    }
+
+    /// The text of one window (at most [`Engine::window`] samples) in `language`.
+    pub fn transcribe(&self, samples: &[f32], language: &str) -> Result<String, WhisperError> {
+        let texts = self
+            .model
+            .generate(samples, Some(language), false, &self.options)
+            .map_err(|e| WhisperError::Model(e.to_string()))?;
+        Ok(texts.join(" "))
+    }
+}

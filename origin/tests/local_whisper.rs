@@ -68,7 +68,8 @@ async fn a_local_job_hears_the_narration_and_applies_its_directives() {
     assert_eq!(
         rooms,
         vec![("Cuisine", vec![("box_books", 13, ItemSource::Said)])],
-        "{rooms:?}"
+        "{rooms:?}; warnings {:?}",
+        result.inventory.warnings
     );
     assert!(result.inventory.total_m3 > 0.0);
 

@@ -21,15 +21,12 @@ pub struct Engine {
 impl Engine {
     pub fn load(dir: &Path) -> Result<Engine, WhisperError> {
         let config = Config {
-            compute_type: ComputeType::INT8,
+            compute_type: ComputeType::DEFAULT,
             num_threads_per_replica: 1,
             ..Config::default()
         };
         let model = Whisper::new(dir, config).map_err(|e| WhisperError::Model(e.to_string()))?;
-        let options = WhisperOptions {
-            beam_size: 1,
-            ..WhisperOptions::default()
-        };
+        let options = WhisperOptions::default();
         Ok(Engine { model, options })
     }
 

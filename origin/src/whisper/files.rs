@@ -6,10 +6,7 @@
 //! so the bootstrap checks the same list) and a folder with a missing, extra-large or altered
 //! file is refused at start-up rather than half-used.
 
-use std::{
-    io::Read,
-    path::{Path, PathBuf},
-};
+use std::{io::Read, path::Path};
 
 use sha2::{Digest, Sha256};
 
@@ -38,7 +35,7 @@ pub fn verify(dir: &Path) -> Result<(), WhisperError> {
     Ok(())
 }
 
-fn sha256_of(path: &PathBuf) -> std::io::Result<String> {
+fn sha256_of(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

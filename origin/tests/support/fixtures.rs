@@ -352,10 +352,10 @@ pub const KITCHEN_NARRATION: &str =
 
 /// The astronaut photograph for 10 s with [`KITCHEN_NARRATION`].
 pub fn astronaut_in_the_kitchen() -> PathBuf {
-    cached("astronaut-kitchen.mp4", |out| {
-        let speech = cached("kitchen.wav", |wav| {
+    cached("astronaut-kitchen-s130.mp4", |out| {
+        let speech = cached("kitchen-s130.wav", |wav| {
             run(Command::new("espeak-ng")
-                .args(["-v", "fr", "-w"])
+                .args(["-v", "fr", "-s", "130", "-w"])
                 .arg(wav)
                 .arg(KITCHEN_NARRATION));
         });
@@ -368,7 +368,7 @@ pub fn astronaut_in_the_kitchen() -> PathBuf {
 pub fn kitchen_minute_ogg() -> PathBuf {
     astronaut_in_the_kitchen();
     cached("kitchen-minute.ogg", |out| {
-        let wav = dir().join("kitchen.wav");
+        let wav = dir().join("kitchen-s130.wav");
         let args = [
             "-stream_loop",
             "-1",

@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use dodolens_origin::{
     backend::{Backend, BackendError},
@@ -44,15 +44,21 @@ async fn a_local_job_hears_the_narration_and_applies_its_directives() {
         ("DODOLENS_WHISPER_DIR", dir.to_str().unwrap()),
     ])
     .await;
-    let (id, event) = s.run(read(&fixtures::astronaut_in_the_kitchen())).await;
+    let id = session_id(7001);
+    let mut meta = s.meta(&id);
+    meta.meta.locale = "en".into();
+    let video = read(&fixtures::astronaut_in_the_kitchen());
+    let response = forward(s.origin.addr, &meta, video, Signature::Good).await;
+    assert_eq!(response.status(), 202);
+    let event = s.cb.final_event(&id, Duration::from_secs(120)).await;
     let result = completed(&event);
     assert_eq!(result.analyser, Analyser::Local);
     assert_eq!(result.vision_model, detector::MODEL_NAME);
     assert_eq!(result.transcription_model, whisper::MODEL_NAME);
     assert_eq!((result.cost.eur, result.cost.audio_seconds), (0.0, 0.0));
 
-    // "Voici la cuisine. Il y a quinze cartons de livres. Deux cartons de livres restent.":
-    // the kitchen holds the fifteen book boxes said, less the two that stay.
+    // "In the kitchen, there are twenty boxes. We keep two boxes.": the kitchen holds the
+    // twenty boxes said, less the two that stay.
     let rooms: Vec<(&str, Vec<(&str, u32, ItemSource)>)> = result
         .inventory
         .rooms
@@ -67,7 +73,7 @@ async fn a_local_job_hears_the_narration_and_applies_its_directives() {
         .collect();
     assert_eq!(
         rooms,
-        vec![("Cuisine", vec![("box_books", 13, ItemSource::Said)])],
+        vec![("Kitchen", vec![("box_standard", 18, ItemSource::Said)])],
         "{rooms:?}; warnings {:?}",
         result.inventory.warnings
     );

@@ -9,10 +9,3 @@ export ESBUILD_BIN="$DODOLENS_ROOT/node_modules/.bin/esbuild"
 export WASM_OPT_BIN="$DODOLENS_ROOT/node_modules/.bin/wasm-opt"
 # wrangler: no telemetry, no interactive prompts, no update checks.
 export CI=true WRANGLER_SEND_METRICS=false
-# The origin's cargo features: DODOLENS_LOCAL_WHISPER=1 adds local transcription (local-whisper).
-# Every build of a run passes the same ones, so the tests and the stack share one dependency
-# build (the feature changes the features of crates below the origin: a build without it
-# rebuilds most of the tree).
-origin_features() {
-  if [ "${DODOLENS_LOCAL_WHISPER:-}" = 1 ]; then echo "--features dodolens-origin/local-whisper"; fi
-}

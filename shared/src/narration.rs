@@ -76,6 +76,9 @@ enum Verb {
     Add,
     /// "ne reste pas": explicitly not an exclusion.
     Negated,
+    /// "partent avec nous": it moves, so it never inherits a neighbour's exclusion ("la chaise
+    /// part, la lampe reste"); a counted mention is still an addition.
+    Moves,
 }
 
 struct Mention {
@@ -408,6 +411,8 @@ fn verb(words: &[&str]) -> Verb {
         Verb::Exclude
     } else if has(ADD) {
         Verb::Add
+    } else if has(MOVES) {
+        Verb::Moves
     } else {
         Verb::None
     }
@@ -489,6 +494,24 @@ const EXCLUDE: &[&[&str]] = &[
     &["leave"],
     &["leaving"],
     &["left", "behind"],
+];
+
+/// Checked after the negated forms ("ne part pas" is an exclusion).
+const MOVES: &[&[&str]] = &[
+    &["part"],
+    &["partent"],
+    &["partira"],
+    &["partiront"],
+    &["vient"],
+    &["viennent"],
+    &["demenage"],
+    &["demenagent"],
+    &["goes"],
+    &["go"],
+    &["comes"],
+    &["come"],
+    &["coming"],
+    &["moving"],
 ];
 
 const ADD: &[&[&str]] = &[
@@ -596,6 +619,26 @@ mod tests {
         assert!(parse("le frigo ne reste pas, il part avec nous").is_empty());
         assert!(parse("le reste des cartons est au garage").is_empty());
         assert!(parse_en("the fridge doesn't stay").is_empty());
+    }
+
+    #[test]
+    fn what_moves_never_inherits_an_exclusion() {
+        assert_eq!(
+            parse("Le bureau et la chaise partent, la lampe reste."),
+            vec![d(Exclude, "table_lamp", None, None)]
+        );
+        assert_eq!(
+            parse("la table de jardin et quatre chaises partent avec nous"),
+            vec![d(Add, "chair", Some(4), None)]
+        );
+        assert_eq!(
+            parse_en("the desk goes, the lamp stays"),
+            vec![d(Exclude, "table_lamp", None, None)]
+        );
+        assert_eq!(
+            parse("la chaise ne part pas"),
+            vec![d(Exclude, "chair", None, None)]
+        );
     }
 
     #[test]

@@ -46,12 +46,8 @@ const whisperDir = path.join(root, '.tools/models/whisper-base');
 
 /** Builds the origin and the simulator (debug, like `cargo test`), the edge Worker and the page it serves. */
 export async function build(log = () => {}) {
-  const features = localWhisper ? ['--features', 'dodolens-origin/local-whisper'] : [];
-  log(`building the origin and the simulator (cargo build -p dodolens-origin -p openai-sim --bins ${features.join(' ')}; minutes on a first run)…`);
-  await run('cargo', ['build', '--quiet', '--locked', '-p', 'dodolens-origin', '-p', 'openai-sim', '--bins', ...features], {
-    cwd: root,
-    maxBuffer: 64 << 20,
-  });
+  log(`building the origin and the simulator (scripts/build-origin${localWhisper ? ', with local-whisper' : ''}; minutes on a first run)…`);
+  await run(path.join(root, 'scripts/build-origin'), [], { cwd: root, maxBuffer: 64 << 20 });
   log('building the edge (scripts/build-edge: Rust → wasm, minutes on a first run)…');
   await run(path.join(root, 'scripts/build-edge'), [], { cwd: root, maxBuffer: 64 << 20 });
   log('building the page (web/dist, the edge\'s static assets)…');

@@ -4,14 +4,17 @@
 //!
 //! Verifies and loads the Whisper folder (`DODOLENS_WHISPER_DIR`, else the one
 //! `scripts/bootstrap` assembles), then transcribes, as the pipeline does (Ogg/Opus decoded by
-//! ffmpeg, 30 s windows, one thread): the 10 s kitchen fixture's narration and a 60 s clip.
-//! Prints the wall and CPU time, the real-time factor (time ÷ audio duration) and the process's
-//! peak resident memory before loading, after loading and after transcribing.
+//! ffmpeg, windows of at most 30 s, one thread), each in its own language: the 10 s French and
+//! English fixtures' narrations as the pipeline extracts them from the video, and a minute of
+//! French through a home (heard in two windows), with the share of its words heard.
+//! Prints the wall and CPU time, the real-time factor (time ÷ audio duration), what was heard
+//! in the short clips, and the process's peak resident memory before loading, after loading and
+//! after transcribing.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::{path::PathBuf, time::Instant};
+use std::time::Instant;
 
 use dodolens_origin::{
     analysis::{AudioClip, AudioFormat},
@@ -20,17 +23,9 @@ use dodolens_origin::{
     video::MemFile,
     whisper::Transcriber,
 };
+use dodolens_shared::narration;
 use support::*;
 use zeroize::Zeroizing;
-
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 /// User + system CPU seconds of this process (ffmpeg children excluded).
 fn process_cpu_s() -> f64 {
@@ -57,28 +52,19 @@ async fn main() {
         _ => None,
     })
     .unwrap();
-    let dir = std::env::var_os("DODOLENS_WHISPER_DIR").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../.tools/models/whisper-base"
-            ))
-        },
-        PathBuf::from,
-    );
-
-    let video = std::fs::read(fixtures::astronaut_in_the_kitchen()).unwrap();
-    let mut file = MemFile::create("dodolens-video-bench").unwrap();
-    file.write(&video).unwrap();
-    file.seal().unwrap();
-    let probe = extract::probe(&cfg.ffmpeg, &file).await.unwrap();
-    let duration = probe.duration_s.unwrap();
-    let kitchen = extract::extract(&cfg.ffmpeg, &file, "bench", duration, true)
-        .await
-        .unwrap()
-        .audio
-        .unwrap();
-    let minute = Zeroizing::new(std::fs::read(fixtures::kitchen_minute_ogg()).unwrap());
+    let dir = whisper_dir();
+    let mut clips = Vec::new();
+    for narration in [&fixtures::CUISINE, &fixtures::KITCHEN] {
+        let (bytes, seconds) = narration_of(&cfg, &narration.over_the_astronaut()).await;
+        clips.push((narration.locale, bytes, seconds));
+    }
+    let tour = &fixtures::TOUR;
+    let ogg = tour.ogg();
+    clips.push((
+        tour.locale,
+        Zeroizing::new(std::fs::read(&ogg).unwrap()),
+        duration_s(&ogg),
+    ));
 
     let before = status_kib("VmHWM:");
     let t = Instant::now();
@@ -91,27 +77,46 @@ async fn main() {
         mib(loaded)
     );
 
-    for (name, bytes, seconds) in [("kitchen", kitchen, duration), ("minute", minute, 60.0)] {
+    let mut transcripts = Vec::new();
+    for (locale, bytes, seconds) in clips {
         let clip = AudioClip {
             bytes,
             format: AudioFormat::Ogg,
         };
         let (t, c) = (Instant::now(), process_cpu_s());
         let text = transcriber
-            .transcribe(&cfg.ffmpeg, &clip, "fr")
+            .transcribe(&cfg.ffmpeg, &clip, locale)
             .await
             .unwrap();
+        transcripts.push(text.clone());
         let (wall, cpu) = (t.elapsed().as_secs_f64(), process_cpu_s() - c);
         println!(
-            "{name} ({seconds:.1} s of audio): wall {wall:.2} s (RTF {:.2}), CPU {cpu:.2} s (RTF {:.2}); {} words",
+            "{locale}, {seconds:.1} s of audio: wall {wall:.2} s (RTF {:.2}), CPU {cpu:.2} s (RTF {:.2}); {} words",
             wall / seconds,
             cpu / seconds,
             text.split_whitespace().count()
         );
-        if name == "kitchen" {
-            println!("  heard: {}", &*text);
-        }
+        println!("  heard: {}", &*text);
     }
+    let said = words(tour.text);
+    let heard = words(&transcripts.last().unwrap()[..]);
+    let found = said.iter().filter(|w| heard.contains(w)).count();
+    println!("tour: {found} of its {} words heard", said.len());
+    let said = directives(tour.text, tour.locale);
+    let heard = directives(&transcripts.last().unwrap()[..], tour.locale);
+    let kept: Vec<_> = said.iter().filter(|d| heard.contains(d)).collect();
+    println!(
+        "tour: {} of its {} directives read from what was heard; missed {:?}; added {:?}",
+        kept.len(),
+        said.len(),
+        said.iter()
+            .filter(|d| !heard.contains(d))
+            .collect::<Vec<_>>(),
+        heard
+            .iter()
+            .filter(|d| !said.contains(d))
+            .collect::<Vec<_>>()
+    );
     let after = status_kib("VmHWM:");
     println!(
         "peak RSS: {:.0} MiB after load, {:.0} MiB after transcribing (+{:.0} MiB)",
@@ -119,4 +124,56 @@ async fn main() {
         mib(after),
         mib(after - loaded)
     );
+}
+
+/// The narration of a video file, extracted as the pipeline does (Ogg/Opus), and its duration.
+async fn narration_of(cfg: &Config, path: &std::path::Path) -> (Zeroizing<Vec<u8>>, f64) {
+    let mut file = MemFile::create("dodolens-video-bench").unwrap();
+    file.write(&std::fs::read(path).unwrap()).unwrap();
+    file.seal().unwrap();
+    let duration = extract::probe(&cfg.ffmpeg, &file)
+        .await
+        .unwrap()
+        .duration_s
+        .unwrap();
+    let audio = extract::extract(&cfg.ffmpeg, &file, "bench", duration, true)
+        .await
+        .unwrap()
+        .audio
+        .unwrap();
+    (audio, duration)
+}
+
+/// Lower-case words without punctuation; digits stand for themselves ("12" is not "douze").
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// A media file's duration, as ffprobe reads it.
+fn duration_s(path: &std::path::Path) -> f64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// What the rule-based parser reads in `text`: action, catalogue key, quantity, room.
+fn directives(text: &str, locale: &str) -> Vec<String> {
+    narration::directives(text, locale)
+        .directives
+        .into_iter()
+        .map(|d| format!("{:?} {} {:?} {:?}", d.action, d.key, d.quantity, d.room))
+        .collect()
 }

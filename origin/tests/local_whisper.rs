@@ -1,10 +1,10 @@
-//! Local transcription (feature `local-whisper`): a whole job with `DODOLENS_ANALYSER=local`,
-//! no key and no model server, whose espeak-ng narration is heard by Whisper on the origin and
-//! read by the rule-based parser — the room it names, the boxes it adds and the ones it keeps
-//! back are in the inventory — and a model folder that is not the committed one is refused.
+//! Local transcription (feature `local-whisper`): whole jobs with `DODOLENS_ANALYSER=local`,
+//! no key and no model server, whose narration — French, then English — is heard by Whisper on
+//! the origin and read by the rule-based parser: the room it names, the boxes it adds and the
+//! ones it keeps back are in the inventory. And a model folder that is not the committed one is
+//! refused.
 //!
-//! The model folder is the one `scripts/bootstrap` assembles (`.tools/models/whisper-base`), or
-//! `DODOLENS_WHISPER_DIR` when set; a missing folder fails the test rather than skipping it.
+//! The model folder is [`whisper_dir`]'s; a missing folder fails the test rather than skipping it.
 
 mod support;
 
@@ -16,38 +16,24 @@ use dodolens_origin::{
     detector,
     whisper::{self, WhisperError},
 };
-use dodolens_shared::protocol::{Analyser, ItemSource, WarningCode};
-use support::{fixtures, *};
+use dodolens_shared::protocol::{Analyser, ItemSource, RoomInventory, WarningCode};
+use support::{
+    fixtures::{self, Narration},
+    *,
+};
 
-fn model_dir() -> PathBuf {
-    let dir = std::env::var_os("DODOLENS_WHISPER_DIR").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../.tools/models/whisper-base"
-            ))
-        },
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("model.bin").exists(),
-        "no Whisper model in {dir:?}: run scripts/bootstrap"
-    );
-    dir
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_local_job_hears_the_narration_and_applies_its_directives() {
-    let dir = model_dir();
+/// Runs a local job on the astronaut photograph with `narration`; returns each room's lines.
+async fn local_job(n: u64, narration: &Narration) -> Vec<RoomLines> {
+    let dir = whisper_dir();
     let s = Scenario::start(&[
         ("DODOLENS_ANALYSER", "local"),
         ("DODOLENS_WHISPER_DIR", dir.to_str().unwrap()),
     ])
     .await;
-    let id = session_id(7001);
+    let id = session_id(n);
     let mut meta = s.meta(&id);
-    meta.meta.locale = "en".into();
-    let video = read(&fixtures::astronaut_in_the_kitchen());
+    meta.meta.locale = narration.locale.into();
+    let video = read(&narration.over_the_astronaut());
     let response = forward(s.origin.addr, &meta, video, Signature::Good).await;
     assert_eq!(response.status(), 202);
     let event = s.cb.final_event(&id, Duration::from_secs(120)).await;
@@ -57,53 +43,50 @@ async fn a_local_job_hears_the_narration_and_applies_its_directives() {
     assert_eq!(result.transcription_model, whisper::MODEL_NAME);
     assert_eq!((result.cost.eur, result.cost.audio_seconds), (0.0, 0.0));
 
-    // "In the kitchen, there are twenty boxes. We keep two boxes.": the kitchen holds the
-    // twenty boxes said, less the two that stay.
-    let rooms: Vec<(&str, Vec<(&str, u32, ItemSource)>)> = result
-        .inventory
-        .rooms
-        .iter()
-        .map(|r| {
-            let lines = r
-                .lines
-                .iter()
-                .map(|l| (l.key.as_str(), l.quantity, l.source));
-            (r.room.as_str(), lines.collect())
-        })
-        .collect();
-    assert_eq!(
-        rooms,
-        vec![("Kitchen", vec![("box_standard", 18, ItemSource::Said)])],
-        "{rooms:?}; warnings {:?}",
-        result.inventory.warnings
-    );
-    assert!(result.inventory.total_m3 > 0.0);
-
     // The narration was read: no "not analysed" warning; the blind spots still listed.
     let codes: Vec<WarningCode> = result.inventory.warnings.iter().map(|w| w.code).collect();
-    assert!(
-        !codes.contains(&WarningCode::NoNarration),
-        "{:?}",
-        result.inventory.warnings
-    );
+    assert!(!codes.contains(&WarningCode::NoNarration), "{codes:?}");
     assert!(codes.contains(&WarningCode::LocalBlindSpots), "{codes:?}");
 
-    // Nothing went to a model server.
-    let stats = s.sim.stats().await;
-    assert_eq!(
-        (
-            stats["chat_completions"].as_u64(),
-            stats["transcriptions"].as_u64()
-        ),
-        (Some(0), Some(0)),
-        "{stats}"
-    );
+    s.sim.assert_no_model_calls().await;
     s.finish(&[&id]).await;
+    let rooms: Vec<_> = result.inventory.rooms.iter().map(room_lines).collect();
+    assert!(result.inventory.total_m3 > 0.0, "{rooms:?}");
+    rooms
+}
+
+type RoomLines = (String, Vec<(String, u32, ItemSource)>);
+
+fn room_lines(room: &RoomInventory) -> RoomLines {
+    let lines = room
+        .lines
+        .iter()
+        .map(|l| (l.key.clone(), l.quantity, l.source));
+    (room.room.clone(), lines.collect())
+}
+
+fn said(room: &str, key: &str, quantity: u32) -> RoomLines {
+    (room.into(), vec![(key.into(), quantity, ItemSource::Said)])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_french_narration_is_heard_and_its_directives_applied() {
+    // "Dans la cuisine, il y a vingt cartons. On garde deux cartons.": the kitchen holds the
+    // twenty boxes said, less the two that stay.
+    let rooms = local_job(7001, &fixtures::CUISINE).await;
+    assert_eq!(rooms, vec![said("Cuisine", "box_standard", 18)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_english_narration_is_heard_and_its_directives_applied() {
+    // "In the kitchen, there are twenty boxes. We keep two boxes."
+    let rooms = local_job(7002, &fixtures::KITCHEN).await;
+    assert_eq!(rooms, vec![said("Kitchen", "box_standard", 18)]);
 }
 
 #[test]
 fn a_folder_with_an_altered_file_is_refused_at_start_up() {
-    let real = model_dir();
+    let real = whisper_dir();
     let altered = tempdir_in_target("whisper-altered");
     for (name, _) in whisper::files::expected() {
         std::os::unix::fs::symlink(real.join(name), altered.join(name)).unwrap();

@@ -28,7 +28,7 @@ const TYPES = { '.mp4': 'video/mp4', '.m4v': 'video/mp4', '.mov': 'video/quickti
 
 const generated = !file;
 if (generated) {
-  say('No video given: generating a 20 s sample with a French narration (ffmpeg + espeak-ng)…');
+  say('No video given: generating a 20 s sample with a French narration (ffmpeg + pico2wave)…');
   file = await makeSample({ seconds: 20, width: 1280, height: 720 });
 }
 /** A generated sample is ours to delete; a video the user gave is not. */

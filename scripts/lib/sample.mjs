@@ -1,6 +1,7 @@
 // A sample "move" video made on the spot: a moving test pattern and a French narration spoken by
-// espeak-ng ("le frigo reste", "quinze cartons de livres"…), encoded as a phone would (H.264 +
-// AAC in MP4, moov atom at the end). Nothing is downloaded.
+// SVOX Pico ("le frigo reste", "quinze cartons de livres"…; pico2wave, installed by the
+// bootstrap: Whisper base, which local mode transcribes with, garbles espeak-ng's French),
+// encoded as a phone would (H.264 + AAC in MP4, moov atom at the end). Nothing is downloaded.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -21,7 +22,7 @@ export const NARRATION =
 export async function makeSample({ seconds = 12, width = 640, height = 360, name = 'sample.mp4', narration = NARRATION } = {}) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dodolens-sample-'));
   const speech = path.join(dir, 'narration.wav');
-  await run('espeak-ng', ['-v', 'fr', '-s', '150', '-w', speech, narration]);
+  await run('pico2wave', ['-l', 'fr-FR', '-w', speech, narration]);
   const file = path.join(dir, name);
   await run(
     'ffmpeg',

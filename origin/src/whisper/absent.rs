@@ -13,10 +13,6 @@ impl Engine {
         Err(WhisperError::NotBuilt)
     }
 
-    pub fn window(&self) -> usize {
-        match *self {}
-    }
-
     pub fn transcribe(&self, _samples: &[f32], _language: &str) -> Result<String, WhisperError> {
         match *self {}
     }

@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use ct2rs::{ComputeType, Config, Whisper, WhisperOptions};
+use dodolens_shared::audio_cut;
 
 use super::WhisperError;
 
@@ -26,16 +27,18 @@ impl Engine {
             ..Config::default()
         };
         let model = Whisper::new(dir, config).map_err(|e| WhisperError::Model(e.to_string()))?;
+        let longest = (audio_cut::MAX_SEGMENT_S * audio_cut::RATE) as usize;
+        if model.n_samples() < longest {
+            return Err(WhisperError::Model(format!(
+                "the model hears {} samples at once, fewer than a {longest}-sample window",
+                model.n_samples()
+            )));
+        }
         let options = WhisperOptions::default();
         Ok(Engine { model, options })
     }
 
-    /// Samples per call (30 s): longer audio is cut into windows by the caller.
-    pub fn window(&self) -> usize {
-        self.model.n_samples()
-    }
-
-    /// The text of one window (at most [`Engine::window`] samples) in `language`.
+    /// The text of one window (at most `audio_cut::MAX_SEGMENT_S`, Whisper's 30 s) in `language`.
     pub fn transcribe(&self, samples: &[f32], language: &str) -> Result<String, WhisperError> {
         let texts = self
             .model

@@ -7,9 +7,11 @@
 //! is loaded ([`files`]); the engine is CTranslate2, a C++ library built from source by cmake,
 //! which costs enough build time to sit behind the `local-whisper` cargo feature ([`engine`]
 //! is an uninhabited stand-in without it). A clip is decoded to samples by the guarded ffmpeg
-//! ([`pcm`]), then transcribed one 30 s window at a time, each window on a blocking thread: a
-//! job that is dropped (cancel, timeout) stops after the window in progress, and memory is the
-//! model plus one clip's samples whatever the narration's length.
+//! ([`pcm`]), then transcribed one window at a time, each on a blocking thread: a job that is
+//! dropped (cancel, timeout) stops after the window in progress, and memory is the model plus
+//! one clip's samples whatever the narration's length. Whisper hears at most 30 s at once; a
+//! window ends at the quietest 200 ms between 20 and 30 s (`dodolens_shared::audio_cut`, the
+//! rule live recordings are cut by), so a word at the 30 s mark is not cut in two.
 
 #[cfg(not(feature = "local-whisper"))]
 #[path = "absent.rs"]
@@ -22,6 +24,7 @@ pub mod pcm;
 
 use std::{path::Path, sync::Arc};
 
+use dodolens_shared::audio_cut;
 use zeroize::Zeroizing;
 
 use crate::{analysis::AudioClip, config::FfmpegConfig, error::JobError};
@@ -68,16 +71,16 @@ impl Transcriber {
         let samples = Arc::new(pcm::samples(ffmpeg, clip).await?);
         let language = language(locale);
         let mut text = Zeroizing::new(String::new());
-        let window = self.engine.window();
-        for start in (0..samples.len()).step_by(window) {
+        let mut start = 0;
+        for len in audio_cut::segments(&samples, pcm::RATE) {
             let (engine, samples) = (Arc::clone(&self.engine), Arc::clone(&samples));
             let part = tokio::task::spawn_blocking(move || {
-                let end = (start + window).min(samples.len());
-                engine.transcribe(&samples[start..end], language)
+                engine.transcribe(&pcm::unit_range(&samples[start..start + len]), language)
             })
             .await
             .map_err(|e| JobError::Internal(e.to_string()))?
             .map_err(|e| JobError::Internal(format!("local transcription: {e}")))?;
+            start += len;
             let part = Zeroizing::new(part);
             if !text.is_empty() && !part.trim().is_empty() {
                 text.push(' ');

@@ -1,4 +1,5 @@
-//! The narration as Whisper reads it: 16 kHz mono samples in [-1, 1].
+//! The narration as Whisper reads it: 16 kHz mono samples, cut where they are quiet
+//! (`dodolens_shared::audio_cut`, on the 16-bit samples) and handed over in [-1, 1].
 //!
 //! The clip arrives encoded (the whole-file path's Ogg/Opus, a live segment's WAV), so the same
 //! guarded ffmpeg the extraction runs decodes it: the clip goes into a memfd read as
@@ -16,14 +17,14 @@ use crate::{
     video::MemFile,
 };
 
-/// The sample rate Whisper expects.
-pub const RATE: u32 = 16_000;
+/// The sample rate Whisper expects (and the one `audio_cut` reasons in).
+pub const RATE: u32 = dodolens_shared::audio_cut::RATE;
 
-/// The decoded samples of `clip`, wiped when dropped.
+/// The decoded 16-bit samples of `clip`, wiped when dropped.
 pub async fn samples(
     cfg: &FfmpegConfig,
     clip: &AudioClip,
-) -> Result<Zeroizing<Vec<f32>>, JobError> {
+) -> Result<Zeroizing<Vec<i16>>, JobError> {
     let mut input = MemFile::create("dodolens-narration").map_err(internal)?;
     input.write(&clip.bytes).map_err(internal)?;
     input.seal().map_err(internal)?;
@@ -62,13 +63,20 @@ fn args(cfg: &FfmpegConfig, format: AudioFormat) -> Vec<String> {
     args
 }
 
-/// Little-endian 16-bit samples as floats in [-1, 1); a trailing odd byte is dropped.
-fn from_s16le(pcm: &[u8]) -> Zeroizing<Vec<f32>> {
+/// Little-endian 16-bit samples; a trailing odd byte is dropped.
+fn from_s16le(pcm: &[u8]) -> Zeroizing<Vec<i16>> {
     let mut out = Zeroizing::new(Vec::with_capacity(pcm.len() / 2));
     out.extend(
         pcm.chunks_exact(2)
-            .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0),
+            .map(|b| i16::from_le_bytes([b[0], b[1]])),
     );
+    out
+}
+
+/// Samples as the model takes them: floats in [-1, 1), wiped when dropped.
+pub fn unit_range(samples: &[i16]) -> Zeroizing<Vec<f32>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(samples.len()));
+    out.extend(samples.iter().map(|&s| f32::from(s) / 32768.0));
     out
 }
 
@@ -81,9 +89,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn samples_are_scaled_to_the_unit_range() {
+    fn samples_are_read_then_scaled_to_the_unit_range() {
         let pcm = [0x00, 0x80, 0xff, 0x7f, 0x00, 0x00, 0x00, 0x40, 0x01];
-        assert_eq!(&from_s16le(&pcm)[..], &[-1.0, 32767.0 / 32768.0, 0.0, 0.5]);
+        let samples = from_s16le(&pcm);
+        assert_eq!(&samples[..], &[i16::MIN, i16::MAX, 0, 0x4000]);
+        assert_eq!(
+            &unit_range(&samples)[..],
+            &[-1.0, 32767.0 / 32768.0, 0.0, 0.5]
+        );
     }
 
     fn ffmpeg_config() -> FfmpegConfig {

@@ -300,6 +300,19 @@ impl Sim {
             .await
             .unwrap()
     }
+
+    /// Local mode: nothing went to a model server.
+    pub async fn assert_no_model_calls(&self) {
+        let stats = self.stats().await;
+        assert_eq!(
+            (
+                stats["chat_completions"].as_u64(),
+                stats["transcriptions"].as_u64()
+            ),
+            (Some(0), Some(0)),
+            "{stats}"
+        );
+    }
 }
 
 impl Drop for Sim {
@@ -654,6 +667,35 @@ impl Drop for Redis {
 
 pub fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
+}
+
+/// A field of /proc/self/status in KiB (e.g. "VmHWM:", the peak resident memory), for benches.
+pub fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The Whisper folder: `DODOLENS_WHISPER_DIR`, else the one `scripts/bootstrap` assembles
+/// (`.tools/models/whisper-base`). A missing folder fails rather than skips.
+pub fn whisper_dir() -> PathBuf {
+    let dir = std::env::var_os("DODOLENS_WHISPER_DIR").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../.tools/models/whisper-base"
+            ))
+        },
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("model.bin").exists(),
+        "no Whisper model in {dir:?}: run scripts/bootstrap"
+    );
+    dir
 }
 
 /// Simulator + edge callback + one origin, the usual setup of a scenario.

@@ -646,6 +646,33 @@ test('"Annuler" during the upload deletes the session on the server', async () =
   }
 });
 
+test('a file picked while the page starts keeps its refusal on screen once start-up ends', async () => {
+  const file = path.join(os.tmpdir(), `dodolens-early-${process.pid}.txt`);
+  await writeFile(file, 'pas une vidéo\n');
+  const browser = await launch({ viewport: { width: 360, height: 740 } });
+  try {
+    const { page } = browser;
+    // Start-up waits on the rules' wasm: held until the refusal is on screen.
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    await page.route('**/dodolens_bg.wasm', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(stack.edgeUrl, { waitUntil: 'domcontentloaded' });
+    await page.setInputFiles('#file', file);
+    await page.waitForSelector('#start-error:not([hidden])');
+    assert.equal(await page.getAttribute('main', 'data-booted'), null, 'start-up still under way');
+    release();
+    await page.waitForSelector('main[data-booted]');
+    assert.equal((await page.textContent('#start-error')).trim(), "Ce fichier n'est pas une vidéo lisible.");
+    assert.equal(await page.getAttribute('main', 'data-phase'), 'idle');
+  } finally {
+    await browser.close();
+    await rm(file, { force: true });
+  }
+});
+
 test('a file that is not a video is refused with a clear message and no session', async () => {
   const file = path.join(os.tmpdir(), `dodolens-notes-${process.pid}.txt`);
   await writeFile(file, 'pas une vidéo\n');

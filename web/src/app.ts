@@ -619,10 +619,11 @@ function renderResult(result: AnalysisResult): void {
 // ---- Boot ----
 
 async function boot(): Promise<void> {
+  // A file picked while the page was starting wins: its upload (or its refusal) stays on screen.
+  // Counted from the very start: a file picked while the rules load counts too.
+  const started = uploadsStarted;
   await loadRules();
   applyLocale();
-  // A file picked while the page was starting wins: its upload (or its refusal) stays on screen.
-  const started = uploadsStarted;
   // A recording cut off by a reload is finished from what the browser kept of it. An upload cut
   // short by a reload waits for its file to be picked again (the browser cannot reopen it by
   // itself); a finished upload is followed where it stands.
@@ -646,4 +647,5 @@ async function boot(): Promise<void> {
   }
 }
 
-void boot();
+// Marks the end of start-up (tests wait for it; nothing else reads it).
+void boot().finally(() => ($("main").dataset.booted = "true"));

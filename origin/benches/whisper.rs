@@ -63,7 +63,7 @@ async fn main() {
     clips.push((
         tour.locale,
         Zeroizing::new(std::fs::read(&ogg).unwrap()),
-        duration_s(&ogg),
+        fixtures::declared_duration(&ogg).parse().unwrap(),
     ));
 
     let before = status_kib("VmHWM:");
@@ -150,23 +150,6 @@ fn words(text: &str) -> Vec<String> {
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect()
-}
-
-/// A media file's duration, as ffprobe reads it.
-fn duration_s(path: &std::path::Path) -> f64 {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 /// What the rule-based parser reads in `text`: action, catalogue key, quantity, room.

@@ -239,21 +239,9 @@ async fn a_fragmented_mp4_is_extracted_and_transcribed_as_it_arrives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_webm_without_cues_or_duration_is_extracted_and_transcribed_as_it_arrives() {
     let video = fixtures::live_webm();
-    let probe = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&video)
-        .output()
-        .unwrap();
-    let duration = String::from_utf8_lossy(&probe.stdout);
+    let duration = fixtures::declared_duration(&video);
     assert!(
-        matches!(duration.trim(), "" | "N/A"),
+        matches!(duration.as_str(), "" | "N/A"),
         "the WebM declares no duration: {duration}"
     );
     live_capture(video).await;

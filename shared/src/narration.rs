@@ -496,9 +496,11 @@ const EXCLUDE: &[&[&str]] = &[
     &["left", "behind"],
 ];
 
-/// Checked after the negated forms ("ne part pas" is an exclusion).
+/// Checked after the negated forms ("ne part pas" is an exclusion). "par" is how Whisper base
+/// spells a "part" it half hears ("la machine à laver par").
 const MOVES: &[&[&str]] = &[
     &["part"],
+    &["par"],
     &["partent"],
     &["partira"],
     &["partiront"],
@@ -634,6 +636,10 @@ mod tests {
         assert_eq!(
             parse_en("the desk goes, the lamp stays"),
             vec![d(Exclude, "table_lamp", None, None)]
+        );
+        assert_eq!(
+            parse("Le frigo reste, la machine à laver par."),
+            vec![d(Exclude, "fridge", None, None)]
         );
         assert_eq!(
             parse("la chaise ne part pas"),

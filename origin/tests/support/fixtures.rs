@@ -47,6 +47,18 @@ fn run(cmd: &mut Command) {
     );
 }
 
+/// The duration a media file's container declares, as ffprobe prints it ("N/A" or nothing when
+/// it declares none).
+pub fn declared_duration(path: &Path) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe on PATH");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn ffmpeg(args: &[&str], out: &Path) {
     run(Command::new("ffmpeg")
         .args(["-v", "error", "-y"])
